@@ -1,0 +1,43 @@
+/**
+ * Resolves the `backend` option into the backend that serves each algorithm. `auto` takes, per
+ * algorithm, what `npm run bench` measured fastest on Node (bench/README.md has the numbers).
+ */
+import type { Algorithm } from '../jws/algorithms.js'
+import { nobleBackend } from './noble.js'
+import { nodeBackend } from './node.js'
+import type { BackendChoice, BackendForAlgorithm, BackendName, SignatureBackend } from './types.js'
+
+const BACKENDS: Record<string, SignatureBackend> = { node: nodeBackend, noble: nobleBackend }
+
+/** Per algorithm, the order `auto` tries backends in; the first that supports it wins. */
+const AUTO_ORDER: Readonly<Record<Algorithm, readonly BackendName[]>> = {
+  ES256: ['node', 'wasm', 'noble'],
+  RS256: ['node', 'wasm', 'noble'],
+}
+
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'wasm', 'node', 'noble']
+
+export function isBackendAvailable(name: BackendName): boolean {
+  return BACKENDS[name] !== undefined
+}
+
+export function backendByName(name: BackendName): SignatureBackend {
+  const backend = BACKENDS[name]
+  if (backend === undefined) throw new TypeError(`backend "${name}" is not available in this build`)
+  return backend
+}
+
+export function resolveBackends(choice: BackendChoice): BackendForAlgorithm {
+  if (choice !== 'auto') {
+    const backend = backendByName(choice)
+    return () => backend
+  }
+  const chosen = {} as Record<Algorithm, SignatureBackend>
+  for (const alg of Object.keys(AUTO_ORDER) as Algorithm[]) {
+    const name = AUTO_ORDER[alg].find((n) => BACKENDS[n]?.supports(alg) === true)
+    chosen[alg] = BACKENDS[name ?? 'noble']!
+  }
+  return (alg) => chosen[alg]
+}
+
+export type { BackendChoice, BackendName, SignatureBackend, VerifyingKey } from './types.js'

@@ -1,0 +1,163 @@
+/**
+ * `CaracalAuth`: verifies a Caracal mandate and returns its claims, or throws `CaracalAuthError`
+ * (SPEC §1–4). The order of work is fixed: length cap, strict parse, key, signature, claims —
+ * memoized for the token — then, on every call, expiry, policy and revocation.
+ */
+import { resolveBackends } from './backends/index.js'
+import type { BackendName } from './backends/types.js'
+import { VerifiedTokenCache } from './cache/verified-token-cache.js'
+import { CaracalAuthError, invalidToken, type CaracalErrorCode } from './errors.js'
+import { ALL_ALGORITHMS, type Algorithm } from './jws/algorithms.js'
+import { parseCompact, parseJsonObject, type ParsedJws } from './jws/compact.js'
+import { verifyWithKey } from './jws/verify-with-key.js'
+import { JwksSource, type JwksStats } from './jwks/remote-jwks.js'
+import type { VerifyingKey } from './backends/types.js'
+import { checkTimes, readMandate, type Claims, type VerifiedMandate } from './policy/claims.js'
+import { checkPolicy } from './policy/mandate-policy.js'
+import { resolveOptions, type CaracalAuthOptions, type ResolvedOptions } from './options.js'
+
+export interface CaracalAuthStats {
+  readonly backend: Readonly<Record<Algorithm, BackendName>>
+  readonly cache: { readonly enabled: boolean; readonly hits: number; readonly misses: number; readonly size: number }
+  readonly verifications: { readonly accepted: number; readonly rejected: Readonly<Partial<Record<CaracalErrorCode, number>>> }
+  readonly jwks: JwksStats
+}
+
+export class CaracalAuth {
+  readonly #o: ResolvedOptions
+  readonly #jwks: JwksSource
+  readonly #cache: VerifiedTokenCache | undefined
+  readonly #backendNames: Record<Algorithm, BackendName>
+  #hits = 0
+  #misses = 0
+  #accepted = 0
+  readonly #rejected: Partial<Record<CaracalErrorCode, number>> = {}
+  #closed = false
+
+  constructor(options: CaracalAuthOptions) {
+    this.#o = resolveOptions(options)
+    const backendFor = resolveBackends(this.#o.backend)
+    this.#backendNames = Object.fromEntries(ALL_ALGORITHMS.map((a) => [a, backendFor(a).name])) as Record<Algorithm, BackendName>
+    this.#jwks = new JwksSource({ ...this.#o.jwks, now: this.#o.now, backendFor })
+    this.#cache = this.#o.cacheMax === undefined ? undefined : new VerifiedTokenCache(this.#o.cacheMax)
+    this.verify = this.verify.bind(this)
+  }
+
+  /** Options as resolved (defaults filled in); adapters read the policy and metadata URL here. */
+  get options(): ResolvedOptions {
+    return this.#o
+  }
+
+  /** The validated claims of `token`, or a `CaracalAuthError`; never anything else. */
+  async verify(token: string): Promise<Claims> {
+    try {
+      const mandate = await this.#verifiedMandate(token)
+      checkPolicy(mandate, this.#o.policy)
+      const pending = this.#checkRevocation(mandate)
+      if (pending !== undefined) await pending
+      this.#accepted++
+      return mandate.claims
+    } catch (error) {
+      const e = error instanceof CaracalAuthError ? error : invalidToken('token could not be verified')
+      this.#rejected[e.code] = (this.#rejected[e.code] ?? 0) + 1
+      throw e
+    }
+  }
+
+  /** Fetches the JWKS (when remote) and prepares its keys, so the first request pays nothing. */
+  async warmup(): Promise<void> {
+    await this.#jwks.refresh()
+  }
+
+  stats(): CaracalAuthStats {
+    return {
+      backend: { ...this.#backendNames },
+      cache: { enabled: this.#cache !== undefined, hits: this.#hits, misses: this.#misses, size: this.#cache?.size ?? 0 },
+      verifications: { accepted: this.#accepted, rejected: { ...this.#rejected } },
+      jwks: this.#jwks.stats(),
+    }
+  }
+
+  /** Stops fetching, releases the keys and drops the cache; later calls fail with invalid_token. */
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#jwks.close()
+    this.#cache?.clear()
+  }
+
+  #verifiedMandate(token: unknown): VerifiedMandate | Promise<VerifiedMandate> {
+    if (token === undefined || token === null || token === '') throw new CaracalAuthError('missing_token', 'no token')
+    if (typeof token !== 'string') throw invalidToken('token must be a string')
+    if (this.#closed) throw invalidToken('verifier is closed')
+    const nowMs = this.#o.now()
+    const cached = this.#cache?.get(token)
+    if (cached !== undefined) {
+      const c = cached.claims
+      try {
+        checkTimes(c.expiresAt, c.issuedAt, cached.notBefore, nowMs / 1000, this.#o.claimRules.toleranceSec)
+      } catch (error) {
+        this.#cache!.delete(token)
+        throw error
+      }
+      this.#hits++
+      return cached
+    }
+    if (this.#cache !== undefined) this.#misses++
+    const jws = parseCompact(token, this.#o.maxTokenLength)
+    const { alg, kid } = jws.header
+    if (!this.#o.algorithms.has(alg)) throw invalidToken('alg not allowed')
+    const found = this.#jwks.lookup(alg, kid)
+    if (found.key !== undefined) return this.#checkAndRemember(token, jws, found.key, nowMs)
+    return this.#jwks.resolve(alg, kid).then((late) => {
+      if (late.key === undefined) throw invalidToken(`no usable key: ${late.reason}`)
+      return this.#checkAndRemember(token, jws, late.key, this.#o.now())
+    })
+  }
+
+  #checkAndRemember(token: string, jws: ParsedJws, key: VerifyingKey, nowMs: number): VerifiedMandate {
+    if (!verifyWithKey(key, jws.signingInput, jws.signature)) throw invalidToken('signature verification failed')
+    const mandate = readMandate(parseJsonObject(jws.payload, 'payload'), this.#o.claimRules, nowMs / 1000)
+    this.#cache?.set(token, mandate)
+    return mandate
+  }
+
+  /** Undefined when every anchor answered synchronously and none is revoked. */
+  #checkRevocation(m: VerifiedMandate): Promise<void> | undefined {
+    const store = this.#o.revocations
+    for (let i = 0; i < m.anchors.length; i++) {
+      let answer: boolean | Promise<boolean>
+      try {
+        answer = store.isRevoked(m.anchors[i]!)
+      } catch (cause) {
+        throw this.#storeFailure(cause)
+      }
+      if (answer === true) throw this.#revoked()
+      if (answer !== false) return this.#checkRevocationAsync(m, i, answer)
+    }
+    return undefined
+  }
+
+  async #checkRevocationAsync(m: VerifiedMandate, from: number, first: Promise<boolean> | boolean): Promise<void> {
+    const store = this.#o.revocations
+    for (let i = from; i < m.anchors.length; i++) {
+      let revoked: boolean
+      try {
+        revoked = (await (i === from ? first : store.isRevoked(m.anchors[i]!))) === true
+      } catch (cause) {
+        throw this.#storeFailure(cause)
+      }
+      if (revoked) throw this.#revoked()
+    }
+  }
+
+  #revoked(): CaracalAuthError {
+    const reason = this.#o.revocations.unavailableReason?.()
+    if (reason !== undefined) return new CaracalAuthError('session_revoked', `revocation state unavailable: ${reason}`, { unavailable: true })
+    return new CaracalAuthError('session_revoked', 'session has been revoked')
+  }
+
+  /** A store that throws cannot vouch for the session: fail closed, and say it is temporary. */
+  #storeFailure(cause: unknown): CaracalAuthError {
+    return new CaracalAuthError('session_revoked', 'revocation state unavailable: the store failed', { unavailable: true, cause })
+  }
+}

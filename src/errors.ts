@@ -1,0 +1,70 @@
+/**
+ * The one error class of the library. `code` is stable and is what callers (and tests) match on;
+ * `description` is safe to send to a client: it never contains token contents.
+ */
+export type CaracalErrorCode =
+  | 'missing_token'
+  | 'invalid_token'
+  | 'invalid_zone'
+  | 'session_revoked'
+  | 'insufficient_scope'
+  | 'agent_required'
+  | 'delegation_required'
+  | 'chain_mismatch'
+  | 'hop_count_exceeded'
+
+interface CodeInfo {
+  readonly status: 401 | 403
+  readonly hint: string
+}
+
+/** Status and caller hint per code (SPEC §1 "Errors"). */
+export const ERROR_CODES: Readonly<Record<CaracalErrorCode, CodeInfo>> = Object.freeze({
+  missing_token: { status: 401, hint: 'Send a Caracal mandate as "Authorization: Bearer <token>".' },
+  invalid_token: { status: 401, hint: 'Obtain a fresh mandate from the Caracal STS.' },
+  invalid_zone: { status: 401, hint: 'Obtain a mandate issued for this zone.' },
+  session_revoked: { status: 401, hint: 'The session was revoked: start a new session and obtain a new mandate.' },
+  insufficient_scope: { status: 403, hint: 'Request a mandate that carries the required scopes.' },
+  agent_required: { status: 403, hint: 'Call through an agent session: the mandate needs agent_session_id.' },
+  delegation_required: { status: 403, hint: 'Call through a delegation: the mandate needs delegation_edge_id.' },
+  chain_mismatch: { status: 403, hint: 'Call through a delegation chain that includes the required applications.' },
+  hop_count_exceeded: { status: 403, hint: 'Shorten the delegation chain.' },
+})
+
+export interface CaracalAuthErrorOptions {
+  /** Scopes the caller lacked (for `insufficient_scope`), echoed in `WWW-Authenticate`. */
+  readonly scope?: readonly string[]
+  /** The revocation state could not be trusted (store failing closed): HTTP adapters answer 503. */
+  readonly unavailable?: boolean
+  readonly cause?: unknown
+}
+
+export class CaracalAuthError extends Error {
+  override readonly name = 'CaracalAuthError'
+  readonly code: CaracalErrorCode
+  readonly description: string
+  readonly hint: string
+  readonly status: 401 | 403
+  readonly scope: readonly string[] | undefined
+  readonly unavailable: boolean
+
+  constructor(code: CaracalErrorCode, description: string, options: CaracalAuthErrorOptions = {}) {
+    super(`${code}: ${description}`, options.cause === undefined ? undefined : { cause: options.cause })
+    const info = ERROR_CODES[code]
+    this.code = code
+    this.description = description
+    this.hint = info.hint
+    this.status = info.status
+    this.scope = options.scope
+    this.unavailable = options.unavailable === true
+  }
+}
+
+export function isCaracalAuthError(value: unknown): value is CaracalAuthError {
+  return value instanceof CaracalAuthError
+}
+
+/** Shorthand used on every invalid_token path. */
+export function invalidToken(description: string): CaracalAuthError {
+  return new CaracalAuthError('invalid_token', description)
+}

@@ -1,0 +1,8 @@
+export { CaracalAuth, type CaracalAuthStats } from './caracal-auth.js'
+export { CaracalAuthError, ERROR_CODES, isCaracalAuthError, type CaracalErrorCode } from './errors.js'
+export { InMemoryRevocationStore, type InMemoryRevocationStoreOptions } from './revocation/in-memory-store.js'
+export type { RevocationStore } from './revocation/types.js'
+export type { CaracalAuthOptions, JwksOptions } from './options.js'
+export type { Claims, DelegationHop } from './policy/claims.js'
+export type { Algorithm } from './jws/algorithms.js'
+export type { BackendChoice, BackendName } from './backends/types.js'

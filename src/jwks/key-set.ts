@@ -1,0 +1,120 @@
+/**
+ * The imported keys of one JWKS, indexed for lookup by (alg, kid). Keys are imported once, through
+ * the backend chosen for their algorithm, and reused across refreshes when the JWK is unchanged;
+ * keys that leave the set are released (the wasm backend reuses their table space).
+ */
+import { ALL_ALGORITHMS, type Algorithm } from '../jws/algorithms.js'
+import { readPublicKey } from '../jws/public-key.js'
+import type { BackendForAlgorithm, VerifyingKey } from '../backends/types.js'
+
+export type KeyLookup =
+  | { readonly key: VerifyingKey; readonly reason?: undefined }
+  | { readonly key?: undefined; readonly reason: string }
+
+interface Entry {
+  readonly kid: string | undefined
+  readonly key: VerifyingKey
+  readonly fingerprint: string
+}
+
+export interface KeySetSummary {
+  readonly usable: number
+  readonly ignored: number
+}
+
+export class KeySet {
+  #entries: Entry[] = []
+  #byKid = new Map<string, Entry | 'ambiguous'>()
+  /** Usable keys per algorithm, for tokens without kid. */
+  #byAlg = new Map<Algorithm, Entry[]>()
+  readonly #backendFor: BackendForAlgorithm
+
+  constructor(backendFor: BackendForAlgorithm) {
+    this.#backendFor = backendFor
+  }
+
+  get size(): number {
+    return this.#entries.length
+  }
+
+  /** Replaces the set with the keys of `jwks`, reusing keys already imported. */
+  replace(jwks: unknown): KeySetSummary {
+    const list = readKeyList(jwks)
+    const previous = new Map(this.#entries.map((e) => [e.fingerprint, e]))
+    const entries: Entry[] = []
+    const kidCounts = new Map<string, number>()
+    let ignored = 0
+    for (const jwk of list) {
+      const kid = typeof jwk.kid === 'string' && jwk.kid !== '' ? jwk.kid : undefined
+      if (kid !== undefined) kidCounts.set(kid, (kidCounts.get(kid) ?? 0) + 1)
+      const entry = this.#import(jwk, kid, previous)
+      if (entry === undefined) ignored++
+      else entries.push(entry)
+    }
+    // What is left in `previous` was not carried over: its keys are retired.
+    for (const old of previous.values()) old.key.release()
+    this.#entries = entries
+    this.#byKid = new Map()
+    this.#byAlg = new Map(ALL_ALGORITHMS.map((a) => [a, [] as Entry[]]))
+    for (const e of entries) {
+      this.#byAlg.get(e.key.alg)!.push(e)
+      // Two keys under one kid: the verifier cannot know which is meant, so neither is used.
+      if (e.kid !== undefined) this.#byKid.set(e.kid, (kidCounts.get(e.kid) ?? 0) > 1 ? 'ambiguous' : e)
+    }
+    return { usable: entries.length, ignored }
+  }
+
+  find(alg: Algorithm, kid: string | undefined): KeyLookup {
+    if (kid !== undefined) {
+      const e = this.#byKid.get(kid)
+      if (e === undefined) return { reason: 'unknown kid' }
+      if (e === 'ambiguous') return { reason: 'kid names more than one key' }
+      if (e.key.alg !== alg) return { reason: 'alg does not match the key' }
+      return { key: e.key }
+    }
+    const candidates = this.#byAlg.get(alg)
+    if (candidates === undefined || candidates.length === 0) return { reason: 'no key for alg' }
+    // Without kid, only an unambiguous set is tried (SPEC §3).
+    if (candidates.length > 1) return { reason: 'token has no kid and several keys fit' }
+    return { key: candidates[0]!.key }
+  }
+
+  hasKid(kid: string): boolean {
+    return this.#byKid.has(kid)
+  }
+
+  /** Releases every key (wasm table space); the set is empty after. */
+  clear(): void {
+    for (const e of this.#entries) e.key.release()
+    this.#entries = []
+    this.#byKid = new Map()
+    this.#byAlg = new Map()
+  }
+
+  #import(jwk: Record<string, unknown>, kid: string | undefined, previous: Map<string, Entry>): Entry | undefined {
+    for (const alg of ALL_ALGORITHMS) {
+      const material = readPublicKey(alg, jwk)
+      if (typeof material === 'string') continue
+      const fingerprint = `${alg}|${kid ?? ''}|${JSON.stringify(material.jwk)}`
+      const reused = previous.get(fingerprint)
+      if (reused !== undefined) {
+        previous.delete(fingerprint)
+        return reused
+      }
+      try {
+        return { kid, key: this.#backendFor(alg).importKey(material), fingerprint }
+      } catch {
+        return undefined
+      }
+    }
+    return undefined
+  }
+}
+
+/** The `keys` array of a JWKS, objects only; anything else is an empty set. */
+export function readKeyList(jwks: unknown): Record<string, unknown>[] {
+  if (typeof jwks !== 'object' || jwks === null) return []
+  const keys = (jwks as { keys?: unknown }).keys
+  if (!Array.isArray(keys)) return []
+  return keys.filter((k): k is Record<string, unknown> => typeof k === 'object' && k !== null && !Array.isArray(k))
+}

@@ -1,0 +1,95 @@
+/**
+ * Strict JWS Compact Serialization parsing (RFC 7515 §7.1, SPEC §2). The token is validated in one
+ * pass — length cap first, then the alphabet and the two dots — before a byte is decoded.
+ */
+import { isUtf8 } from 'node:buffer'
+import { ALGORITHMS, isAlgorithm, type Algorithm } from './algorithms.js'
+import { hasCanonicalTail, isBase64urlChar } from './base64url.js'
+import { invalidToken } from '../errors.js'
+
+export const DEFAULT_MAX_TOKEN_LENGTH = 8192
+
+export interface JwsHeader {
+  readonly alg: Algorithm
+  readonly kid: string | undefined
+  /** The whole protected header as parsed, for callers of the low-level layer. */
+  readonly raw: Readonly<Record<string, unknown>>
+}
+
+export interface ParsedJws {
+  readonly header: JwsHeader
+  /** ASCII bytes of `header.payload`: what was signed. */
+  readonly signingInput: Uint8Array
+  readonly payload: Uint8Array
+  readonly signature: Uint8Array
+}
+
+/**
+ * Parsed headers by their base64url text. A service sees a handful of distinct headers (one per
+ * key), so decoding and checking them once saves a JSON.parse per token. Bounded; only headers
+ * that passed every check are kept.
+ */
+const headerCache = new Map<string, JwsHeader>()
+const HEADER_CACHE_MAX = 256
+
+export function parseCompact(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH): ParsedJws {
+  // The cap comes before any other work, so a huge input costs one comparison.
+  if (token.length > maxLength) throw invalidToken(`token longer than ${maxLength} characters`)
+  let dot1 = -1
+  let dot2 = -1
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i)
+    if (c === 46 /* . */) {
+      if (dot1 < 0) dot1 = i
+      else if (dot2 < 0) dot2 = i
+      else throw invalidToken('not a compact JWS: more than three segments')
+    } else if (!isBase64urlChar(c)) {
+      throw invalidToken('not a compact JWS: a character outside base64url')
+    }
+  }
+  if (dot2 < 0) throw invalidToken('not a compact JWS: expected three segments')
+  if (dot1 === 0) throw invalidToken('empty protected header')
+  if (dot2 === token.length - 1) throw invalidToken('empty signature')
+  if (!hasCanonicalTail(token, 0, dot1) || !hasCanonicalTail(token, dot1 + 1, dot2) || !hasCanonicalTail(token, dot2 + 1, token.length)) {
+    throw invalidToken('non-canonical base64url')
+  }
+  const headerText = token.slice(0, dot1)
+  const header = headerCache.get(headerText) ?? readHeader(headerText)
+  return {
+    header,
+    signingInput: Buffer.from(token.slice(0, dot2), 'latin1'),
+    payload: Buffer.from(token.slice(dot1 + 1, dot2), 'base64url'),
+    signature: Buffer.from(token.slice(dot2 + 1), 'base64url'),
+  }
+}
+
+function readHeader(headerText: string): JwsHeader {
+  const raw = parseJsonObject(Buffer.from(headerText, 'base64url'), 'protected header')
+  const alg = raw.alg
+  if (typeof alg !== 'string') throw invalidToken('header has no alg')
+  if (!isAlgorithm(alg)) throw invalidToken('alg not allowed')
+  // No extension is understood, so any crit must be refused (RFC 7515 §4.1.11).
+  if (raw.crit !== undefined) throw invalidToken('crit header is not supported')
+  // RFC 7797 unencoded payloads change what is signed: refused.
+  if (raw.b64 !== undefined && raw.b64 !== true) throw invalidToken('b64 header is not supported')
+  const kid = raw.kid
+  if (kid !== undefined && (typeof kid !== 'string' || kid === '')) throw invalidToken('kid must be a non-empty string')
+  // jku, x5u, jwk and x5c are deliberately never read: keys come only from the configured JWKS.
+  const header: JwsHeader = Object.freeze({ alg: ALGORITHMS[alg].name, kid, raw: Object.freeze(raw) })
+  if (headerCache.size >= HEADER_CACHE_MAX) headerCache.clear()
+  headerCache.set(headerText, header)
+  return header
+}
+
+/** UTF-8 JSON object or `invalid_token`; duplicate members: the last wins, as JSON.parse does. */
+export function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {
+  if (!isUtf8(bytes)) throw invalidToken(`${what} is not UTF-8`)
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+  } catch {
+    throw invalidToken(`${what} is not JSON`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidToken(`${what} is not a JSON object`)
+  return value as Record<string, unknown>
+}

@@ -1,0 +1,173 @@
+/**
+ * Reads a verified payload into the `Claims` shape (SPEC §1 "Claims") and applies the registered
+ * claim rules of SPEC §2: types, iss, aud, exp/nbf/iat, use. Every failure is `invalid_token`.
+ */
+import { invalidToken } from '../errors.js'
+
+export interface DelegationHop {
+  readonly applicationId: string
+  readonly sessionId?: string
+  readonly delegationId?: string
+}
+
+export interface Claims {
+  readonly sub: string
+  readonly zoneId?: string
+  readonly clientId: string
+  readonly authorityRecordId: string
+  readonly rootAuthorityRecordId: string
+  readonly use: 'session' | 'resource'
+  readonly subType: 'user' | 'application'
+  readonly jti: string
+  readonly issuedAt: number
+  readonly expiresAt: number
+  readonly scope: string
+  readonly targetResources?: readonly string[]
+  readonly sessionId?: string
+  readonly delegationId?: string
+  readonly sourceSessionId?: string
+  readonly targetSessionId?: string
+  readonly delegationPath?: readonly string[]
+  readonly delegationChain?: readonly DelegationHop[]
+  readonly graphEpoch?: number
+  readonly hopCount?: number
+}
+
+export interface ClaimRules {
+  readonly issuer: string
+  readonly audiences: ReadonlySet<string>
+  readonly requiredUse: string
+  readonly toleranceSec: number
+}
+
+/** What the verified-token cache keeps: the claims plus what each later check needs. */
+export interface VerifiedMandate {
+  readonly claims: Claims
+  readonly notBefore: number | undefined
+  readonly scopes: ReadonlySet<string>
+  readonly targets: ReadonlySet<string> | undefined
+  readonly chainApplications: ReadonlySet<string> | undefined
+  /** sid, root_sid, agent_session_id, delegation_edge_id: those present (SPEC §4). */
+  readonly anchors: readonly string[]
+}
+
+export function readMandate(p: Record<string, unknown>, rules: ClaimRules, nowSec: number): VerifiedMandate {
+  if (p.iss !== rules.issuer) throw invalidToken('issuer mismatch')
+  checkAudience(p.aud, rules.audiences)
+  const exp = integer(p, 'exp', true)!
+  const iat = integer(p, 'iat', true)!
+  const nbf = integer(p, 'nbf', false)
+  checkTimes(exp, iat, nbf, nowSec, rules.toleranceSec)
+
+  const use = string(p, 'use', true)
+  if (use !== 'session' && use !== 'resource') throw invalidToken('use must be "session" or "resource"')
+  if (use !== rules.requiredUse) throw invalidToken(`mandate use is not "${rules.requiredUse}"`)
+  const subType = string(p, 'sub_type', true)
+  if (subType !== 'user' && subType !== 'application') throw invalidToken('sub_type must be "user" or "application"')
+  const scope = p.scope === undefined ? '' : p.scope
+  if (typeof scope !== 'string') throw invalidToken('scope must be a string')
+
+  const targetResources = stringArray(p, 'target')
+  const delegationChain = readChain(p.delegation_chain)
+  const claims: Claims = {
+    sub: string(p, 'sub', true)!,
+    zoneId: string(p, 'zone_id', false),
+    clientId: string(p, 'client_id', true)!,
+    authorityRecordId: string(p, 'sid', true)!,
+    rootAuthorityRecordId: string(p, 'root_sid', true)!,
+    use,
+    subType,
+    jti: string(p, 'jti', true)!,
+    issuedAt: iat,
+    expiresAt: exp,
+    scope,
+    targetResources,
+    sessionId: string(p, 'agent_session_id', false),
+    delegationId: string(p, 'delegation_edge_id', false),
+    sourceSessionId: string(p, 'source_session_id', false),
+    targetSessionId: string(p, 'target_session_id', false),
+    delegationPath: stringArray(p, 'delegation_path'),
+    delegationChain,
+    graphEpoch: integer(p, 'delegation_graph_epoch', false),
+    hopCount: integer(p, 'hop_count', false),
+  }
+  for (const k of Object.keys(claims) as (keyof Claims)[]) if (claims[k] === undefined) delete (claims as Partial<Claims>)[k]
+
+  const anchors = [claims.authorityRecordId, claims.rootAuthorityRecordId]
+  if (claims.sessionId !== undefined) anchors.push(claims.sessionId)
+  if (claims.delegationId !== undefined) anchors.push(claims.delegationId)
+  return {
+    // Frozen: the same object is handed to every caller of a cached token.
+    claims: Object.freeze(claims),
+    notBefore: nbf,
+    scopes: new Set(scope.split(' ').filter((s) => s !== '')),
+    targets: targetResources === undefined ? undefined : new Set(targetResources),
+    chainApplications: delegationChain === undefined ? undefined : new Set(delegationChain.map((h) => h.applicationId)),
+    anchors: Object.freeze([...new Set(anchors)]),
+  }
+}
+
+/** Time rules, re-applied on every cache hit: `exp > now - tolerance`, nbf and iat not ahead. */
+export function checkTimes(exp: number, iat: number, nbf: number | undefined, nowSec: number, toleranceSec: number): void {
+  if (exp <= nowSec - toleranceSec) throw invalidToken('token expired')
+  if (nbf !== undefined && nbf > nowSec + toleranceSec) throw invalidToken('token not yet valid (nbf)')
+  if (iat > nowSec + toleranceSec) throw invalidToken('token issued in the future (iat)')
+}
+
+function checkAudience(aud: unknown, accepted: ReadonlySet<string>): void {
+  if (typeof aud === 'string') {
+    if (accepted.has(aud)) return
+  } else if (Array.isArray(aud)) {
+    if (aud.length === 0 || aud.some((a) => typeof a !== 'string')) throw invalidToken('aud must be a string or an array of strings')
+    if (aud.some((a: string) => accepted.has(a))) return
+  } else {
+    throw invalidToken(aud === undefined ? 'aud missing' : 'aud must be a string or an array of strings')
+  }
+  throw invalidToken('audience mismatch')
+}
+
+function string(p: Record<string, unknown>, name: string, required: true): string
+function string(p: Record<string, unknown>, name: string, required: false): string | undefined
+function string(p: Record<string, unknown>, name: string, required: boolean): string | undefined {
+  const v = p[name]
+  if (v === undefined) {
+    if (required) throw invalidToken(`${name} missing`)
+    return undefined
+  }
+  if (typeof v !== 'string' || v === '') throw invalidToken(`${name} must be a non-empty string`)
+  return v
+}
+
+function integer(p: Record<string, unknown>, name: string, required: boolean): number | undefined {
+  const v = p[name]
+  if (v === undefined) {
+    if (required) throw invalidToken(`${name} missing`)
+    return undefined
+  }
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalidToken(`${name} must be a non-negative integer`)
+  return v
+}
+
+function stringArray(p: Record<string, unknown>, name: string): readonly string[] | undefined {
+  const v = p[name]
+  if (v === undefined) return undefined
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s === '')) throw invalidToken(`${name} must be an array of non-empty strings`)
+  return Object.freeze([...(v as string[])])
+}
+
+function readChain(v: unknown): readonly DelegationHop[] | undefined {
+  if (v === undefined) return undefined
+  if (!Array.isArray(v)) throw invalidToken('delegation_chain must be an array')
+  return Object.freeze(
+    v.map((hop) => {
+      if (typeof hop !== 'object' || hop === null || Array.isArray(hop)) throw invalidToken('delegation_chain entries must be objects')
+      const h = hop as Record<string, unknown>
+      const out: { applicationId: string; sessionId?: string; delegationId?: string } = { applicationId: string(h, 'application_id', true) }
+      const sessionId = string(h, 'session_id', false)
+      const delegationId = string(h, 'delegation_id', false)
+      if (sessionId !== undefined) out.sessionId = sessionId
+      if (delegationId !== undefined) out.delegationId = delegationId
+      return Object.freeze(out)
+    }),
+  )
+}

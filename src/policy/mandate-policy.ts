@@ -1,0 +1,40 @@
+/**
+ * The policy options of SPEC §1, checked on every request (cache hit or not), in the order of the
+ * error table: zone, scopes, agent, delegation, chain, hop count, targets.
+ */
+import { CaracalAuthError, invalidToken } from '../errors.js'
+import type { VerifiedMandate } from './claims.js'
+
+export interface MandatePolicy {
+  readonly expectedZoneId: string | undefined
+  readonly requiredScopes: readonly string[]
+  readonly requireAgent: boolean
+  readonly requireDelegation: boolean
+  readonly requireChainContains: readonly string[]
+  readonly maxHopCount: number
+  readonly requiredTargets: readonly string[]
+}
+
+export function checkPolicy(m: VerifiedMandate, policy: MandatePolicy): void {
+  const c = m.claims
+  if (policy.expectedZoneId !== undefined && c.zoneId !== policy.expectedZoneId) {
+    throw new CaracalAuthError('invalid_zone', 'mandate was issued for another zone')
+  }
+  if (policy.requiredScopes.length > 0) {
+    const missing = policy.requiredScopes.filter((s) => !m.scopes.has(s))
+    if (missing.length > 0) {
+      throw new CaracalAuthError('insufficient_scope', `missing required scope: ${missing.join(' ')}`, { scope: policy.requiredScopes })
+    }
+  }
+  if (policy.requireAgent && c.sessionId === undefined) throw new CaracalAuthError('agent_required', 'mandate has no agent session')
+  if (policy.requireDelegation && c.delegationId === undefined) throw new CaracalAuthError('delegation_required', 'mandate has no delegation edge')
+  for (const app of policy.requireChainContains) {
+    if (m.chainApplications?.has(app) !== true) throw new CaracalAuthError('chain_mismatch', `delegation chain does not include ${app}`)
+  }
+  if (c.hopCount !== undefined && c.hopCount > policy.maxHopCount) {
+    throw new CaracalAuthError('hop_count_exceeded', `hop count above ${policy.maxHopCount}`)
+  }
+  for (const target of policy.requiredTargets) {
+    if (m.targets?.has(target) !== true) throw invalidToken(`mandate is not for target ${target}`)
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Revocations held in this process: a TTL per entry (a revocation only needs to outlive the
+ * mandates it kills), a bound on size, synchronous answers.
+ */
+import type { RevocationStore } from './types.js'
+
+export interface InMemoryRevocationStoreOptions {
+  /** Default TTL of an entry; 24 h like the Caracal backend's durable keys. */
+  readonly defaultTtlMs?: number
+  /** Most entries kept; when full, expired entries are swept, then the oldest is dropped. */
+  readonly maxEntries?: number
+  readonly now?: () => number
+}
+
+export const DEFAULT_REVOCATION_TTL_MS = 24 * 60 * 60 * 1000
+
+export class InMemoryRevocationStore implements RevocationStore {
+  /** anchor → expiry (ms), in insertion order, which the eviction below relies on. */
+  readonly #expiries = new Map<string, number>()
+  readonly #defaultTtlMs: number
+  readonly #maxEntries: number
+  readonly #now: () => number
+  #warned = false
+
+  constructor(options: InMemoryRevocationStoreOptions = {}) {
+    const { defaultTtlMs = DEFAULT_REVOCATION_TTL_MS, maxEntries = 1_000_000, now = Date.now } = options
+    if (!(Number.isFinite(defaultTtlMs) && defaultTtlMs > 0)) throw new TypeError('defaultTtlMs must be a positive number')
+    if (!(Number.isSafeInteger(maxEntries) && maxEntries > 0)) throw new TypeError('maxEntries must be a positive integer')
+    if (typeof now !== 'function') throw new TypeError('now must be a function')
+    this.#defaultTtlMs = defaultTtlMs
+    this.#maxEntries = maxEntries
+    this.#now = now
+  }
+
+  get size(): number {
+    return this.#expiries.size
+  }
+
+  isRevoked(anchor: string): boolean {
+    const expiry = this.#expiries.get(anchor)
+    if (expiry === undefined) return false
+    if (expiry > this.#now()) return true
+    this.#expiries.delete(anchor)
+    return false
+  }
+
+  markRevoked(anchor: string, ttlMs: number = this.#defaultTtlMs): void {
+    if (typeof anchor !== 'string' || anchor === '') throw new TypeError('anchor must be a non-empty string')
+    if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError('ttlMs must be a positive number')
+    const expiry = this.#now() + ttlMs
+    const current = this.#expiries.get(anchor)
+    // A revocation never gets shorter: the later expiry wins.
+    if (current !== undefined && current >= expiry) return
+    this.#expiries.delete(anchor)
+    if (this.#expiries.size >= this.#maxEntries) this.#evict()
+    this.#expiries.set(anchor, expiry)
+  }
+
+  /** Forgets an anchor (for tests and for mirrors that learn a revocation was withdrawn). */
+  delete(anchor: string): boolean {
+    return this.#expiries.delete(anchor)
+  }
+
+  clear(): void {
+    this.#expiries.clear()
+  }
+
+  /**
+   * Drops expired entries; if the store is still full, the oldest entry goes (with the default TTL
+   * that is also the one expiring soonest) and a coded warning says a revocation was lost.
+   */
+  #evict(): void {
+    const now = this.#now()
+    for (const [anchor, expiry] of this.#expiries) if (expiry <= now) this.#expiries.delete(anchor)
+    if (this.#expiries.size < this.#maxEntries) return
+    const oldest = this.#expiries.keys().next()
+    if (oldest.done !== true) this.#expiries.delete(oldest.value)
+    if (!this.#warned) {
+      this.#warned = true
+      process.emitWarning(`InMemoryRevocationStore is full (${this.#maxEntries} entries): the oldest revocations are being dropped`, {
+        code: 'CARACAL_REVOCATIONS_FULL',
+      })
+    }
+  }
+}
