@@ -9,6 +9,7 @@ export interface SigningKey {
   readonly alg: Algorithm
   readonly kid: string
   readonly privateKey: KeyObject
+  readonly publicKey: KeyObject
   /** Public JWK with kid, alg and use: what the JWKS publishes. */
   readonly publicJwk: JsonWebKey & { kid: string; alg: Algorithm; use: 'sig' }
 }
@@ -16,7 +17,7 @@ export interface SigningKey {
 export function generateSigningKey(alg: Algorithm, kid: string, modulusLength = 2048): SigningKey {
   const { privateKey, publicKey } =
     alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength, publicExponent: 65537 })
-  return { alg, kid, privateKey, publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' } }
+  return { alg, kid, privateKey, publicKey, publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' } }
 }
 
 /** Signs `payload` under `header` (alg and kid are filled from the key unless given). */

@@ -44,10 +44,11 @@ export interface ClaimRules {
 export interface VerifiedMandate {
   readonly claims: Claims
   readonly notBefore: number | undefined
-  readonly scopes: ReadonlySet<string>
-  readonly targets: ReadonlySet<string> | undefined
-  readonly chainApplications: ReadonlySet<string> | undefined
-  /** sid, root_sid, agent_session_id, delegation_edge_id: those present (SPEC §4). */
+  /** The space-separated `scope` claim, split once (RFC 6749 §3.3). */
+  readonly scopes: readonly string[]
+  /** Application ids of `delegation_chain`, when it is present. */
+  readonly chainApplications: readonly string[] | undefined
+  /** sid, root_sid, agent_session_id, delegation_edge_id: those present, each once (SPEC §4). */
   readonly anchors: readonly string[]
 }
 
@@ -67,45 +68,61 @@ export function readMandate(p: Record<string, unknown>, rules: ClaimRules, nowSe
   const scope = p.scope === undefined ? '' : p.scope
   if (typeof scope !== 'string') throw invalidToken('scope must be a string')
 
-  const targetResources = stringArray(p, 'target')
-  const delegationChain = readChain(p.delegation_chain)
-  const claims: Claims = {
-    sub: string(p, 'sub', true)!,
-    zoneId: string(p, 'zone_id', false),
-    clientId: string(p, 'client_id', true)!,
-    authorityRecordId: string(p, 'sid', true)!,
-    rootAuthorityRecordId: string(p, 'root_sid', true)!,
+  const claims: Mutable<Claims> = {
+    sub: string(p, 'sub', true),
+    clientId: string(p, 'client_id', true),
+    authorityRecordId: string(p, 'sid', true),
+    rootAuthorityRecordId: string(p, 'root_sid', true),
     use,
     subType,
-    jti: string(p, 'jti', true)!,
+    jti: string(p, 'jti', true),
     issuedAt: iat,
     expiresAt: exp,
     scope,
-    targetResources,
-    sessionId: string(p, 'agent_session_id', false),
-    delegationId: string(p, 'delegation_edge_id', false),
-    sourceSessionId: string(p, 'source_session_id', false),
-    targetSessionId: string(p, 'target_session_id', false),
-    delegationPath: stringArray(p, 'delegation_path'),
-    delegationChain,
-    graphEpoch: integer(p, 'delegation_graph_epoch', false),
-    hopCount: integer(p, 'hop_count', false),
   }
-  for (const k of Object.keys(claims) as (keyof Claims)[]) if (claims[k] === undefined) delete (claims as Partial<Claims>)[k]
+  // Optional claims are set only when present: the Claims object carries no undefined members.
+  const zoneId = string(p, 'zone_id', false)
+  if (zoneId !== undefined) claims.zoneId = zoneId
+  const targetResources = stringArray(p, 'target')
+  if (targetResources !== undefined) claims.targetResources = targetResources
+  const sessionId = string(p, 'agent_session_id', false)
+  if (sessionId !== undefined) claims.sessionId = sessionId
+  const delegationId = string(p, 'delegation_edge_id', false)
+  if (delegationId !== undefined) claims.delegationId = delegationId
+  const sourceSessionId = string(p, 'source_session_id', false)
+  if (sourceSessionId !== undefined) claims.sourceSessionId = sourceSessionId
+  const targetSessionId = string(p, 'target_session_id', false)
+  if (targetSessionId !== undefined) claims.targetSessionId = targetSessionId
+  const delegationPath = stringArray(p, 'delegation_path')
+  if (delegationPath !== undefined) claims.delegationPath = delegationPath
+  const delegationChain = readChain(p.delegation_chain)
+  if (delegationChain !== undefined) claims.delegationChain = delegationChain
+  const graphEpoch = integer(p, 'delegation_graph_epoch', false)
+  if (graphEpoch !== undefined) claims.graphEpoch = graphEpoch
+  const hopCount = integer(p, 'hop_count', false)
+  if (hopCount !== undefined) claims.hopCount = hopCount
 
-  const anchors = [claims.authorityRecordId, claims.rootAuthorityRecordId]
-  if (claims.sessionId !== undefined) anchors.push(claims.sessionId)
-  if (claims.delegationId !== undefined) anchors.push(claims.delegationId)
+  const anchors = [claims.authorityRecordId]
+  addAnchor(anchors, claims.rootAuthorityRecordId)
+  addAnchor(anchors, sessionId)
+  addAnchor(anchors, delegationId)
+  const scopes = scope === '' ? [] : scope.split(' ')
   return {
     // Frozen: the same object is handed to every caller of a cached token.
     claims: Object.freeze(claims),
     notBefore: nbf,
-    scopes: new Set(scope.split(' ').filter((s) => s !== '')),
-    targets: targetResources === undefined ? undefined : new Set(targetResources),
-    chainApplications: delegationChain === undefined ? undefined : new Set(delegationChain.map((h) => h.applicationId)),
-    anchors: Object.freeze([...new Set(anchors)]),
+    // RFC 6749 §3.3 separates scopes by one space; empty entries from stray spaces are dropped.
+    scopes: scopes.includes('') ? scopes.filter((s) => s !== '') : scopes,
+    chainApplications: delegationChain?.map((h) => h.applicationId),
+    anchors,
   }
 }
+
+function addAnchor(anchors: string[], anchor: string | undefined): void {
+  if (anchor !== undefined && !anchors.includes(anchor)) anchors.push(anchor)
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** Time rules, re-applied on every cache hit: `exp > now - tolerance`, nbf and iat not ahead. */
 export function checkTimes(exp: number, iat: number, nbf: number | undefined, nowSec: number, toleranceSec: number): void {

@@ -21,7 +21,7 @@ export function checkPolicy(m: VerifiedMandate, policy: MandatePolicy): void {
     throw new CaracalAuthError('invalid_zone', 'mandate was issued for another zone')
   }
   if (policy.requiredScopes.length > 0) {
-    const missing = policy.requiredScopes.filter((s) => !m.scopes.has(s))
+    const missing = policy.requiredScopes.filter((s) => !m.scopes.includes(s))
     if (missing.length > 0) {
       throw new CaracalAuthError('insufficient_scope', `missing required scope: ${missing.join(' ')}`, { scope: policy.requiredScopes })
     }
@@ -29,12 +29,12 @@ export function checkPolicy(m: VerifiedMandate, policy: MandatePolicy): void {
   if (policy.requireAgent && c.sessionId === undefined) throw new CaracalAuthError('agent_required', 'mandate has no agent session')
   if (policy.requireDelegation && c.delegationId === undefined) throw new CaracalAuthError('delegation_required', 'mandate has no delegation edge')
   for (const app of policy.requireChainContains) {
-    if (m.chainApplications?.has(app) !== true) throw new CaracalAuthError('chain_mismatch', `delegation chain does not include ${app}`)
+    if (m.chainApplications?.includes(app) !== true) throw new CaracalAuthError('chain_mismatch', `delegation chain does not include ${app}`)
   }
   if (c.hopCount !== undefined && c.hopCount > policy.maxHopCount) {
     throw new CaracalAuthError('hop_count_exceeded', `hop count above ${policy.maxHopCount}`)
   }
   for (const target of policy.requiredTargets) {
-    if (m.targets?.has(target) !== true) throw invalidToken(`mandate is not for target ${target}`)
+    if (c.targetResources?.includes(target) !== true) throw invalidToken(`mandate is not for target ${target}`)
   }
 }
