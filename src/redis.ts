@@ -1,0 +1,17 @@
+/**
+ * `caracal-fastmcp/redis`: revocation at gateway scale on Redis (SPEC §4). `ioredis` is an
+ * optional peer dependency: this entry only uses the client you pass in, and imports its types.
+ */
+export {
+  RedisRevocationStore, type RedisRevocationStoreOptions, type RedisRevocationStoreState,
+} from './revocation/redis-store.js'
+export {
+  RedisRevocationConsumer, type RedisRevocationConsumerOptions, type RedisRevocationConsumerStats, type RevocationMirror,
+  type RunOptions,
+} from './revocation/redis-consumer.js'
+export { FAIL_FAST_REDIS_OPTIONS } from './revocation/redis-connection.js'
+export {
+  ANCHOR_FIELDS, DEAD_LETTER_MAX_LENGTH, DEFAULT_CONSUMER_GROUP, REVOCATION_KEY_PREFIX, REVOCATION_STREAM,
+  SIGNATURE_FIELD, TTL_FIELD, deadLetterStream, signRevocationEvent, verifyRevocationSignature,
+  type RejectionReason, type RevocationFields,
+} from './revocation/redis-wire.js'

@@ -1,0 +1,194 @@
+/**
+ * The revocation wire format shared with the Caracal backend (SPEC §4): durable key names, the
+ * stream, event fields, the `_sig` HMAC canonical form and the checks an event must pass before
+ * anything acts on it. The store and the consumer both decide through `checkRevocationEvent`, so a
+ * mirror learns exactly what the consumer would accept.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto'
+
+export const REVOCATION_STREAM = 'caracal.sessions.revoke'
+export const REVOCATION_KEY_PREFIX = 'caracal:revoked:sessions:'
+export const DEFAULT_CONSUMER_GROUP = 'resource-revocation'
+export const DEAD_LETTER_MAX_LENGTH = 10_000
+export const SIGNATURE_FIELD = '_sig'
+
+/** Fields that name a revoked anchor, in the order the backend's consumers read them. */
+export const ANCHOR_FIELDS = ['session_id', 'sid', 'root_sid', 'agent_session_id', 'delegation_edge_id'] as const
+
+/**
+ * Optional extension field: the TTL (ms) the publisher gave its durable key, so every mirror
+ * expires the entry when the key does. The backend's consumers ignore unknown fields, and the
+ * HMAC covers every field, so adding it keeps the format compatible.
+ */
+export const TTL_FIELD = 'ttl_ms'
+
+/** Why an event was refused; these strings are the `reason` of its dead letter. */
+export type RejectionReason = 'invalid_signature' | 'missing_revocation_anchor' | 'malformed_event'
+
+export type RevocationFields = Readonly<Record<string, string>>
+
+export type EventCheck =
+  | { readonly ok: true; readonly anchors: readonly string[]; readonly ttlMs: number | undefined }
+  | { readonly ok: false; readonly reason: RejectionReason }
+
+export function deadLetterStream(stream: string): string {
+  return `${stream}.dead`
+}
+
+/** A key given as text is used as its UTF-8 bytes, as the backend reads it from its environment. */
+export function hmacKeyBytes(key: string | Uint8Array | undefined, name = 'streamHmacKey'): Buffer | undefined {
+  if (key === undefined) return undefined
+  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key instanceof Uint8Array ? Buffer.from(key) : undefined
+  if (bytes === undefined || bytes.length === 0) throw new TypeError(`${name} must be a non-empty string or Uint8Array`)
+  return bytes
+}
+
+/**
+ * Keys sorted by their UTF-8 bytes: what Go's and Python's sorts give for the backend's field
+ * names, and identical to JavaScript's default sort for ASCII names.
+ */
+function sortedKeys(fields: RevocationFields): string[] {
+  return Object.keys(fields).sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')))
+}
+
+/** Hex HMAC-SHA256 over "<stream>\n" then "<key>=<value>\n" per field but `_sig`, keys ascending. */
+export function signRevocationEvent(key: Uint8Array, stream: string, fields: RevocationFields): string {
+  const mac = createHmac('sha256', key)
+  mac.update(`${stream}\n`, 'utf8')
+  for (const name of sortedKeys(fields)) {
+    if (name === SIGNATURE_FIELD) continue
+    mac.update(`${name}=${fields[name]}\n`, 'utf8')
+  }
+  return mac.digest('hex')
+}
+
+export function verifyRevocationSignature(key: Uint8Array, stream: string, fields: RevocationFields): boolean {
+  const got = fields[SIGNATURE_FIELD]
+  // Exactly 64 lowercase or uppercase hex digits; Buffer.from(…, 'hex') would silently drop the rest.
+  if (got === undefined || !/^[0-9a-fA-F]{64}$/.test(got)) return false
+  const want = Buffer.from(signRevocationEvent(key, stream, fields), 'hex')
+  return timingSafeEqual(Buffer.from(got, 'hex'), want)
+}
+
+/** The distinct, non-empty anchors an event names. */
+export function revocationAnchors(fields: RevocationFields): string[] {
+  const anchors: string[] = []
+  for (const name of ANCHOR_FIELDS) {
+    const value = fields[name]
+    if (value !== undefined && value !== '' && !anchors.includes(value)) anchors.push(value)
+  }
+  return anchors
+}
+
+/**
+ * A usable TTL from the optional `ttl_ms` field, or undefined (then the reader's default applies).
+ * A garbled value never costs the revocation itself: it only falls back to the default.
+ */
+function eventTtlMs(fields: RevocationFields): number | undefined {
+  const raw = fields[TTL_FIELD]
+  if (raw === undefined || !/^[1-9][0-9]{0,15}$/.test(raw)) return undefined
+  const ttl = Number(raw)
+  return Number.isSafeInteger(ttl) ? ttl : undefined
+}
+
+/**
+ * The consumer's rules, in its order: signature first (when a key is configured it is required),
+ * then at least one anchor.
+ */
+export function checkRevocationEvent(fields: RevocationFields | undefined, stream: string, hmacKey: Uint8Array | undefined): EventCheck {
+  if (fields === undefined) return { ok: false, reason: 'malformed_event' }
+  if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields)) return { ok: false, reason: 'invalid_signature' }
+  const anchors = revocationAnchors(fields)
+  if (anchors.length === 0) return { ok: false, reason: 'missing_revocation_anchor' }
+  return { ok: true, anchors, ttlMs: eventTtlMs(fields) }
+}
+
+/** Builds the flat field list of an event the library publishes, signed when a key is given. */
+export function revocationEventFields(
+  event: { readonly zoneId: string; readonly anchor: string; readonly reason: string; readonly ttlMs?: number },
+  stream: string,
+  hmacKey: Uint8Array | undefined,
+): string[] {
+  const fields: Record<string, string> = { zone_id: event.zoneId, session_id: event.anchor, reason: event.reason }
+  if (event.ttlMs !== undefined) fields[TTL_FIELD] = String(Math.ceil(event.ttlMs))
+  if (hmacKey !== undefined) fields[SIGNATURE_FIELD] = signRevocationEvent(hmacKey, stream, fields)
+  return Object.entries(fields).flat()
+}
+
+export interface StreamEntry {
+  readonly id: string
+  /** The entry was deleted after it was delivered (XAUTOCLAIM and pending reads report it so). */
+  readonly deleted: boolean
+  /** Undefined when the entry cannot be read as flat string pairs, or names a field twice. */
+  readonly fields: RevocationFields | undefined
+  /** The raw pairs, for dead letters of entries that `fields` could not represent. */
+  readonly raw: readonly unknown[]
+}
+
+/**
+ * Reads `[id, [field, value, …]]` as Redis returns a stream entry. A field named twice makes the
+ * entry malformed: which value the HMAC covered would be ambiguous.
+ */
+export function parseStreamEntry(entry: unknown): StreamEntry | undefined {
+  if (!Array.isArray(entry) || typeof entry[0] !== 'string') return undefined
+  const id = entry[0]
+  const raw = entry[1]
+  if (raw === null) return { id, deleted: true, fields: undefined, raw: [] }
+  if (!Array.isArray(raw) || raw.length % 2 !== 0) return { id, deleted: false, fields: undefined, raw: Array.isArray(raw) ? raw : [] }
+  const fields: Record<string, string> = Object.create(null) as Record<string, string>
+  for (let i = 0; i < raw.length; i += 2) {
+    const name: unknown = raw[i]
+    const value: unknown = raw[i + 1]
+    if (typeof name !== 'string' || typeof value !== 'string' || Object.hasOwn(fields, name)) return { id, deleted: false, fields: undefined, raw }
+    fields[name] = value
+  }
+  return { id, deleted: false, fields, raw }
+}
+
+/** The entries of an XREAD/XREADGROUP reply for one stream (`null` when nothing arrived). */
+export function parseStreamReply(reply: unknown): StreamEntry[] {
+  if (!Array.isArray(reply)) return []
+  const entries: StreamEntry[] = []
+  for (const perStream of reply) {
+    if (!Array.isArray(perStream) || !Array.isArray(perStream[1])) continue
+    for (const item of perStream[1] as unknown[]) {
+      const entry = parseStreamEntry(item)
+      if (entry !== undefined) entries.push(entry)
+    }
+  }
+  return entries
+}
+
+/** The dead-letter payload: the event as JSON, whatever shape it had. */
+export function deadLetterPayload(entry: StreamEntry): string {
+  if (entry.fields !== undefined) return JSON.stringify(entry.fields)
+  return JSON.stringify(entry.raw.map((v) => (typeof v === 'string' ? v : String(v))))
+}
+
+/** Orders stream IDs ("<ms>-<seq>"); IDs are 64-bit pairs, hence BigInt. */
+export function compareStreamIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-')
+  const [bm = '0', bs = '0'] = b.split('-')
+  const ms = BigInt(am) - BigInt(bm)
+  if (ms !== 0n) return ms < 0n ? -1 : 1
+  const seq = BigInt(as) - BigInt(bs)
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1
+}
+
+/**
+ * Writes a durable key `1` with a TTL, never shortening one already there: a revocation only has
+ * to outlive the mandates it kills, and a longer TTL someone else set was set for a reason.
+ * Lua rather than `PEXPIRE … GT` so that Redis before 7.0 runs it too.
+ */
+export const DURABLE_KEY_SCRIPT = `
+local ttl = tonumber(ARGV[1])
+local current = redis.call('PTTL', KEYS[1])
+if current == -1 or current >= ttl then return 0 end
+redis.call('SET', KEYS[1], '1', 'PX', ttl)
+return 1
+`
+
+/** A key prefix as a SCAN MATCH pattern that matches it literally. */
+export function scanPatternFor(prefix: string): string {
+  return `${prefix.replace(/[\\*?[\]]/g, (c) => `\\${c}`)}*`
+}

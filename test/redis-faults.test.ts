@@ -1,0 +1,164 @@
+/**
+ * Fault scenarios on a redis-server of the test's own (killed and restarted at will) behind a
+ * proxy that can cut the stores off while the server is up.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { CaracalAuth } from '../src/index.js'
+import { RedisRevocationConsumer, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
+import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
+import {
+  closeClients, connectedClient, eventually, redisClient, startPrivateRedis, startProxy, uniqueNames,
+  type CuttableProxy, type PrivateRedis,
+} from './support/redis.js'
+
+const HMAC_KEY = 'stream-secret'
+const MAX_STALENESS_MS = 1_000
+
+function authFor(store: RedisRevocationStore): CaracalAuth {
+  return new CaracalAuth({ issuer: ISSUER, audience: AUDIENCE, revocations: store, jwks: { keys: staticJwks }, now: () => NOW_MS })
+}
+
+function signedFields(stream: string, fields: Record<string, string>): string[] {
+  return Object.entries({ ...fields, _sig: signRevocationEvent(Buffer.from(HMAC_KEY), stream, fields) }).flat()
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('Redis revocation when Redis fails', () => {
+  let server: PrivateRedis
+  let proxy: CuttableProxy
+  const stores: RedisRevocationStore[] = []
+
+  function mirror(names: { stream: string; keyPrefix: string }, failClosed: boolean): RedisRevocationStore {
+    const store = new RedisRevocationStore({
+      redis: redisClient(proxy.port), streamHmacKey: HMAC_KEY, maxStalenessMs: MAX_STALENESS_MS, failClosed, ...names,
+    })
+    stores.push(store)
+    return store
+  }
+
+  beforeAll(async () => {
+    server = await startPrivateRedis()
+    proxy = await startProxy(server.port)
+  })
+
+  afterEach(async () => {
+    proxy.restore()
+    // A test that failed while the server was down must not take the next ones with it.
+    await server.ensureRunning()
+    await Promise.all(stores.splice(0).map((s) => s.close()))
+  })
+
+  afterAll(async () => {
+    closeClients()
+    await proxy?.close()
+    await server?.stop()
+  })
+
+  it('Redis killed: past the staleness bound failClosed stores refuse (unavailable), failClosed: false stores keep answering; restarted: they catch up, including what was published while they were cut off', async () => {
+    const n = uniqueNames('kill')
+    const closedStore = mirror(n, true)
+    const openStore = mirror(n, false)
+    await Promise.all([closedStore.ready(), openStore.ready()])
+    const consumer = new RedisRevocationConsumer({ redis: redisClient(server.port), consumer: 'c1', streamHmacKey: HMAC_KEY, ...n })
+    const stopConsumer = new AbortController()
+    const consuming = consumer.run({ signal: stopConsumer.signal, blockMs: 200 })
+    const closedAuth = authFor(closedStore)
+    const openAuth = authFor(openStore)
+    const warnings: string[] = []
+    const onWarning = (w: Error & { code?: string }) => warnings.push(w.code ?? '')
+    process.on('warning', onWarning)
+    try {
+      await closedStore.markRevoked('agent-before')
+      await eventually(() => openStore.isRevoked('agent-before'), 2_000, 'the first revocation')
+
+      await server.kill()
+      const killedAt = performance.now()
+      // Within the bound the mirror still vouches for what it has.
+      expect(closedStore.unavailableReason()).toBeUndefined()
+      await expect(closedAuth.verify(mint())).resolves.toBeDefined()
+      await eventually(() => closedStore.unavailableReason() !== undefined, 5_000, 'the failClosed store to give up')
+      // Its last sync was at most one block (200 ms) before the kill.
+      expect(performance.now() - killedAt).toBeGreaterThan(MAX_STALENESS_MS - 300)
+      await expect(closedAuth.verify(mint())).rejects.toMatchObject({ code: 'session_revoked', unavailable: true, status: 401 })
+      expect(closedStore.unavailableReason()).toMatch(/cut off from Redis/)
+
+      await expect(openAuth.verify(mint())).resolves.toMatchObject({ sub: 'user-1' })
+      await expect(openAuth.verify(mint({ agent_session_id: 'agent-before' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
+      expect(openStore.unavailableReason()).toBeUndefined()
+      // Warnings are delivered on a later tick.
+      await eventually(() => warnings.includes('CARACAL_REVOCATIONS_UNAVAILABLE') && warnings.includes('CARACAL_REVOCATIONS_STALE'), 1_000, 'both warnings')
+
+      // Writes fail fast instead of queueing; the revocation still holds locally.
+      const t0 = performance.now()
+      await expect(openStore.markRevoked('agent-local-only')).rejects.toThrow(/not connected/)
+      expect(performance.now() - t0).toBeLessThan(2_000)
+      expect(openStore.isRevoked('agent-local-only')).toBe(true)
+
+      // Redis comes back, but the stores stay cut off while revocations are published.
+      proxy.cut()
+      await server.restart()
+      const publisher = await connectedClient(server.port)
+      await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'sess-during-1', agent_session_id: 'agent-during-1', reason: 'r' }))
+      await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'sess-during-2', reason: 'r' }))
+      await sleep(300)
+      expect(openStore.isRevoked('agent-during-1')).toBe(false)
+      expect(closedStore.unavailableReason()).toBeDefined()
+
+      proxy.restore()
+      await eventually(
+        () => closedStore.unavailableReason() === undefined && openStore.isRevoked('agent-during-1') && openStore.isRevoked('sess-during-2'),
+        10_000, 'the stores to reconnect and catch up',
+      )
+      for (const [store, auth] of [[closedStore, closedAuth], [openStore, openAuth]] as const) {
+        expect(store.isRevoked('agent-before')).toBe(true)
+        expect(store.isRevoked('sess-during-2')).toBe(true)
+        await expect(auth.verify(mint({ agent_session_id: 'agent-during-1' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
+        await expect(auth.verify(mint())).resolves.toBeDefined()
+        // Caught up from the last ID it saw: the stream still held everything after it.
+        expect(store.state().reloads).toBe(0)
+      }
+      // The consumer survived the outage too and made the new revocations durable.
+      await eventually(() => consumer.stats().applied >= 3, 10_000, 'the consumer to catch up')
+      expect(await publisher.exists(`${n.keyPrefix}agent-during-1`, `${n.keyPrefix}sess-during-2`)).toBe(2)
+    } finally {
+      process.off('warning', onWarning)
+      stopConsumer.abort()
+      await consuming
+    }
+  })
+
+  it('reloads from the durable keys when the stream was trimmed past the last ID it saw', async () => {
+    const n = uniqueNames('trim')
+    const store = mirror(n, true)
+    await store.ready()
+    await store.markRevoked('seen')
+    proxy.cut()
+    const admin = await connectedClient(server.port)
+    await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'trimmed-away', reason: 'r' }))
+    // The consumer made it durable before the stream was trimmed.
+    await admin.set(`${n.keyPrefix}trimmed-away`, '1', 'PX', 60_000)
+    await admin.xtrim(n.stream, 'MAXLEN', 0)
+    await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'after-trim', reason: 'r' }))
+    proxy.restore()
+    await eventually(() => store.isRevoked('after-trim') && store.unavailableReason() === undefined, 10_000, 'the store to catch up')
+    expect(store.isRevoked('trimmed-away')).toBe(true)
+    expect(store.isRevoked('seen')).toBe(true)
+    expect(store.state().reloads).toBe(1)
+  })
+
+  it('reads a recreated stream from its start when its IDs went backwards', async () => {
+    const n = uniqueNames('reborn')
+    const store = mirror(n, true)
+    await store.ready()
+    await store.markRevoked('before-reset')
+    proxy.cut()
+    const admin = await connectedClient(server.port)
+    await admin.del(n.stream)
+    await admin.xadd(n.stream, '1-1', ...signedFields(n.stream, { zone_id: 'z', session_id: 'reborn', reason: 'r' }))
+    proxy.restore()
+    await eventually(() => store.isRevoked('reborn') && store.unavailableReason() === undefined, 10_000, 'the store to read the new stream')
+    expect(store.isRevoked('before-reset')).toBe(true)
+    expect(store.state().reloads).toBe(1)
+  })
+})

@@ -1,0 +1,242 @@
+import { afterAll, afterEach, expect, it } from 'vitest'
+import type { Redis } from 'ioredis'
+import { CaracalAuth } from '../src/index.js'
+import { RedisRevocationConsumer, RedisRevocationStore, signRevocationEvent, verifyRevocationSignature } from '../src/redis.js'
+import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
+import {
+  closeClients, connectedClient, countCommands, describeWithRedis, dropNamespace, eventually, freePort, redisClient, uniqueNames,
+} from './support/redis.js'
+
+const HMAC_KEY = 'stream-secret'
+
+function authFor(store: RedisRevocationStore): CaracalAuth {
+  return new CaracalAuth({ issuer: ISSUER, audience: AUDIENCE, revocations: store, jwks: { keys: staticJwks }, now: () => NOW_MS })
+}
+
+function signedFields(stream: string, fields: Record<string, string>): string[] {
+  return Object.entries({ ...fields, _sig: signRevocationEvent(Buffer.from(HMAC_KEY), stream, fields) }).flat()
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+}
+
+describeWithRedis('RedisRevocationStore against Redis', () => {
+  const stores: RedisRevocationStore[] = []
+  const namespaces: string[] = []
+  let admin: Redis
+
+  function names(label: string) {
+    const n = uniqueNames(label)
+    namespaces.push(n.namespace)
+    return n
+  }
+
+  function store(options: Partial<ConstructorParameters<typeof RedisRevocationStore>[0]> & { stream: string; keyPrefix: string }) {
+    const s = new RedisRevocationStore({ redis: redisClient(), streamHmacKey: HMAC_KEY, ...options })
+    stores.push(s)
+    return s
+  }
+
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()))
+    admin ??= await connectedClient()
+    for (const ns of namespaces.splice(0)) await dropNamespace(admin, ns)
+  })
+
+  afterAll(() => closeClients())
+
+  it('loads the durable keys at start with SCAN (never KEYS), each expiring with its key', async () => {
+    const n = names('load')
+    admin = await connectedClient()
+    await admin.set(`${n.keyPrefix}short`, '1', 'PX', 300)
+    await admin.set(`${n.keyPrefix}long`, '1', 'PX', 60_000)
+    await admin.set(`${n.keyPrefix}forever`, '1')
+    await admin.set(`${n.namespace}:other:unrelated`, '1')
+    const client = redisClient()
+    const commands = countCommands(client)
+    const s = new RedisRevocationStore({ redis: client, stream: n.stream, keyPrefix: n.keyPrefix })
+    stores.push(s)
+    await s.ready()
+    expect(commands.names).toContain('scan')
+    expect(commands.names).not.toContain('keys')
+    expect([s.isRevoked('short'), s.isRevoked('long'), s.isRevoked('forever'), s.isRevoked('unrelated')]).toEqual([true, true, true, false])
+    await eventually(() => !s.isRevoked('short'), 2_000, 'the short key to expire locally')
+    expect(s.isRevoked('long')).toBe(true)
+    expect(s.isRevoked('forever')).toBe(true)
+  })
+
+  it('fails closed until the first load completes, then vouches', async () => {
+    const n = names('start')
+    const s = store({ ...n })
+    const token = mint()
+    expect(s.isRevoked('anything')).toBe(true)
+    expect(s.unavailableReason()).toMatch(/not loaded/)
+    await expect(authFor(s).verify(token)).rejects.toMatchObject({ code: 'session_revoked', unavailable: true })
+    await s.ready()
+    expect(s.unavailableReason()).toBeUndefined()
+    expect(s.isRevoked('anything')).toBe(false)
+    await expect(authFor(s).verify(token)).resolves.toMatchObject({ sub: 'user-1' })
+  })
+
+  it('with failClosed: false serves the set it has (empty before loading) and warns with a code', async () => {
+    const n = names('open')
+    const deadPort = await freePort()
+    const warnings: string[] = []
+    const onWarning = (w: Error & { code?: string }) => warnings.push(w.code ?? '')
+    process.on('warning', onWarning)
+    try {
+      const s = store({ ...n, redis: redisClient(deadPort), failClosed: false })
+      s.applyRevocation('known', 60_000)
+      expect(s.isRevoked('known')).toBe(true)
+      expect(s.isRevoked('other')).toBe(false)
+      expect(s.unavailableReason()).toBeUndefined()
+      await expect(authFor(s).verify(mint())).resolves.toBeDefined()
+      await eventually(() => warnings.includes('CARACAL_REVOCATIONS_STALE'), 1_000, 'the stale warning')
+      await expect(s.ready({ timeoutMs: 50 })).rejects.toThrow(/not loaded within 50 ms/)
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
+  it('follows the stream: applies signed events and ignores what the consumer would refuse', async () => {
+    const n = names('follow')
+    const s = store({ ...n })
+    await s.ready()
+    const publisher = await connectedClient()
+    await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'good', reason: 'r', agent_session_id: 'good-agent' }))
+    await publisher.xadd(n.stream, '*', 'zone_id', 'z', 'session_id', 'unsigned', 'reason', 'r')
+    await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'tampered', reason: 'r' }).map((v) => (v === 'tampered' ? 'forged' : v)))
+    await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', reason: 'no anchor' }))
+    await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'last', reason: 'r' }))
+    await eventually(() => s.isRevoked('last'), 2_000, 'the last event')
+    expect(s.isRevoked('good')).toBe(true)
+    expect(s.isRevoked('good-agent')).toBe(true)
+    expect(s.isRevoked('unsigned')).toBe(false)
+    expect(s.isRevoked('forged')).toBe(false)
+    expect(s.isRevoked('tampered')).toBe(false)
+    expect(s.state()).toMatchObject({ applied: 2, refused: 3 })
+  })
+
+  it('without a stream key, applies unsigned events as the consumer would', async () => {
+    const n = names('unsigned')
+    const s = store({ ...n, streamHmacKey: undefined })
+    await s.ready()
+    const publisher = await connectedClient()
+    await publisher.xadd(n.stream, '*', 'zone_id', 'z', 'delegation_edge_id', 'edge-1', 'reason', 'r')
+    await eventually(() => s.isRevoked('edge-1'), 2_000, 'the unsigned event')
+    await expect(authFor(s).verify(mint({ delegation_edge_id: 'edge-1' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
+  })
+
+  it('markRevoked applies at once, writes the durable key with its TTL and a signed event every instance learns', async () => {
+    const n = names('mark')
+    const a = store({ ...n, zoneId: 'zone-1' })
+    const b = store({ ...n })
+    await Promise.all([a.ready(), b.ready()])
+    const done = a.markRevoked('sess-9', 120_000)
+    // Before any round trip: this instance already refuses it.
+    expect(a.isRevoked('sess-9')).toBe(true)
+    await done
+    await eventually(() => b.isRevoked('sess-9'), 2_000, 'the other instance to learn it')
+    admin = await connectedClient()
+    const ttl = await admin.pttl(`${n.keyPrefix}sess-9`)
+    expect(ttl).toBeGreaterThan(110_000)
+    expect(ttl).toBeLessThanOrEqual(120_000)
+    const [[, flat]] = (await admin.xrange(n.stream, '-', '+')) as [[string, string[]]]
+    const fields = Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]))
+    expect(fields).toMatchObject({ zone_id: 'zone-1', session_id: 'sess-9', ttl_ms: '120000' })
+    expect(typeof fields.reason).toBe('string')
+    expect(verifyRevocationSignature(Buffer.from(HMAC_KEY), n.stream, fields)).toBe(true)
+  })
+
+  it('never shortens a durable key that already lives longer', async () => {
+    const n = names('keep')
+    admin = await connectedClient()
+    await admin.set(`${n.keyPrefix}kept`, '1', 'PX', 600_000)
+    const s = store({ ...n })
+    await s.ready()
+    await s.markRevoked('kept', 1_000)
+    expect(await admin.pttl(`${n.keyPrefix}kept`)).toBeGreaterThan(500_000)
+  })
+
+  it('answers isRevoked synchronously, with no command sent to Redis', async () => {
+    const n = names('local')
+    const client = redisClient()
+    const commands = countCommands(client)
+    const s = new RedisRevocationStore({ redis: client, stream: n.stream, keyPrefix: n.keyPrefix })
+    stores.push(s)
+    await s.ready()
+    s.applyRevocation('hit', 60_000)
+    const before = commands.count
+    let hits = 0
+    for (let i = 0; i < 20_000; i++) {
+      const answer = s.isRevoked(i % 2 === 0 ? 'hit' : `miss-${i}`)
+      expect(typeof answer).toBe('boolean')
+      if (answer) hits++
+    }
+    expect(hits).toBe(10_000)
+    expect(commands.count - before).toBe(0)
+    // The counter does see the store's traffic: the follower's reads go through it.
+    await eventually(() => commands.names.slice(before).includes('xread'), 3_000, 'a stream read')
+  })
+
+  it('three stores and one consumer: a signed event reaches all three within 50 ms p99 over 200 revocations', async () => {
+    const n = names('fanout')
+    const mirrors = [store({ ...n }), store({ ...n }), store({ ...n })]
+    await Promise.all(mirrors.map((m) => m.ready()))
+    const consumer = new RedisRevocationConsumer({ redis: redisClient(), store: mirrors[0]!, consumer: 'c1', streamHmacKey: HMAC_KEY, ...n })
+    const stop = new AbortController()
+    const running = consumer.run({ signal: stop.signal, blockMs: 200 })
+    const publisher = await connectedClient()
+    const latencies: number[] = []
+    try {
+      for (let i = 0; i < 200; i++) {
+        const anchor = `agent-fanout-${i}`
+        const fields = signedFields(n.stream, { zone_id: 'zone-1', session_id: `sess-fanout-${i}`, agent_session_id: anchor, reason: 'logout' })
+        const t0 = performance.now()
+        await publisher.xadd(n.stream, '*', ...fields)
+        await eventually(() => mirrors.every((m) => m.isRevoked(anchor)), 2_000, `revocation ${i} on every store`, 0)
+        latencies.push(performance.now() - t0)
+      }
+      latencies.sort((a, b) => a - b)
+      const p50 = percentile(latencies, 50)
+      const p99 = percentile(latencies, 99)
+      console.log(`revocation propagation to 3 stores over 200 events: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${latencies.at(-1)!.toFixed(2)} ms`)
+      expect(p99).toBeLessThan(50)
+
+      for (const mirror of mirrors) {
+        const auth = authFor(mirror)
+        await expect(auth.verify(mint({ agent_session_id: 'agent-fanout-7' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
+        await expect(auth.verify(mint({ sid: 'sess-fanout-8' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
+        await expect(auth.verify(mint())).resolves.toMatchObject({ sub: 'user-1' })
+      }
+      // The consumer made every one durable, once each.
+      await eventually(() => consumer.stats().applied === 200, 5_000, 'the consumer to apply all 200')
+      admin = await connectedClient()
+      const exists = await admin.exists(...Array.from({ length: 200 }, (_, i) => `${n.keyPrefix}agent-fanout-${i}`))
+      expect(exists).toBe(200)
+      expect(await admin.xlen(n.stream)).toBe(200)
+    } finally {
+      stop.abort()
+      await running
+    }
+  })
+
+  it('close() ends the follower; ready() of a store closed before loading rejects', async () => {
+    const n = names('close')
+    const s = new RedisRevocationStore({ redis: redisClient(await freePort()), ...n })
+    const ready = s.ready()
+    await s.close()
+    await expect(ready).rejects.toThrow(/closed before its first load/)
+    await expect(s.markRevoked('x')).rejects.toThrow(/closed/)
+  })
+
+  it('validates its options with a TypeError that names the option', () => {
+    const redis = redisClient()
+    expect(() => new RedisRevocationStore({ redis: {} as Redis })).toThrow(/redis must be an ioredis client/)
+    expect(() => new RedisRevocationStore({ redis, maxStalenessMs: 0 })).toThrow(/maxStalenessMs/)
+    expect(() => new RedisRevocationStore({ redis, maxStalenessMs: 100, blockMs: 100 })).toThrow(/blockMs/)
+    expect(() => new RedisRevocationStore({ redis, streamHmacKey: '' })).toThrow(/streamHmacKey/)
+    expect(() => new RedisRevocationStore({ redis, failClosed: 'no' as unknown as boolean })).toThrow(/failClosed/)
+  })
+})

@@ -1,0 +1,85 @@
+import { createHmac } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import {
+  checkRevocationEvent, compareStreamIds, parseStreamEntry, revocationEventFields, scanPatternFor, signRevocationEvent,
+  verifyRevocationSignature,
+} from '../src/revocation/redis-wire.js'
+
+const STREAM = 'caracal.sessions.revoke'
+const KEY = Buffer.from('stream-secret')
+
+function signed(fields: Record<string, string>): Record<string, string> {
+  return { ...fields, _sig: signRevocationEvent(KEY, STREAM, fields) }
+}
+
+describe('revocation wire format', () => {
+  it('signs "<stream>\\n" then "<key>=<value>\\n" per field, keys ascending, _sig excluded', () => {
+    const fields = { zone_id: 'z1', session_id: 's1', reason: 'logout', _sig: 'ignored' }
+    const canonical = 'caracal.sessions.revoke\nreason=logout\nsession_id=s1\nzone_id=z1\n'
+    const expected = createHmac('sha256', KEY).update(canonical).digest('hex')
+    expect(signRevocationEvent(KEY, STREAM, fields)).toBe(expected)
+    // The stream name is part of what is signed: an event cannot be replayed onto another stream.
+    expect(signRevocationEvent(KEY, 'other', fields)).not.toBe(expected)
+  })
+
+  it('verifies a good signature and refuses tampering, a wrong key, a missing or malformed _sig', () => {
+    const event = signed({ zone_id: 'z1', session_id: 's1', reason: 'r' })
+    expect(verifyRevocationSignature(KEY, STREAM, event)).toBe(true)
+    expect(verifyRevocationSignature(KEY, STREAM, { ...event, session_id: 's2' })).toBe(false)
+    expect(verifyRevocationSignature(KEY, STREAM, { ...event, sid: 'added' })).toBe(false)
+    expect(verifyRevocationSignature(Buffer.from('other'), STREAM, event)).toBe(false)
+    const { _sig: sig, ...unsigned } = event
+    expect(verifyRevocationSignature(KEY, STREAM, unsigned)).toBe(false)
+    expect(verifyRevocationSignature(KEY, STREAM, { ...unsigned, _sig: sig!.slice(0, 62) })).toBe(false)
+    expect(verifyRevocationSignature(KEY, STREAM, { ...unsigned, _sig: `${sig!.slice(0, 63)}g` })).toBe(false)
+    expect(verifyRevocationSignature(KEY, STREAM, { ...unsigned, _sig: sig!.toUpperCase() })).toBe(true)
+  })
+
+  it('applies the consumer checks in order: signature (required with a key), then an anchor', () => {
+    expect(checkRevocationEvent({ zone_id: 'z', session_id: 's', reason: 'r' }, STREAM, KEY)).toEqual({ ok: false, reason: 'invalid_signature' })
+    expect(checkRevocationEvent(signed({ zone_id: 'z', reason: 'r' }), STREAM, KEY)).toEqual({ ok: false, reason: 'missing_revocation_anchor' })
+    expect(checkRevocationEvent(signed({ zone_id: 'z', session_id: '', reason: 'r' }), STREAM, KEY)).toEqual({ ok: false, reason: 'missing_revocation_anchor' })
+    expect(checkRevocationEvent(undefined, STREAM, KEY)).toEqual({ ok: false, reason: 'malformed_event' })
+    const ok = checkRevocationEvent(
+      signed({ zone_id: 'z', reason: 'r', session_id: 'a', sid: 'a', root_sid: 'b', agent_session_id: 'c', delegation_edge_id: 'd' }), STREAM, KEY)
+    expect(ok).toEqual({ ok: true, anchors: ['a', 'b', 'c', 'd'], ttlMs: undefined })
+    // Without a key, unsigned events are accepted (the backend's behaviour).
+    expect(checkRevocationEvent({ zone_id: 'z', sid: 'x', reason: 'r' }, STREAM, undefined)).toMatchObject({ ok: true, anchors: ['x'] })
+  })
+
+  it('reads ttl_ms when it is a positive integer and falls back to the default otherwise', () => {
+    const ttl = (value: string) => {
+      const check = checkRevocationEvent({ session_id: 's', ttl_ms: value }, STREAM, undefined)
+      return check.ok ? check.ttlMs : 'refused'
+    }
+    expect(ttl('60000')).toBe(60_000)
+    expect(ttl('0')).toBeUndefined()
+    expect(ttl('-5')).toBeUndefined()
+    expect(ttl('1e9')).toBeUndefined()
+    expect(ttl('99999999999999999')).toBeUndefined()
+  })
+
+  it('builds events the backend accepts: required fields, ttl_ms, a valid _sig', () => {
+    const flat = revocationEventFields({ zoneId: 'z', anchor: 'sess-1', reason: 'logout', ttlMs: 1500.2 }, STREAM, KEY)
+    const fields = Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]))
+    expect(fields).toMatchObject({ zone_id: 'z', session_id: 'sess-1', reason: 'logout', ttl_ms: '1501' })
+    expect(verifyRevocationSignature(KEY, STREAM, fields)).toBe(true)
+  })
+
+  it('treats an entry that names a field twice, or is not flat string pairs, as malformed', () => {
+    expect(parseStreamEntry(['1-1', ['session_id', 'a', 'session_id', 'b']])?.fields).toBeUndefined()
+    expect(parseStreamEntry(['1-1', ['session_id']])?.fields).toBeUndefined()
+    expect(parseStreamEntry(['1-1', null])).toMatchObject({ deleted: true })
+    expect(parseStreamEntry(['1-1', ['session_id', 'a']])).toMatchObject({ deleted: false, fields: { session_id: 'a' } })
+    expect(parseStreamEntry('junk')).toBeUndefined()
+  })
+
+  it('orders stream IDs numerically and escapes glob characters of a key prefix', () => {
+    expect(compareStreamIds('10-0', '9-5')).toBe(1)
+    expect(compareStreamIds('5-10', '5-9')).toBe(1)
+    expect(compareStreamIds('5-1', '5-1')).toBe(0)
+    expect(compareStreamIds('0-0', '18446744073709551615-0')).toBe(-1)
+    expect(scanPatternFor('caracal:revoked:sessions:')).toBe('caracal:revoked:sessions:*')
+    expect(scanPatternFor('a*b?[c]\\')).toBe('a\\*b\\?\\[c\\]\\\\*')
+  })
+})
