@@ -1,9 +1,15 @@
-// Builds assembly/ to build/*.wasm when the AssemblyScript sources exist (issue: wasm hot path).
+// Builds assembly/ to build/caracal.wasm (the wasm backend, SPEC §5) with asc and asconfig.json.
 import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+const root = fileURLToPath(new URL('..', import.meta.url))
 if (!existsSync(new URL('../assembly/index.ts', import.meta.url))) {
   console.log('build:wasm: no assembly/index.ts yet, nothing to build')
   process.exit(0)
 }
+process.chdir(root)
 const { main } = await import('assemblyscript/asc')
-const { error } = await main(['--config', 'asconfig.json', '--target', 'release'])
+const { error } = await main(['--config', 'asconfig.json', '--target', 'release'], {
+  stdout: process.stdout,
+  stderr: process.stderr,
+})
 if (error) { console.error(error.message); process.exit(1) }

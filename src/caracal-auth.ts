@@ -15,6 +15,8 @@ import type { VerifyingKey } from './backends/types.js'
 import { checkTimes, readMandate, type Claims, type VerifiedMandate } from './policy/claims.js'
 import { checkPolicy } from './policy/mandate-policy.js'
 import { resolveOptions, type CaracalAuthOptions, type ResolvedOptions } from './options.js'
+import type { IncomingMessage } from 'node:http'
+import { authenticateRequest, type CaracalSession } from './adapters/fastmcp.js'
 
 export interface CaracalAuthStats {
   readonly backend: Readonly<Record<Algorithm, BackendName>>
@@ -41,6 +43,7 @@ export class CaracalAuth {
     this.#jwks = new JwksSource({ ...this.#o.jwks, now: this.#o.now, backendFor })
     this.#cache = this.#o.cacheMax === undefined ? undefined : new VerifiedTokenCache(this.#o.cacheMax)
     this.verify = this.verify.bind(this)
+    this.authenticate = this.authenticate.bind(this)
   }
 
   /** Options as resolved (defaults filled in); adapters read the policy and metadata URL here. */
@@ -48,20 +51,59 @@ export class CaracalAuth {
     return this.#o
   }
 
-  /** The validated claims of `token`, or a `CaracalAuthError`; never anything else. */
-  async verify(token: string): Promise<Claims> {
+  /**
+   * The validated claims of `token`, or a `CaracalAuthError`; never anything else. Written without
+   * `async`: when every step answers synchronously (a cache hit, a known key, a synchronous
+   * revocation store) the promise is created already settled, with no extra microtask hops.
+   */
+  verify(token: string): Promise<Claims> {
+    let pending: Promise<Claims>
     try {
-      const mandate = await this.#verifiedMandate(token)
-      checkPolicy(mandate, this.#o.policy)
-      const pending = this.#checkRevocation(mandate)
-      if (pending !== undefined) await pending
-      this.#accepted++
-      return mandate.claims
+      const mandate = this.#verifiedMandate(token)
+      if (mandate instanceof Promise) {
+        pending = mandate.then((m) => this.#authorized(m))
+      } else {
+        const claims = this.#authorized(mandate)
+        if (!(claims instanceof Promise)) {
+          this.#accepted++
+          return Promise.resolve(claims)
+        }
+        pending = claims
+      }
     } catch (error) {
-      const e = error instanceof CaracalAuthError ? error : invalidToken('token could not be verified')
-      this.#rejected[e.code] = (this.#rejected[e.code] ?? 0) + 1
-      throw e
+      return Promise.reject(this.#rejection(error))
     }
+    return pending.then(
+      (claims) => {
+        this.#accepted++
+        return claims
+      },
+      (error: unknown) => {
+        throw this.#rejection(error)
+      },
+    )
+  }
+
+  /**
+   * fastmcp's `authenticate` (bound): reads `Authorization: Bearer …`, returns the session tools
+   * get as `context.session`, or throws a `Response` (401/403, or 503 with Retry-After).
+   */
+  authenticate(req: IncomingMessage | undefined): Promise<CaracalSession> {
+    return authenticateRequest(this, req)
+  }
+
+  /** Policy then revocation, on every call (SPEC §2: cache hits included). */
+  #authorized(m: VerifiedMandate): Claims | Promise<Claims> {
+    checkPolicy(m, this.#o.policy)
+    const pending = this.#checkRevocation(m)
+    return pending === undefined ? m.claims : pending.then(() => m.claims)
+  }
+
+  /** Counts the rejection and guarantees that only CaracalAuthError leaves `verify`. */
+  #rejection(error: unknown): CaracalAuthError {
+    const e = error instanceof CaracalAuthError ? error : invalidToken('token could not be verified')
+    this.#rejected[e.code] = (this.#rejected[e.code] ?? 0) + 1
+    return e
   }
 
   /** Fetches the JWKS (when remote) and prepares its keys, so the first request pays nothing. */
@@ -140,13 +182,15 @@ export class CaracalAuth {
   async #checkRevocationAsync(m: VerifiedMandate, from: number, first: Promise<boolean> | boolean): Promise<void> {
     const store = this.#o.revocations
     for (let i = from; i < m.anchors.length; i++) {
-      let revoked: boolean
+      let answer: unknown
       try {
-        revoked = (await (i === from ? first : store.isRevoked(m.anchors[i]!))) === true
+        answer = await (i === from ? first : store.isRevoked(m.anchors[i]!))
       } catch (cause) {
         throw this.#storeFailure(cause)
       }
-      if (revoked) throw this.#revoked()
+      if (answer === true) throw this.#revoked()
+      // Anything but a boolean (undefined from a buggy store) cannot vouch for the session: fail closed.
+      if (answer !== false) throw this.#storeFailure(new TypeError('isRevoked did not answer a boolean'))
     }
   }
 

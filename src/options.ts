@@ -105,6 +105,13 @@ function stringList(name: string, v: unknown, allowSingle = false): readonly str
   return Object.freeze([...(v as string[])])
 }
 
+/** RFC 6749 §3.3: a scope token has no spaces, so one with a space could never match. */
+function scopeList(v: unknown): readonly string[] {
+  const scopes = stringList('requiredScopes', v)
+  if (scopes.some((s) => /\s/.test(s))) fail('requiredScopes', 'must not contain whitespace inside a scope (scopes are separate entries)')
+  return scopes
+}
+
 function flag(name: string, v: unknown): boolean {
   if (v === undefined) return false
   if (typeof v !== 'boolean') fail(name, 'must be a boolean')
@@ -164,7 +171,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     claimRules: { issuer, audiences: new Set(audiences), requiredUse, toleranceSec: clockToleranceSec },
     policy: {
       expectedZoneId: optionalString('expectedZoneId', o.expectedZoneId),
-      requiredScopes: stringList('requiredScopes', o.requiredScopes),
+      requiredScopes: scopeList(o.requiredScopes),
       requireAgent: flag('requireAgent', o.requireAgent),
       requireDelegation: flag('requireDelegation', o.requireDelegation),
       requireChainContains: stringList('requireChainContains', o.requireChainContains),

@@ -16,7 +16,9 @@ export class VerifiedTokenCache {
   constructor(max: number) {
     this.#entries = new LRUCache<string, VerifiedMandate>({
       max,
-      dispose: (mandate, token) => {
+      dispose: (mandate, token, reason) => {
+        // 'set' replaces the value under the same token (two concurrent misses): the token stays.
+        if (reason === 'set') return
         if (this.#tokenByJti.get(mandate.claims.jti) === token) this.#tokenByJti.delete(mandate.claims.jti)
       },
     })

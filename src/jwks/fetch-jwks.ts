@@ -14,40 +14,68 @@ export class JwksFetchError extends Error {
 }
 
 export async function fetchJwks(url: string, options: FetchJwksOptions): Promise<unknown> {
-  const deadline = AbortSignal.timeout(options.timeoutMs)
-  const signal = options.signal === undefined ? deadline : AbortSignal.any([deadline, options.signal])
-  let response: Response
+  // Our own timer and controller, held strongly until we are done: on Node 20 a fetch whose only
+  // deadline is AbortSignal.timeout() (or AbortSignal.any of it) can lose that signal to GC, and a
+  // stalled body then hangs the JWKS flight — and every request waiting on it — forever.
+  const controller = new AbortController()
+  let timedOut = false
+  const timer = setTimeout(() => {
+    timedOut = true
+    controller.abort()
+  }, options.timeoutMs)
+  const onAbort = (): void => controller.abort()
+  if (options.signal?.aborted === true) controller.abort()
+  else options.signal?.addEventListener('abort', onAbort, { once: true })
+  const failure = (what: string): string => (timedOut ? `JWKS fetch timed out after ${options.timeoutMs} ms` : what)
   try {
-    response = await options.fetch(url, { signal, redirect: 'error', headers: { accept: 'application/json' } })
-  } catch (cause) {
-    throw new JwksFetchError(deadline.aborted ? `JWKS fetch timed out after ${options.timeoutMs} ms` : 'JWKS fetch failed', { cause })
-  }
-  if (response.status !== 200) {
-    await response.body?.cancel().catch(() => {})
-    throw new JwksFetchError(`JWKS endpoint answered HTTP ${response.status}`)
-  }
-  const declared = Number(response.headers.get('content-length'))
-  if (Number.isFinite(declared) && declared > options.maxBytes) {
-    await response.body?.cancel().catch(() => {})
-    throw new JwksFetchError(`JWKS larger than ${options.maxBytes} bytes`)
-  }
-  const text = await readCapped(response, options.maxBytes, deadline, options.timeoutMs)
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new JwksFetchError('JWKS is not JSON')
+    let response: Response
+    try {
+      response = await options.fetch(url, { signal: controller.signal, redirect: 'error', headers: { accept: 'application/json' } })
+    } catch (cause) {
+      throw new JwksFetchError(failure('JWKS fetch failed'), { cause })
+    }
+    if (response.status !== 200) {
+      await response.body?.cancel().catch(() => {})
+      throw new JwksFetchError(`JWKS endpoint answered HTTP ${response.status}`)
+    }
+    const declared = Number(response.headers.get('content-length'))
+    if (Number.isFinite(declared) && declared > options.maxBytes) {
+      await response.body?.cancel().catch(() => {})
+      throw new JwksFetchError(`JWKS larger than ${options.maxBytes} bytes`)
+    }
+    const text = await readCapped(response, options.maxBytes, controller.signal, failure)
+    let jwks: unknown
+    try {
+      jwks = JSON.parse(text)
+    } catch {
+      throw new JwksFetchError('JWKS is not JSON')
+    }
+    // A body that is not a JWKS is a broken answer, not an empty key set: the keys we have stay.
+    if (typeof jwks !== 'object' || jwks === null || !Array.isArray((jwks as { keys?: unknown }).keys)) {
+      throw new JwksFetchError('JWKS has no "keys" array')
+    }
+    return jwks
+  } finally {
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', onAbort)
   }
 }
 
-async function readCapped(response: Response, maxBytes: number, deadline: AbortSignal, timeoutMs: number): Promise<string> {
+async function readCapped(response: Response, maxBytes: number, signal: AbortSignal, failure: (what: string) => string): Promise<string> {
   const body = response.body
   if (body === null) return ''
   const reader = body.getReader()
+  // Each read races the abort itself rather than trusting the stream to notice it.
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(new Error('aborted'))
+    else signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })
+  })
+  aborted.catch(() => {})
   const chunks: Uint8Array[] = []
   let total = 0
   try {
     for (;;) {
-      const { done, value } = await reader.read()
+      const { done, value } = await Promise.race([reader.read(), aborted])
       if (done) break
       total += value.byteLength
       // A body without Content-Length (chunked) is bounded here, as it arrives.
@@ -55,9 +83,10 @@ async function readCapped(response: Response, maxBytes: number, deadline: AbortS
       chunks.push(value)
     }
   } catch (error) {
-    await reader.cancel().catch(() => {})
+    // Not awaited: cancelling a stalled stream must not become the next thing that hangs.
+    void reader.cancel().catch(() => {})
     if (error instanceof JwksFetchError) throw error
-    throw new JwksFetchError(deadline.aborted ? `JWKS fetch timed out after ${timeoutMs} ms` : 'JWKS body could not be read', { cause: error })
+    throw new JwksFetchError(failure('JWKS body could not be read'), { cause: error })
   }
   return Buffer.concat(chunks).toString('utf8')
 }

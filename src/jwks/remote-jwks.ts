@@ -9,6 +9,9 @@ import type { BackendForAlgorithm } from '../backends/types.js'
 import { fetchJwks, JwksFetchError } from './fetch-jwks.js'
 import { KeySet, type KeyLookup } from './key-set.js'
 
+/** Least time between two attempts while no JWKS was ever loaded. */
+const FIRST_LOAD_RETRY_MS = 1_000
+
 export interface JwksSourceOptions {
   readonly url?: string
   readonly keys?: unknown
@@ -73,8 +76,11 @@ export class JwksSource {
     const first = this.lookup(alg, kid)
     if (first.key !== undefined || this.isStatic) return first
     const now = this.#options.now()
-    const mayFetch = this.#inflight !== undefined || this.#loadedAt === undefined || now - this.#lastAttemptAt >= this.#options.cooldownMs
-    if (!mayFetch) return first
+    // Before the first load there are no keys at all, so retries come sooner than the cooldown —
+    // but not on every request: a fast-failing STS would otherwise get one fetch per request.
+    const wait = this.#loadedAt === undefined ? Math.min(this.#options.cooldownMs, FIRST_LOAD_RETRY_MS) : this.#options.cooldownMs
+    const mayFetch = this.#inflight !== undefined || now - this.#lastAttemptAt >= wait
+    if (!mayFetch) return this.#loadedAt === undefined ? { reason: `signing keys unavailable (${this.#lastError ?? 'not loaded'})` } : first
     try {
       await this.refresh()
     } catch (error) {

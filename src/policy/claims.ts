@@ -126,6 +126,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** Time rules, re-applied on every cache hit: `exp > now - tolerance`, nbf and iat not ahead. */
 export function checkTimes(exp: number, iat: number, nbf: number | undefined, nowSec: number, toleranceSec: number): void {
+  // A clock answering NaN would make every comparison below false, i.e. accept expired tokens.
+  if (!Number.isFinite(nowSec)) throw invalidToken('the verifier clock gave no valid time')
   if (exp <= nowSec - toleranceSec) throw invalidToken('token expired')
   if (nbf !== undefined && nbf > nowSec + toleranceSec) throw invalidToken('token not yet valid (nbf)')
   if (iat > nowSec + toleranceSec) throw invalidToken('token issued in the future (iat)')

@@ -1,0 +1,168 @@
+/**
+ * WebAssembly backend: SHA-256, P-256 ECDSA and RSA PKCS#1 v1.5 compiled from `assembly/` (SPEC §5).
+ * The module is read and instantiated synchronously, once, on first use; after that nothing touches
+ * the file system. Only numbers cross the boundary: bytes are copied into a static buffer in linear
+ * memory and the module is called with pointers, so a verify allocates nothing on either side.
+ * An imported key owns a slot in linear memory (the fixed-base table of an EC key, the Montgomery
+ * constants of an RSA modulus) until it is released; released slots are reused by the next import.
+ */
+import { readFileSync } from 'node:fs'
+import type { EcPublicKeyMaterial, PublicKeyMaterial, RsaPublicKeyMaterial } from '../jws/public-key.js'
+import type { SignatureBackend, VerifyingKey } from './types.js'
+
+interface WasmExports {
+  readonly memory: WebAssembly.Memory
+  ioPtr(): number
+  hashStart(): void
+  hashUpdate(len: number): void
+  ecImport(xPtr: number, yPtr: number): number
+  ecFree(slot: number): void
+  ecVerify(slot: number, sigPtr: number): number
+  rsaImport(nPtr: number, nLen: number, e: number): number
+  rsaFree(slot: number): void
+  rsaVerify(slot: number, sigPtr: number, sigLen: number): number
+  hashDigest(): void
+  fieldOp(op: number): void
+}
+
+/** Size of the staging buffer in `assembly/index.ts` (IO_BYTES). */
+const IO_BYTES = 16384
+
+/** Where `npm run build` puts the module, from src/backends (vitest, tsx) or dist/src/backends. */
+const CANDIDATES = ['../../build/caracal.wasm', '../../../build/caracal.wasm']
+
+interface Instance {
+  readonly exports: WasmExports
+  readonly io: number
+  bytes: Uint8Array
+}
+
+let instance: Instance | null | undefined
+
+function load(): Instance | null {
+  if (instance !== undefined) return instance
+  instance = null
+  for (const candidate of CANDIDATES) {
+    let code: Uint8Array<ArrayBuffer>
+    try {
+      code = new Uint8Array(readFileSync(new URL(candidate, import.meta.url)))
+    } catch {
+      continue
+    }
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(code), {}).exports as unknown as WasmExports
+    instance = { exports, io: exports.ioPtr(), bytes: new Uint8Array(exports.memory.buffer) }
+    break
+  }
+  return instance
+}
+
+function required(): Instance {
+  const w = load()
+  if (w === null) throw new Error('wasm backend: build/caracal.wasm not found (run `npm run build`)')
+  return w
+}
+
+/** The current view of linear memory: growing memory detaches the old buffer. */
+function view(w: Instance): Uint8Array {
+  if (w.bytes.buffer !== w.exports.memory.buffer) w.bytes = new Uint8Array(w.exports.memory.buffer)
+  return w.bytes
+}
+
+function hash(w: Instance, input: Uint8Array): void {
+  const e = w.exports
+  e.hashStart()
+  for (let at = 0; at < input.length; at += IO_BYTES) {
+    const chunk = input.subarray(at, Math.min(at + IO_BYTES, input.length))
+    view(w).set(chunk, w.io)
+    e.hashUpdate(chunk.length)
+  }
+}
+
+/** Frees the slot of a key that was dropped without `release()` (e.g. an auth never closed). */
+const finalizer = new FinalizationRegistry<() => void>((free) => free())
+
+function makeKey(w: Instance, material: PublicKeyMaterial, slot: number, check: (slot: number, signature: Uint8Array) => boolean, free: (slot: number) => void): VerifyingKey {
+  let live = true
+  const token = {}
+  const key: VerifyingKey = {
+    alg: material.alg,
+    backend: 'wasm',
+    material,
+    verify(signingInput, signature) {
+      if (!live) return false
+      hash(w, signingInput)
+      return check(slot, signature)
+    },
+    release() {
+      if (!live) return
+      live = false
+      finalizer.unregister(token)
+      free(slot)
+    },
+  }
+  finalizer.register(key, () => free(slot), token)
+  return key
+}
+
+function importEc(w: Instance, material: EcPublicKeyMaterial): VerifyingKey {
+  const e = w.exports
+  const mem = view(w)
+  mem.set(material.x, w.io)
+  mem.set(material.y, w.io + 32)
+  const slot = e.ecImport(w.io, w.io + 32)
+  if (slot === 0) throw new TypeError('wasm backend: EC key rejected (not on P-256, or out of memory)')
+  return makeKey(w, material, slot, (s, signature) => {
+    if (signature.length !== 64) return false
+    view(w).set(signature, w.io)
+    return e.ecVerify(s, w.io) !== 0
+  }, (s) => e.ecFree(s))
+}
+
+function importRsa(w: Instance, material: RsaPublicKeyMaterial): VerifyingKey {
+  const e = w.exports
+  let exponent = 0
+  for (const b of material.e) exponent = exponent * 256 + b
+  view(w).set(material.n, w.io)
+  const slot = e.rsaImport(w.io, material.n.length, exponent >>> 0)
+  if (slot === 0) throw new TypeError('wasm backend: RSA key rejected (size or exponent, or out of memory)')
+  const k = material.modulusBytes
+  return makeKey(w, material, slot, (s, signature) => {
+    if (signature.length !== k) return false
+    view(w).set(signature, w.io)
+    return e.rsaVerify(s, w.io, signature.length) !== 0
+  }, (s) => e.rsaFree(s))
+}
+
+export const wasmBackend: SignatureBackend = {
+  name: 'wasm',
+  supports: () => load() !== null,
+  importKey(material: PublicKeyMaterial): VerifyingKey {
+    const w = required()
+    return material.alg === 'ES256' ? importEc(w, material) : importRsa(w, material)
+  },
+}
+
+/** Bytes of linear memory now (tests check that verifying and key rotation do not grow it). */
+export function wasmMemoryBytes(): number {
+  return required().exports.memory.buffer.byteLength
+}
+
+/**
+ * For the tests only: SHA-256 and the P-256 field operations of the module on their own, so that
+ * rare carry paths are checked against BigInt directly. `op`: 0 a·b, 1 a², 2 a + b, 3 a − b (mod p).
+ */
+export const wasmInternalsForTests = {
+  sha256(input: Uint8Array): Uint8Array {
+    const w = required()
+    hash(w, input)
+    w.exports.hashDigest()
+    return view(w).slice(w.io, w.io + 32)
+  },
+  field(op: 0 | 1 | 2 | 3, a: Uint8Array, b: Uint8Array): Uint8Array {
+    const w = required()
+    view(w).set(a, w.io + 32)
+    view(w).set(b, w.io + 64)
+    w.exports.fieldOp(op)
+    return view(w).slice(w.io, w.io + 32)
+  },
+}

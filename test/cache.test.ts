@@ -1,0 +1,186 @@
+/**
+ * The verified-token cache (SPEC §2) with the injectable clock: what a hit skips (signature, claim
+ * parsing) and what it never skips (byte identity, exp, policy, revocation).
+ */
+import { describe, expect, it } from 'vitest'
+import { generateSigningKey } from '../src/dev/sign-jws.js'
+import { TEST_BACKENDS } from './support/backends.js'
+import { b64u, headerSegment, signSegments, splitToken } from './support/compact-tokens.js'
+import { startJwksServer } from './support/jwks-server.js'
+import { NOW_SEC, esKey, mandateClaims, mint, rsKey } from './support/mandates.js'
+import { rejection, testVerifier } from './support/verifiers.js'
+
+const attacker = generateSigningKey('ES256', 'es-1') // same kid as the real key, different key
+
+describe.each(TEST_BACKENDS)('verified-token cache on %s', (backend) => {
+  it('a second verification of the same token is a hit, and stats() count hits and misses', async () => {
+    const { auth } = testVerifier(backend)
+    const token = mint()
+    const first = await auth.verify(token)
+    const second = await auth.verify(token)
+    expect(second).toEqual(first)
+    expect(auth.stats().cache).toMatchObject({ enabled: true, hits: 1, misses: 1, size: 1 })
+    await auth.verify(mint({}, rsKey))
+    await auth.verify(token)
+    expect(auth.stats().cache).toMatchObject({ hits: 2, misses: 2, size: 2 })
+    expect(auth.stats().verifications.accepted).toBe(4)
+  })
+
+  it('a forged token reusing a cached jti is verified in full and rejected', async () => {
+    const { auth } = testVerifier(backend)
+    const claims = mandateClaims({ jti: 'jti-shared', sub: 'alice' })
+    const genuine = signSegments(esKey, headerSegment(esKey), b64u(JSON.stringify(claims)))
+    await auth.verify(genuine)
+    // Same jti, other claims, signed by an attacker key under the real kid.
+    const forgedPayload = b64u(JSON.stringify({ ...claims, sub: 'mallory', scope: 'admin' }))
+    const forged = signSegments(attacker, headerSegment(attacker), forgedPayload)
+    expect((await rejection(auth.verify(forged))).code).toBe('invalid_token')
+    // The genuine signature pasted onto the forged payload.
+    const [h, , s] = splitToken(genuine)
+    expect((await rejection(auth.verify(`${h}.${forgedPayload}.${s}`))).code).toBe('invalid_token')
+    // The genuine header and payload with the attacker's signature.
+    const [, p] = splitToken(genuine)
+    const attackerSig = splitToken(signSegments(attacker, h, p))[2]
+    expect((await rejection(auth.verify(`${h}.${p}.${attackerSig}`))).code).toBe('invalid_token')
+    expect(auth.stats().cache).toMatchObject({ hits: 0, misses: 4 })
+    // The genuine token is still served from the cache.
+    await expect(auth.verify(genuine)).resolves.toMatchObject({ sub: 'alice' })
+    expect(auth.stats().cache.hits).toBe(1)
+  })
+
+  it('a cached token is rejected once exp - tolerance passes (re-checked on every hit)', async () => {
+    const { auth, clock } = testVerifier(backend)
+    const token = mint({ exp: NOW_SEC + 100 })
+    await auth.verify(token)
+    clock.set((NOW_SEC + 100 + 60) * 1000 - 1) // 1 ms before the edge: still valid, from the cache
+    await expect(auth.verify(token)).resolves.toBeDefined()
+    expect(auth.stats().cache.hits).toBe(1)
+    clock.set((NOW_SEC + 100 + 60) * 1000) // exp = now - tolerance: expired
+    expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
+    expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
+    expect(auth.stats().cache.size).toBe(0)
+  })
+
+  it('a custom tolerance applies to hits too', async () => {
+    const { auth, clock } = testVerifier(backend, { clockToleranceSec: 0 })
+    const token = mint({ exp: NOW_SEC + 10 })
+    await auth.verify(token)
+    clock.set((NOW_SEC + 10) * 1000 - 1)
+    await expect(auth.verify(token)).resolves.toBeDefined()
+    clock.set((NOW_SEC + 10) * 1000)
+    expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
+  })
+
+  it('a clock moved back before nbf/iat - tolerance rejects a cached token', async () => {
+    const { auth, clock } = testVerifier(backend)
+    const token = mint({ nbf: NOW_SEC, iat: NOW_SEC })
+    await auth.verify(token)
+    clock.set((NOW_SEC - 61) * 1000)
+    expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
+  })
+
+  it('revoked after caching: session_revoked on the next call, for every anchor', async () => {
+    for (const anchor of ['sid', 'root_sid', 'agent_session_id', 'delegation_edge_id'] as const) {
+      const { auth, revocations } = testVerifier(backend)
+      const values = { sid: `s-${anchor}`, root_sid: `r-${anchor}`, agent_session_id: `a-${anchor}`, delegation_edge_id: `d-${anchor}` }
+      const token = mint(values)
+      await auth.verify(token)
+      await auth.verify(token)
+      revocations.markRevoked(values[anchor])
+      const e = await rejection(auth.verify(token))
+      expect(e.code, anchor).toBe('session_revoked')
+      expect(auth.stats().cache.hits, anchor).toBe(2)
+      // A revocation that lapses lets the (still cached) token through again.
+      revocations.delete(values[anchor])
+      await expect(auth.verify(token)).resolves.toBeDefined()
+    }
+  })
+
+  it('policy is checked on hits: a cached token that fails policy keeps failing', async () => {
+    const { auth } = testVerifier(backend, { requiredScopes: ['admin'], maxHopCount: 1 })
+    const noScope = mint({ scope: 'tool:call' })
+    expect((await rejection(auth.verify(noScope))).code).toBe('insufficient_scope')
+    expect((await rejection(auth.verify(noScope))).code).toBe('insufficient_scope')
+    const tooFar = mint({ scope: 'admin', hop_count: 2 })
+    expect((await rejection(auth.verify(tooFar))).code).toBe('hop_count_exceeded')
+    expect((await rejection(auth.verify(tooFar))).code).toBe('hop_count_exceeded')
+    expect(auth.stats().cache.hits).toBe(2)
+    expect(auth.stats().verifications.rejected).toMatchObject({ insufficient_scope: 2, hop_count_exceeded: 2 })
+  })
+
+  it('is bounded by cache.max (least recently used goes first)', async () => {
+    const { auth } = testVerifier(backend, { cache: { max: 3 } })
+    const tokens = Array.from({ length: 5 }, () => mint())
+    for (const t of tokens) await auth.verify(t)
+    expect(auth.stats().cache.size).toBe(3)
+    await auth.verify(tokens[4]!) // newest: still there
+    expect(auth.stats().cache.hits).toBe(1)
+    await auth.verify(tokens[0]!) // oldest: evicted, verified again
+    expect(auth.stats().cache).toMatchObject({ hits: 1, misses: 6, size: 3 })
+  })
+
+  it('keeps one entry per jti: a newer token with the same jti replaces the older', async () => {
+    const { auth } = testVerifier(backend)
+    const older = mint({ jti: 'jti-same', sub: 'v1' })
+    const newer = mint({ jti: 'jti-same', sub: 'v2' })
+    await auth.verify(older)
+    await auth.verify(newer)
+    expect(auth.stats().cache.size).toBe(1)
+    await expect(auth.verify(older)).resolves.toMatchObject({ sub: 'v1' }) // still valid, verified in full
+    expect(auth.stats().cache).toMatchObject({ hits: 0, misses: 3, size: 1 })
+  })
+
+  it('one entry per jti also after two concurrent misses of the same token', async () => {
+    const sts = await startJwksServer({ keys: [esKey.publicJwk] })
+    try {
+      const { auth } = testVerifier(backend, { issuer: sts.issuer, jwks: {} })
+      // A cold remote key set makes both calls miss and both store the token.
+      const older = mint({ iss: sts.issuer, jti: 'jti-race', sub: 'v1' })
+      await Promise.all([auth.verify(older), auth.verify(older)])
+      expect(auth.stats().cache).toMatchObject({ misses: 2, size: 1 })
+      await auth.verify(mint({ iss: sts.issuer, jti: 'jti-race', sub: 'v2' }))
+      expect(auth.stats().cache.size).toBe(1)
+    } finally {
+      await sts.close()
+    }
+  })
+
+  it('cache: false verifies every time and still checks revocation', async () => {
+    const { auth, revocations } = testVerifier(backend, { cache: false })
+    const token = mint({ sid: 'sid-nc' })
+    await auth.verify(token)
+    await auth.verify(token)
+    expect(auth.stats().cache).toEqual({ enabled: false, hits: 0, misses: 0, size: 0 })
+    revocations.markRevoked('sid-nc')
+    expect((await rejection(auth.verify(token))).code).toBe('session_revoked')
+    expect(auth.stats().verifications).toMatchObject({ accepted: 2, rejected: { session_revoked: 1 } })
+  })
+
+  it('rejected tokens are not served from the cache as accepted', async () => {
+    const { auth } = testVerifier(backend)
+    const expired = mint({ exp: NOW_SEC - 3600 })
+    expect((await rejection(auth.verify(expired))).code).toBe('invalid_token')
+    expect((await rejection(auth.verify(expired))).code).toBe('invalid_token')
+    expect(auth.stats().cache).toMatchObject({ hits: 0, size: 0 })
+  })
+
+  it('the claims of a hit are frozen: one caller cannot change what the next one sees', async () => {
+    const { auth } = testVerifier(backend)
+    const token = mint({ sub: 'frozen' })
+    const claims = await auth.verify(token)
+    expect(Object.isFrozen(claims)).toBe(true)
+    expect(() => {
+      ;(claims as { sub: string }).sub = 'changed'
+    }).toThrow(TypeError)
+    await expect(auth.verify(token)).resolves.toMatchObject({ sub: 'frozen' })
+  })
+
+  it('close() drops the cache: a cached token is no longer accepted', async () => {
+    const { auth } = testVerifier(backend)
+    const token = mint()
+    await auth.verify(token)
+    await auth.close()
+    expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
+    expect(auth.stats().cache.size).toBe(0)
+  })
+})

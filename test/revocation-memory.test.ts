@@ -1,0 +1,143 @@
+/** InMemoryRevocationStore (SPEC §4): TTL per entry, bounded size, synchronous answers. */
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { InMemoryRevocationStore } from '../src/index.js'
+import { TEST_BACKENDS } from './support/backends.js'
+import { mint } from './support/mandates.js'
+import { testClock } from './support/test-clock.js'
+import { rejection, testVerifier } from './support/verifiers.js'
+
+const DAY = 24 * 60 * 60 * 1000
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+describe('InMemoryRevocationStore', () => {
+  it('answers synchronously with a boolean', () => {
+    const store = new InMemoryRevocationStore()
+    store.markRevoked('a')
+    expect(store.isRevoked('a')).toBe(true)
+    expect(store.isRevoked('b')).toBe(false)
+  })
+
+  it('an entry lives for the default TTL (24 h), then is forgotten', () => {
+    const clock = testClock()
+    const store = new InMemoryRevocationStore({ now: clock.now })
+    store.markRevoked('a')
+    clock.advance(DAY - 1)
+    expect(store.isRevoked('a')).toBe(true)
+    clock.advance(1)
+    expect(store.isRevoked('a')).toBe(false)
+    expect(store.size).toBe(0)
+  })
+
+  it('honours a TTL per entry and a custom default', () => {
+    const clock = testClock()
+    const store = new InMemoryRevocationStore({ now: clock.now, defaultTtlMs: 1000 })
+    store.markRevoked('short')
+    store.markRevoked('long', 5000)
+    clock.advance(1000)
+    expect(store.isRevoked('short')).toBe(false)
+    expect(store.isRevoked('long')).toBe(true)
+    clock.advance(4000)
+    expect(store.isRevoked('long')).toBe(false)
+  })
+
+  it('a revocation never gets shorter; a longer one extends it', () => {
+    const clock = testClock()
+    const store = new InMemoryRevocationStore({ now: clock.now })
+    store.markRevoked('a', 10_000)
+    store.markRevoked('a', 1_000)
+    clock.advance(5_000)
+    expect(store.isRevoked('a')).toBe(true)
+    store.markRevoked('a', 20_000)
+    clock.advance(15_000)
+    expect(store.isRevoked('a')).toBe(true)
+    clock.advance(5_000)
+    expect(store.isRevoked('a')).toBe(false)
+  })
+
+  it('is bounded: expired entries are swept first, then the oldest goes, with one coded warning', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    const clock = testClock()
+    const store = new InMemoryRevocationStore({ now: clock.now, maxEntries: 3 })
+    store.markRevoked('expiring', 100)
+    store.markRevoked('b')
+    store.markRevoked('c')
+    clock.advance(100)
+    store.markRevoked('d') // 'expiring' is swept: nothing live is lost
+    expect(store.size).toBe(3)
+    expect(warn).not.toHaveBeenCalled()
+    expect(['b', 'c', 'd'].map((a) => store.isRevoked(a))).toEqual([true, true, true])
+    store.markRevoked('e') // full of live entries: the oldest ('b') goes
+    expect(store.size).toBe(3)
+    expect(store.isRevoked('b')).toBe(false)
+    expect(['c', 'd', 'e'].map((a) => store.isRevoked(a))).toEqual([true, true, true])
+    store.markRevoked('f')
+    expect(store.size).toBe(3)
+    expect(warn).toHaveBeenCalledTimes(1)
+    expect(warn.mock.calls[0]![1]).toMatchObject({ code: 'CARACAL_REVOCATIONS_FULL' })
+  })
+
+  it('re-marking an anchor does not evict another one', () => {
+    const store = new InMemoryRevocationStore({ maxEntries: 2 })
+    store.markRevoked('a', 1000)
+    store.markRevoked('b', 1000)
+    store.markRevoked('a', 2000)
+    expect(store.isRevoked('a')).toBe(true)
+    expect(store.isRevoked('b')).toBe(true)
+  })
+
+  it('delete() and clear() forget revocations', () => {
+    const store = new InMemoryRevocationStore()
+    store.markRevoked('a')
+    store.markRevoked('b')
+    expect(store.delete('a')).toBe(true)
+    expect(store.isRevoked('a')).toBe(false)
+    store.clear()
+    expect(store.size).toBe(0)
+  })
+
+  it.each([
+    ['defaultTtlMs 0', { defaultTtlMs: 0 }],
+    ['defaultTtlMs -1', { defaultTtlMs: -1 }],
+    ['defaultTtlMs NaN', { defaultTtlMs: Number.NaN }],
+    ['maxEntries 0', { maxEntries: 0 }],
+    ['maxEntries 1.5', { maxEntries: 1.5 }],
+    ['now not a function', { now: 5 }],
+  ])('rejects %s with a TypeError', (_name, options) => {
+    expect(() => new InMemoryRevocationStore(options as never)).toThrow(TypeError)
+  })
+
+  it.each([
+    ['an empty anchor', '', undefined],
+    ['a non-string anchor', 5, undefined],
+    ['ttlMs 0', 'a', 0],
+    ['ttlMs negative', 'a', -1],
+    ['ttlMs NaN', 'a', Number.NaN],
+  ])('markRevoked refuses %s', (_name, anchor, ttl) => {
+    const store = new InMemoryRevocationStore()
+    expect(() => store.markRevoked(anchor as string, ttl)).toThrow(TypeError)
+    expect(store.size).toBe(0)
+  })
+})
+
+describe.each(TEST_BACKENDS)('InMemoryRevocationStore in CaracalAuth on %s', (backend) => {
+  it('a revocation that expires lets the session through again', async () => {
+    const { auth, revocations, clock } = testVerifier(backend)
+    const token = mint({ sid: 'sid-ttl' })
+    revocations.markRevoked('sid-ttl', 30_000)
+    expect((await rejection(auth.verify(token))).code).toBe('session_revoked')
+    clock.advance(30_000)
+    await expect(auth.verify(token)).resolves.toMatchObject({ authorityRecordId: 'sid-ttl' })
+  })
+
+  it('revoking one session does not touch another with a different anchor set', async () => {
+    const { auth, revocations } = testVerifier(backend)
+    const a = mint({ sid: 'sid-a', root_sid: 'root-a' })
+    const b = mint({ sid: 'sid-b', root_sid: 'root-b' })
+    revocations.markRevoked('root-a')
+    expect((await rejection(auth.verify(a))).code).toBe('session_revoked')
+    await expect(auth.verify(b)).resolves.toBeDefined()
+  })
+})
