@@ -123,7 +123,7 @@ export function toBytes(dst: usize, src: usize, len: usize): void {
 
 // Column sums of a Montgomery product, 64 bits each, carried lazily: the products of a row do not
 // wait on each other's carries, and two of them come from one SIMD multiply.
-const COLS: usize = memory.data((512 + 4) * 8, 16)
+const COLS: usize = memory.data((512 + 8) * 8, 16)
 
 /**
  * COLS[j] += x·src[j] for j < k (k a multiple of 4), lazily: 64-bit column sums, the high halves of
@@ -152,10 +152,33 @@ function addRow(col: usize, x: u32, src: usize, k: usize): void {
   store<u64>(top, load<u64>(top) + i64x2.extract_lane(hPrev, 1))
 }
 
-/** r = a·b·R⁻¹ mod m for a, b < m, k a multiple of 4 (numbers zero-padded to k limbs). */
+/**
+ * r = a·b·R⁻¹ mod m for a, b < m, k a multiple of 4 (numbers zero-padded to k limbs). When a == b
+ * the square is formed from the cross products a_i·a_j (i < j) doubled plus the squares a_i²:
+ * a quarter fewer products. Limbs a[k..k+4) must be zero (rows of the square read past k).
+ */
 export function montMulSimd(r: usize, a: usize, b: usize, m: usize, mInv: u32, k: usize): void {
-  memory.fill(COLS, 0, ((k << 1) + 2) << 3)
-  for (let i: usize = 0; i < k; i++) addRow(COLS + (i << 3), load<u32>(a + (i << 2)), b, k)
+  const words = (k << 1) + 4
+  memory.fill(COLS, 0, words << 3)
+  if (a == b) {
+    for (let i: usize = 0; i + 1 < k; i++) {
+      const len = ((k - i - 1 + 3) >> 2) << 2
+      addRow(COLS + (((i << 1) + 1) << 3), load<u32>(a + (i << 2)), a + ((i + 1) << 2), len)
+    }
+    for (let j: usize = 0; j < words; j += 2) {
+      const at = COLS + (j << 3)
+      v128.store(at, i64x2.shl(v128.load(at), 1))
+    }
+    for (let i: usize = 0; i < k; i++) {
+      const ai32: u32 = load<u32>(a + (i << 2))
+      const sq: u64 = <u64>ai32 * <u64>ai32
+      const at = COLS + ((i << 1) << 3)
+      store<u64>(at, load<u64>(at) + (sq & 0xffffffff))
+      store<u64>(at, load<u64>(at, 8) + (sq >> 32), 8)
+    }
+  } else {
+    for (let i: usize = 0; i < k; i++) addRow(COLS + (i << 3), load<u32>(a + (i << 2)), b, k)
+  }
   for (let i: usize = 0; i < k; i++) {
     const base = COLS + (i << 3)
     const ci: u64 = load<u64>(base)

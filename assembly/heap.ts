@@ -7,10 +7,11 @@ const PAGE: usize = 65536
 
 let heapTop: usize = 0
 
+/** Fresh space at the top of the heap; slots start on 64-byte lines (a table entry is one line). */
 function bump(size: usize): usize {
   if (heapTop == 0) heapTop = (__heap_base + 63) & ~<usize>63
   const start = heapTop
-  const end = start + size
+  const end = start + ((size + 63) & ~<usize>63)
   const have = <usize>memory.size() * PAGE
   if (end > have) {
     const pages = <i32>((end - have + PAGE - 1) / PAGE)

@@ -10,9 +10,10 @@ const MAX_BYTES: usize = MAX_LIMBS * 4
 const RSA_SLOTS: usize = 1
 const SLOT_BYTES: usize = HDR + 2 * MAX_BYTES
 
-const A: usize = memory.data(1024, 16)
-const X: usize = memory.data(1024, 16)
-const AM: usize = memory.data(1024, 16)
+// 16 bytes more than the largest modulus: the zero limbs above k that squaring reads.
+const A: usize = memory.data(1024 + 16, 16)
+const X: usize = memory.data(1024 + 16, 16)
+const AM: usize = memory.data(1024 + 16, 16)
 const EM: usize = memory.data(1024, 16)
 const DIGEST: usize = memory.data(32, 16)
 
@@ -40,6 +41,11 @@ export function rsaImport(nPtr: usize, nLen: usize, e: u32): usize {
   return slot
 }
 
+/** Bytes of linear memory one imported RSA key holds (any size up to 8192 bits). */
+export function rsaKeyBytes(): usize {
+  return SLOT_BYTES
+}
+
 export function rsaFree(slot: usize): void {
   slotFree(RSA_SLOTS, slot)
 }
@@ -59,6 +65,7 @@ export function rsaVerify(slot: usize, sigPtr: usize, sigLen: usize): bool {
   if (cmp(A, n, k) >= 0) return false
   // S stays in A; X runs in the Montgomery domain. e is odd, so the last step is a multiply: by the
   // plain S, which leaves the domain for free (xR·S·R⁻¹ = x·S).
+  memory.fill(X + (k << 2), 0, 16)
   montMul(X, A, r2, n, mInv, k) // S·R mod n
   memory.copy(AM, X, k << 2)
   const top = 31 - clz<u32>(e)

@@ -13,31 +13,37 @@ import type { SignatureBackend, VerifyingKey } from './types.js'
 interface WasmExports {
   readonly memory: WebAssembly.Memory
   ioPtr(): number
+  ioBytes(): number
   hashStart(): void
   hashUpdate(len: number): void
+  hashDigest(): void
   ecImport(xPtr: number, yPtr: number): number
   ecFree(slot: number): void
   ecVerify(slot: number, sigPtr: number): number
+  ecVerifyMessage(slot: number, msgLen: number): number
+  ecTableBytes(generator: number): number
   rsaImport(nPtr: number, nLen: number, e: number): number
   rsaFree(slot: number): void
   rsaVerify(slot: number, sigPtr: number, sigLen: number): number
-  hashDigest(): void
+  rsaVerifyMessage(slot: number, msgLen: number, sigLen: number): number
+  rsaKeyBytes(): number
   fieldOp(op: number): void
+  base64urlDecode(len: number): number
 }
-
-/** Size of the staging buffer in `assembly/index.ts` (IO_BYTES). */
-const IO_BYTES = 16384
 
 /** Where `npm run build` puts the module, from src/backends (vitest, tsx) or dist/src/backends. */
 const CANDIDATES = ['../../build/caracal.wasm', '../../../build/caracal.wasm']
 
 interface Instance {
   readonly exports: WasmExports
+  /** The staging buffer: its address and size in linear memory. */
   readonly io: number
+  readonly ioBytes: number
   bytes: Uint8Array
 }
 
 let instance: Instance | null | undefined
+let unavailable = 'build/caracal.wasm not found (run `npm run build`)'
 
 function load(): Instance | null {
   if (instance !== undefined) return instance
@@ -49,8 +55,13 @@ function load(): Instance | null {
     } catch {
       continue
     }
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(code), {}).exports as unknown as WasmExports
-    instance = { exports, io: exports.ioPtr(), bytes: new Uint8Array(exports.memory.buffer) }
+    try {
+      const exports = new WebAssembly.Instance(new WebAssembly.Module(code), {}).exports as unknown as WasmExports
+      instance = { exports, io: exports.ioPtr(), ioBytes: exports.ioBytes(), bytes: new Uint8Array(exports.memory.buffer) }
+    } catch (error) {
+      // E.g. an engine without WebAssembly SIMD: `auto` then falls back to the other backends.
+      unavailable = `build/caracal.wasm cannot be instantiated here (${(error as Error).message})`
+    }
     break
   }
   return instance
@@ -58,7 +69,7 @@ function load(): Instance | null {
 
 function required(): Instance {
   const w = load()
-  if (w === null) throw new Error('wasm backend: build/caracal.wasm not found (run `npm run build`)')
+  if (w === null) throw new Error(`wasm backend: ${unavailable}`)
   return w
 }
 
@@ -71,8 +82,8 @@ function view(w: Instance): Uint8Array {
 function hash(w: Instance, input: Uint8Array): void {
   const e = w.exports
   e.hashStart()
-  for (let at = 0; at < input.length; at += IO_BYTES) {
-    const chunk = input.subarray(at, Math.min(at + IO_BYTES, input.length))
+  for (let at = 0; at < input.length; at += w.ioBytes) {
+    const chunk = input.subarray(at, Math.min(at + w.ioBytes, input.length))
     view(w).set(chunk, w.io)
     e.hashUpdate(chunk.length)
   }
@@ -81,7 +92,9 @@ function hash(w: Instance, input: Uint8Array): void {
 /** Frees the slot of a key that was dropped without `release()` (e.g. an auth never closed). */
 const finalizer = new FinalizationRegistry<() => void>((free) => free())
 
-function makeKey(w: Instance, material: PublicKeyMaterial, slot: number, check: (slot: number, signature: Uint8Array) => boolean, free: (slot: number) => void): VerifyingKey {
+type Check = (slot: number, signingInput: Uint8Array, signature: Uint8Array) => boolean
+
+function makeKey(material: PublicKeyMaterial, slot: number, check: Check, free: (slot: number) => void): VerifyingKey {
   let live = true
   const token = {}
   const key: VerifyingKey = {
@@ -90,8 +103,7 @@ function makeKey(w: Instance, material: PublicKeyMaterial, slot: number, check: 
     material,
     verify(signingInput, signature) {
       if (!live) return false
-      hash(w, signingInput)
-      return check(slot, signature)
+      return check(slot, signingInput, signature)
     },
     release() {
       if (!live) return
@@ -111,8 +123,16 @@ function importEc(w: Instance, material: EcPublicKeyMaterial): VerifyingKey {
   mem.set(material.y, w.io + 32)
   const slot = e.ecImport(w.io, w.io + 32)
   if (slot === 0) throw new TypeError('wasm backend: EC key rejected (not on P-256, or out of memory)')
-  return makeKey(w, material, slot, (s, signature) => {
+  return makeKey(material, slot, (s, input, signature) => {
     if (signature.length !== 64) return false
+    if (input.length + 64 <= w.ioBytes) {
+      // One crossing: message and signature side by side in the staging buffer.
+      const mem = view(w)
+      mem.set(input, w.io)
+      mem.set(signature, w.io + input.length)
+      return e.ecVerifyMessage(s, input.length) !== 0
+    }
+    hash(w, input)
     view(w).set(signature, w.io)
     return e.ecVerify(s, w.io) !== 0
   }, (s) => e.ecFree(s))
@@ -126,10 +146,17 @@ function importRsa(w: Instance, material: RsaPublicKeyMaterial): VerifyingKey {
   const slot = e.rsaImport(w.io, material.n.length, exponent >>> 0)
   if (slot === 0) throw new TypeError('wasm backend: RSA key rejected (size or exponent, or out of memory)')
   const k = material.modulusBytes
-  return makeKey(w, material, slot, (s, signature) => {
+  return makeKey(material, slot, (s, input, signature) => {
     if (signature.length !== k) return false
+    if (input.length + k <= w.ioBytes) {
+      const mem = view(w)
+      mem.set(input, w.io)
+      mem.set(signature, w.io + input.length)
+      return e.rsaVerifyMessage(s, input.length, k) !== 0
+    }
+    hash(w, input)
     view(w).set(signature, w.io)
-    return e.rsaVerify(s, w.io, signature.length) !== 0
+    return e.rsaVerify(s, w.io, k) !== 0
   }, (s) => e.rsaFree(s))
 }
 
@@ -142,14 +169,23 @@ export const wasmBackend: SignatureBackend = {
   },
 }
 
+/**
+ * Linear memory held per imported key (EC: its fixed-base table; RSA: modulus and Montgomery
+ * constants), and once per process for the generator's table (built by the first EC import).
+ */
+export function wasmKeyBytes(): { readonly es256: number; readonly rs256: number; readonly generator: number } {
+  const e = required().exports
+  return { es256: e.ecTableBytes(0), rs256: e.rsaKeyBytes(), generator: e.ecTableBytes(1) }
+}
+
 /** Bytes of linear memory now (tests check that verifying and key rotation do not grow it). */
 export function wasmMemoryBytes(): number {
   return required().exports.memory.buffer.byteLength
 }
 
 /**
- * For the tests only: SHA-256 and the P-256 field operations of the module on their own, so that
- * rare carry paths are checked against BigInt directly. `op`: 0 a·b, 1 a², 2 a + b, 3 a − b (mod p).
+ * For the tests only: SHA-256, base64url and the P-256 field operations of the module on their own,
+ * so that rare carry paths and decoding rules are checked against BigInt and the JS decoder. `op`: 0 a·b, 1 a², 2 a + b, 3 a − b (mod p).
  */
 export const wasmInternalsForTests = {
   sha256(input: Uint8Array): Uint8Array {
@@ -157,6 +193,16 @@ export const wasmInternalsForTests = {
     hash(w, input)
     w.exports.hashDigest()
     return view(w).slice(w.io, w.io + 32)
+  },
+  /** The module's strict base64url decoder: undefined where it refuses the text. */
+  base64url(text: string): Uint8Array | undefined {
+    const w = required()
+    if (text.length > w.ioBytes) throw new RangeError('longer than the staging buffer')
+    const mem = view(w)
+    // Code units above 0xff are outside the alphabet like any byte ≥ 0x80: 0xff stands for them.
+    for (let i = 0; i < text.length; i++) mem[w.io + i] = Math.min(text.charCodeAt(i), 0xff)
+    const n = w.exports.base64urlDecode(text.length)
+    return n < 0 ? undefined : view(w).slice(w.io, w.io + n)
   },
   field(op: 0 | 1 | 2 | 3, a: Uint8Array, b: Uint8Array): Uint8Array {
     const w = required()
