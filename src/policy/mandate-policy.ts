@@ -20,9 +20,10 @@ export function checkPolicy(m: VerifiedMandate, policy: MandatePolicy): void {
   if (policy.expectedZoneId !== undefined && c.zoneId !== policy.expectedZoneId) {
     throw new CaracalAuthError('invalid_zone', 'mandate was issued for another zone')
   }
-  if (policy.requiredScopes.length > 0) {
-    const missing = policy.requiredScopes.filter((s) => !m.scopes.includes(s))
-    if (missing.length > 0) {
+  // Runs on every request: no allocation unless a scope is actually missing.
+  for (let i = 0; i < policy.requiredScopes.length; i++) {
+    if (!m.scopes.includes(policy.requiredScopes[i]!)) {
+      const missing = policy.requiredScopes.filter((s) => !m.scopes.includes(s))
       throw new CaracalAuthError('insufficient_scope', `missing required scope: ${missing.join(' ')}`, { scope: policy.requiredScopes })
     }
   }
