@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { CaracalAuth, InMemoryRevocationStore, type CaracalAuthOptions } from '../src/index.js'
 import { generateSigningKey, type SigningKey } from '../src/dev/sign-jws.js'
 import { emsaPkcs1v15Sha256 } from '../src/backends/pkcs1.js'
+import { MAX_KEYS } from '../src/jwks/key-set.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import { segment, splitToken } from './support/compact-tokens.js'
 import { JWKS_PATH, eventually, sendJson, sleep, startJwksServer, type JwksServer } from './support/jwks-server.js'
@@ -192,6 +193,25 @@ describe.each(TEST_BACKENDS)('JWKS over HTTP on %s', (backend) => {
     const e = await rejection(auth.verify(tokenFor(s, keyA)))
     expect(e.code).toBe('invalid_token')
     expect(e.description).toMatch(/keys unavailable/)
+  })
+})
+
+describe('a JWKS with too many keys', () => {
+  it(`imports at most ${MAX_KEYS} keys and ignores the rest, with a coded warning`, async () => {
+    const keys = Array.from({ length: MAX_KEYS + 3 }, (_, i) => generateSigningKey('ES256', `many-${i}`))
+    const warnings: string[] = []
+    const onWarning = (w: Error & { code?: string }) => warnings.push(w.code ?? '')
+    process.on('warning', onWarning)
+    try {
+      const auth = staticAuth(TEST_BACKENDS[0]!, keys.map((k) => k.publicJwk))
+      await expect(auth.verify(tokenFor('https://sts.example', keys[MAX_KEYS - 1]!))).resolves.toBeDefined()
+      expect(await code(auth.verify(tokenFor('https://sts.example', keys[MAX_KEYS]!)))).toBe('invalid_token')
+      expect(auth.stats().jwks.keys).toBe(MAX_KEYS)
+      await new Promise((r) => setImmediate(r))
+      expect(warnings).toContain('CARACAL_JWKS_TOO_MANY_KEYS')
+    } finally {
+      process.off('warning', onWarning)
+    }
   })
 })
 

@@ -7,6 +7,13 @@ import { ALL_ALGORITHMS, type Algorithm } from '../jws/algorithms.js'
 import { readPublicKey } from '../jws/public-key.js'
 import type { BackendForAlgorithm, VerifyingKey } from '../backends/types.js'
 
+/**
+ * Most keys imported from one JWKS. An STS publishes a few (current and next, during rotation);
+ * each ES256 key on the wasm backend holds 832 KiB of tables, so a set stuffed with keys (256 KiB
+ * of JSON is ~1 300 EC keys) must not turn into a gigabyte of linear memory.
+ */
+export const MAX_KEYS = 32
+
 export type KeyLookup =
   | { readonly key: VerifyingKey; readonly reason?: undefined }
   | { readonly key?: undefined; readonly reason: string }
@@ -47,9 +54,16 @@ export class KeySet {
     for (const jwk of list) {
       const kid = typeof jwk.kid === 'string' && jwk.kid !== '' ? jwk.kid : undefined
       if (kid !== undefined) kidCounts.set(kid, (kidCounts.get(kid) ?? 0) + 1)
+      if (entries.length >= MAX_KEYS) {
+        ignored++
+        continue
+      }
       const entry = this.#import(jwk, kid, previous)
       if (entry === undefined) ignored++
       else entries.push(entry)
+    }
+    if (entries.length >= MAX_KEYS && ignored > 0) {
+      process.emitWarning(`JWKS has more than ${MAX_KEYS} usable keys: the rest are ignored`, { code: 'CARACAL_JWKS_TOO_MANY_KEYS' })
     }
     // What is left in `previous` was not carried over: its keys are retired.
     for (const old of previous.values()) old.key.release()

@@ -26,8 +26,8 @@ export interface VerifiedJws {
  * Imported keys of this layer, by backend and key: importing is the expensive part (wasm builds
  * tables), and suites call with the same key many times. Bounded; evicted keys are released.
  */
-const importedKeys = new LRUCache<string, VerifyingKey>({ max: 32, dispose: (key) => key.release() })
-const keySets = new LRUCache<string, KeySet>({ max: 16, dispose: (set) => set.clear() })
+const importedKeys = new LRUCache<string, VerifyingKey>({ max: 8, dispose: (key) => key.release() })
+const keySets = new LRUCache<string, KeySet>({ max: 4, dispose: (set) => set.clear() })
 
 export async function verifyJws(token: string, jwks: { keys: readonly JsonWebKey[] }, options: VerifyJwsOptions = {}): Promise<VerifiedJws> {
   if (typeof token !== 'string') throw invalidToken('token must be a string')
