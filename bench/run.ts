@@ -62,7 +62,7 @@ for (const [what, rowName, against, atLeast] of TARGETS) {
     continue
   }
   const ratio = row / base
-  const shown = typeof against === 'number' ? `${fmt(row)} ops/s` : `${ratio.toFixed(2)}×`
+  const shown = typeof against === 'number' ? `${fmt(row)} ops/s` : `${ratio.toFixed(3)}×`
   console.log(`  ${ratio >= atLeast ? 'met ' : 'MISS'} ${what}: ${shown}`)
 }
 

@@ -2,12 +2,12 @@
  * Verification throughput: CaracalAuth (cold and cached, per backend) against its peers, ES256 and
  * RS256-2048, one process, the same tokens. Each row's ratio is to the plain jose verifier.
  */
-import { Bench } from 'tinybench'
 import { CaracalAuth, InMemoryRevocationStore } from '../src/index.js'
 import { isBackendAvailable } from '../src/backends/index.js'
 import type { BackendChoice } from '../src/backends/types.js'
 import { AUDIENCE, ISSUER, REQUIRED_SCOPES, ZONE, makeFixture, type AlgFixture } from './fixtures.js'
 import { fastJwtVerifier, plainJoseVerifier, rawNodeVerifier } from './peers.js'
+import { measure } from './measure.js'
 import type { BenchRow } from './rows.js'
 
 type Verify = (token: string) => unknown
@@ -47,26 +47,28 @@ export async function verifySuite(options: { timeMs: number }): Promise<BenchRow
       // What the harness itself costs per call (the new string and the await), for reference.
       { name: 'harness only (new token string + await)', group: 'cached', tokens: [f.hot], verify: (t) => t.length, batch: 256 },
     ]
-    const bench = new Bench({ time: options.timeMs, warmupTime: Math.min(300, options.timeMs / 2) })
-    for (const c of contenders) {
-      // Every contender must accept the tokens, or the comparison means nothing.
-      await c.verify(c.tokens[0]!)
+    const tasks = contenders.map((c) => {
       // Each call gets a new string decoded from bytes, as an HTTP server hands over a header: a
       // string reused across calls would let V8 reuse its cached hash, which no real request has.
       const wire = c.tokens.map((t) => Buffer.from(t, 'latin1'))
       let i = 0
       const n = wire.length
-      bench.add(`${alg} ${c.name}`, async () => {
-        for (let b = 0; b < c.batch; b++) {
-          await c.verify(wire[i]!.toString('latin1'))
-          i = i + 1 === n ? 0 : i + 1
-        }
-      })
-    }
-    await bench.run()
+      return {
+        name: `${alg} ${c.name}`,
+        batch: c.batch,
+        fn: async () => {
+          for (let b = 0; b < c.batch; b++) {
+            await c.verify(wire[i]!.toString('latin1'))
+            i = i + 1 === n ? 0 : i + 1
+          }
+        },
+      }
+    })
+    // Every contender must accept the tokens, or the comparison means nothing.
+    for (const c of contenders) await c.verify(c.tokens[0]!)
+    const opsPerSec = await measure(tasks, options.timeMs)
     contenders.forEach((c, k) => {
-      const meanMs = bench.tasks[k]!.result!.latency.mean
-      rows.push({ suite: 'verify', alg, group: c.group, name: c.name, opsPerSec: (c.batch * 1000) / meanMs, baseline: `${alg} plain jose verifier` })
+      rows.push({ suite: 'verify', alg, group: c.group, name: c.name, opsPerSec: opsPerSec[k]!, baseline: `${alg} plain jose verifier` })
     })
   }
   return rows

@@ -5,7 +5,7 @@
  * linear memory its tables take.
  */
 import { sign } from 'node:crypto'
-import { Bench } from 'tinybench'
+import { measure } from './measure.js'
 import { backendByName, isBackendAvailable } from '../src/backends/index.js'
 import type { BackendName, VerifyingKey } from '../src/backends/types.js'
 import { wasmKeyBytes } from '../src/backends/wasm.js'
@@ -49,29 +49,31 @@ export async function wasmSuite(options: { timeMs: number }): Promise<BenchRow[]
     const key = c.bits === 2048 ? f.key : generateSigningKey('RS256', 'rs-4096', 4096)
     const signed = c.bits === 2048 ? signedInputs(f.pool) : signedInputs(resignedTokens(key, f.pool))
     const m = material(c.alg, key.publicJwk)
-    const bench = new Bench({ time: options.timeMs, warmupTime: Math.min(300, options.timeMs / 2) })
     const keys: VerifyingKey[] = []
-    for (const b of backends) {
+    const tasks = backends.map((b) => {
       const k = backendByName(b).importKey(m)
       keys.push(k)
       // Every backend must accept every input, or the comparison means nothing.
       for (const s of signed) if (!k.verify(s.input, s.signature)) throw new Error(`${b} rejects a valid ${c.label} signature`)
       let i = 0
       const batch = BATCH[b]
-      bench.add(`${c.label} ${b}`, () => {
-        for (let j = 0; j < batch; j++) {
-          const s = signed[i]!
-          k.verify(s.input, s.signature)
-          i = i + 1 === signed.length ? 0 : i + 1
-        }
-      })
-    }
-    await bench.run()
+      return {
+        name: `${c.label} ${b}`,
+        batch,
+        fn: () => {
+          for (let j = 0; j < batch; j++) {
+            const s = signed[i]!
+            k.verify(s.input, s.signature)
+            i = i + 1 === signed.length ? 0 : i + 1
+          }
+        },
+      }
+    })
+    const opsPerSec = await measure(tasks, options.timeMs)
     const base = c.baseline === 'noble' ? 'noble BigInt' : c.baseline
     backends.forEach((b, n) => {
-      const meanMs = bench.tasks[n]!.result!.latency.mean
       const name = `signature (${b === 'noble' && c.alg === 'RS256' ? 'noble BigInt' : b})`
-      rows.push({ suite: 'wasm', alg: c.label, group: 'signature', name, opsPerSec: (BATCH[b] * 1000) / meanMs, baseline: `${c.label} signature (${base})` })
+      rows.push({ suite: 'wasm', alg: c.label, group: 'signature', name, opsPerSec: opsPerSec[n]!, baseline: `${c.label} signature (${base})` })
     })
     for (const k of keys) k.release()
   }
