@@ -7,7 +7,7 @@ import { ecVerify } from './p256'
 import { rsaVerify } from './rsa'
 import { shaFinal, shaInit, shaUpdate } from './sha256'
 
-export { ecImport, ecFree, ecVerify, ecTableBytes } from './p256'
+export { ecImport, ecFree, ecVerify, ecVerifyDigest, ecTableBytes } from './p256'
 export { rsaImport, rsaFree, rsaVerify, rsaKeyBytes } from './rsa'
 
 /** The staging buffer: a message (or a chunk of a long one) followed by its signature, or key bytes. */

@@ -378,10 +378,15 @@ function gather(table: usize, bits: u32, u: usize, count: usize): usize {
 /** Is (r, s) at `sigPtr` (64 bytes) a signature by the key in `slot` on the SHA-256 fed so far? */
 export function ecVerify(slot: usize, sigPtr: usize): bool {
   shaFinal(DIGEST)
+  return ecVerifyDigest(slot, DIGEST, sigPtr)
+}
+
+/** ECDSA over a SHA-256 digest computed by the host (`auto` may hash with node:crypto). */
+export function ecVerifyDigest(slot: usize, digestPtr: usize, sigPtr: usize): bool {
   fromBytes(SR, sigPtr, 32, 8)
   fromBytes(SS, sigPtr + 32, 32, 8)
   if (isZero(SR, 8) || isZero(SS, 8) || cmp(SR, N, 8) >= 0 || cmp(SS, N, 8) >= 0) return false
-  fromBytes(SE, DIGEST, 32, 8) // a 256-bit hash needs no truncation for a 256-bit order
+  fromBytes(SE, digestPtr, 32, 8) // a 256-bit hash needs no truncation for a 256-bit order
   invModN(SW, SS)
   montMul(U1, SE, SW, N, nInv, 8) // e·w·R⁻¹ (e < R, w < n)
   montMul(U1, U1, RN_R2, N, nInv, 8) // e·w mod n

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { CaracalAuth, CaracalAuthError, InMemoryRevocationStore } from '../src/index.js'
-import type { BackendName } from '../src/backends/types.js'
+import type { BackendChoice } from '../src/backends/types.js'
 import { generateSigningKey, signJws, type SigningKey } from '../src/dev/sign-jws.js'
 import { P256_N, b64u, signSegments, splitToken } from './support/compact-tokens.js'
 import { AUDIENCE, ISSUER, NOW_MS, NOW_SEC } from './support/mandates.js'
@@ -40,7 +40,7 @@ const strangers: SigningKey[] = [generateSigningKey('ES256', 'es-a'), generateSi
 const jwks = { keys: keys.map((k) => k.publicJwk) }
 const REVOKED = 'agent-revoked'
 
-function makeAuth(backend: BackendName): CaracalAuth {
+function makeAuth(backend: BackendChoice): CaracalAuth {
   const revocations = new InMemoryRevocationStore({ now: () => NOW_MS })
   revocations.markRevoked(REVOKED)
   return new CaracalAuth({
@@ -173,9 +173,12 @@ async function outcome(auth: CaracalAuth, token: string): Promise<string> {
   }
 }
 
-describe('differential: wasm, node and noble agree', () => {
+/** `auto` is a composition (OpenSSL's SHA-256, wasm's P-256): it must agree as well. */
+const COMPARED = ['wasm', 'node', 'noble', 'auto'] as const
+
+describe('differential: wasm, node, noble and auto agree', () => {
   it(`on ${CASES} generated tokens`, async () => {
-    const auths = (['wasm', 'node', 'noble'] as const).map(makeAuth)
+    const auths = COMPARED.map(makeAuth)
     const disagreements: string[] = []
     const tally = new Map<string, number>()
     let mutated = 0
@@ -190,8 +193,8 @@ describe('differential: wasm, node and noble agree', () => {
       const results = await Promise.all(auths.map((a) => outcome(a, token)))
       const label = results[0]!.startsWith('ok') ? 'accepted' : results[0]!
       tally.set(label, (tally.get(label) ?? 0) + 1)
-      if (results[1] !== results[0] || results[2] !== results[0]) {
-        disagreements.push(`case ${i} (${key.alg}): wasm=${results[0]} node=${results[1]} noble=${results[2]}`)
+      if (results.some((r) => r !== results[0])) {
+        disagreements.push(`case ${i} (${key.alg}): ${COMPARED.map((b, k) => `${b}=${results[k]}`).join(' ')}`)
       }
     }
     expect(disagreements).toEqual([])

@@ -122,6 +122,30 @@ describe('wasm backend', () => {
     expect(auto('RS256').name).toBe('node')
   })
 
+  it('under auto, ES256 hashes with node:crypto and checks the curve in wasm: same answers as wasm alone', () => {
+    const signer = generateSigningKey('ES256', 'staged')
+    const m = readPublicKey('ES256', signer.publicJwk)
+    if (typeof m === 'string') throw new Error(m)
+    const staged = resolveBackends('auto')('ES256').importKey(m)
+    const plain = wasmBackend.importKey(m)
+    expect(staged.verifyDigest).toBeTypeOf('function')
+    for (let i = 0; i < 50; i++) {
+      const message = randomBytes(1 + i * 40)
+      const good = sign('sha256', message, { key: signer.privateKey, dsaEncoding: 'ieee-p1363' })
+      const bad = Buffer.from(good)
+      bad[i % 64]! ^= 1 << (i % 8)
+      for (const [sig, expected] of [[good, true], [bad, false]] as const) {
+        expect(staged.verify(message, sig)).toBe(expected)
+        expect(plain.verify(message, sig)).toBe(expected)
+      }
+    }
+    // A digest of the wrong length is never a valid check.
+    expect(staged.verifyDigest!(new Uint8Array(31), new Uint8Array(64))).toBe(false)
+    staged.release()
+    plain.release()
+    expect(staged.verify(randomBytes(10), new Uint8Array(64))).toBe(false)
+  })
+
   it.each([2048, 2049, 3072, 4096, 6000, 8192])('verifies RS256 with a %i-bit modulus like node and noble', (bits) => {
     const key = multiPrimeRsa(bits)
     const m = readPublicKey('RS256', key.jwk)

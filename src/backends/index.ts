@@ -4,7 +4,8 @@
  */
 import type { Algorithm } from '../jws/algorithms.js'
 import { nobleBackend } from './noble.js'
-import { nodeBackend } from './node.js'
+import { nodeBackend, nodeSha256 } from './node.js'
+import { withHashStage } from './staged.js'
 import { wasmBackend } from './wasm.js'
 import type { BackendChoice, BackendForAlgorithm, BackendName, SignatureBackend } from './types.js'
 
@@ -40,8 +41,9 @@ export function resolveBackends(choice: BackendChoice): BackendForAlgorithm {
   }
   const chosen = {} as Record<Algorithm, SignatureBackend>
   for (const alg of Object.keys(AUTO_ORDER) as Algorithm[]) {
-    const name = AUTO_ORDER[alg].find((n) => BACKENDS[n]?.supports(alg) === true)
-    chosen[alg] = BACKENDS[name ?? 'noble']!
+    const name = AUTO_ORDER[alg].find((n) => BACKENDS[n]?.supports(alg) === true) ?? 'noble'
+    // Per stage: where wasm does the arithmetic and OpenSSL is at hand, OpenSSL does the hashing.
+    chosen[alg] = name === 'wasm' && nodeSha256 !== undefined && nodeBackend.supports(alg) ? withHashStage(wasmBackend, nodeSha256) : BACKENDS[name]!
   }
   return (alg) => chosen[alg]
 }

@@ -1,5 +1,5 @@
 /** `node:crypto` (OpenSSL) backend: one KeyObject per key, created at import. */
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { createPublicKey, hash, verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import type { Algorithm } from '../jws/algorithms.js'
 import type { PublicKeyMaterial } from '../jws/public-key.js'
 import type { SignatureBackend, VerifyingKey } from './types.js'
@@ -35,3 +35,7 @@ export const nodeBackend: SignatureBackend = {
   supports: (_alg: Algorithm) => typeof cryptoVerify === 'function',
   importKey,
 }
+
+/** OpenSSL's one-shot SHA-256 (Node ≥ 20.12), or undefined where it is missing. */
+export const nodeSha256: ((message: Uint8Array) => Uint8Array) | undefined =
+  typeof hash === 'function' ? (message) => hash('sha256', message, 'buffer') : undefined

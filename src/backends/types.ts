@@ -18,6 +18,11 @@ export interface VerifyingKey {
   readonly material: PublicKeyMaterial
   /** `false` for every bad signature; never throws. */
   verify(signingInput: Uint8Array, signature: Uint8Array): boolean
+  /**
+   * Optional: the same check over a SHA-256 digest computed elsewhere, so that `auto` can take
+   * the hash from one backend and the curve arithmetic from another (SPEC §5: per stage).
+   */
+  verifyDigest?(digest: Uint8Array, signature: Uint8Array): boolean
   /** Gives back what the key holds (wasm table space). Idempotent; the key is unusable after. */
   release(): void
 }

@@ -21,6 +21,7 @@ interface WasmExports {
   ecFree(slot: number): void
   ecVerify(slot: number, sigPtr: number): number
   ecVerifyMessage(slot: number, msgLen: number): number
+  ecVerifyDigest(slot: number, digestPtr: number, sigPtr: number): number
   ecTableBytes(generator: number): number
   rsaImport(nPtr: number, nLen: number, e: number): number
   rsaFree(slot: number): void
@@ -94,7 +95,7 @@ const finalizer = new FinalizationRegistry<() => void>((free) => free())
 
 type Check = (slot: number, signingInput: Uint8Array, signature: Uint8Array) => boolean
 
-function makeKey(material: PublicKeyMaterial, slot: number, check: Check, free: (slot: number) => void): VerifyingKey {
+function makeKey(material: PublicKeyMaterial, slot: number, check: Check, free: (slot: number) => void, checkDigest?: Check): VerifyingKey {
   let live = true
   const token = {}
   const key: VerifyingKey = {
@@ -105,6 +106,7 @@ function makeKey(material: PublicKeyMaterial, slot: number, check: Check, free: 
       if (!live) return false
       return check(slot, signingInput, signature)
     },
+    ...(checkDigest === undefined ? {} : { verifyDigest: (digest: Uint8Array, signature: Uint8Array) => live && checkDigest(slot, digest, signature) }),
     release() {
       if (!live) return
       live = false
@@ -135,7 +137,13 @@ function importEc(w: Instance, material: EcPublicKeyMaterial): VerifyingKey {
     hash(w, input)
     view(w).set(signature, w.io)
     return e.ecVerify(s, w.io) !== 0
-  }, (s) => e.ecFree(s))
+  }, (s) => e.ecFree(s), (s, digest, signature) => {
+    if (signature.length !== 64 || digest.length !== 32) return false
+    const mem = view(w)
+    mem.set(digest, w.io)
+    mem.set(signature, w.io + 32)
+    return e.ecVerifyDigest(s, w.io, w.io + 32) !== 0
+  })
 }
 
 function importRsa(w: Instance, material: RsaPublicKeyMaterial): VerifyingKey {

@@ -1,6 +1,6 @@
 /** A `CaracalAuth` on the static test JWKS, a settable clock and an in-memory store. */
 import { CaracalAuth, CaracalAuthError, InMemoryRevocationStore, type CaracalAuthOptions, type RevocationStore } from '../../src/index.js'
-import type { BackendName } from '../../src/backends/types.js'
+import type { BackendChoice } from '../../src/backends/types.js'
 import { AUDIENCE, ISSUER, staticJwks } from './mandates.js'
 import { testClock, type TestClock } from './test-clock.js'
 
@@ -11,7 +11,7 @@ export interface TestVerifier {
 }
 
 export function testVerifier(
-  backend: BackendName,
+  backend: BackendChoice,
   extra: Partial<Omit<CaracalAuthOptions, 'revocations'>> & { revocations?: RevocationStore } = {},
   clock: TestClock = testClock(),
 ): TestVerifier {

@@ -1,0 +1,28 @@
+/**
+ * A backend composed per stage (SPEC §5, `auto`): the SHA-256 of the signing input from one
+ * implementation, the signature arithmetic from another. On Node, OpenSSL hashes a token's
+ * signing input in ~0.8 µs where the wasm SHA-256 takes ~1.9 µs, while the wasm P-256 check is
+ * ~2× OpenSSL's (bench/README.md).
+ */
+import type { PublicKeyMaterial } from '../jws/public-key.js'
+import type { SignatureBackend, VerifyingKey } from './types.js'
+
+export function withHashStage(curve: SignatureBackend, sha256: (message: Uint8Array) => Uint8Array): SignatureBackend {
+  return {
+    name: curve.name,
+    supports: (alg) => curve.supports(alg),
+    importKey(material: PublicKeyMaterial): VerifyingKey {
+      const key = curve.importKey(material)
+      const verifyDigest = key.verifyDigest
+      if (verifyDigest === undefined) return key
+      return {
+        alg: key.alg,
+        backend: key.backend,
+        material: key.material,
+        verify: (signingInput, signature) => verifyDigest(sha256(signingInput), signature),
+        verifyDigest,
+        release: () => key.release(),
+      }
+    },
+  }
+}
