@@ -32,3 +32,23 @@ describe.each(BACKENDS)('CaracalAuth on %s', (backend) => {
     await expect(auth.verify(token)).rejects.toMatchObject({ code: 'session_revoked', status: 401 })
   })
 })
+
+describe('requiredScopes matches whole scope entries (RFC 6749 §3.3)', () => {
+  const cases: [string, boolean][] = [
+    ['tool:call', true],
+    ['documents:read tool:call', true],
+    ['tool:call documents:read', true],
+    ['a  tool:call  b', true],
+    ['tool:calls', false],
+    ['xtool:call', false],
+    ['tool:cal', false],
+    ['tool:call:admin documents:read', false],
+    ['', false],
+  ]
+  it.each(cases)('scope %j satisfies tool:call: %s', async (scope, ok) => {
+    const { auth } = makeAuth('node', { requiredScopes: ['tool:call'] })
+    const result = auth.verify(mint({ scope }))
+    if (ok) await expect(result).resolves.toMatchObject({ scope })
+    else await expect(result).rejects.toMatchObject({ code: 'insufficient_scope', status: 403 })
+  })
+})

@@ -44,8 +44,6 @@ export interface ClaimRules {
 export interface VerifiedMandate {
   readonly claims: Claims
   readonly notBefore: number | undefined
-  /** The space-separated `scope` claim, split once (RFC 6749 §3.3). */
-  readonly scopes: readonly string[]
   /** Application ids of `delegation_chain`, when it is present. */
   readonly chainApplications: readonly string[] | undefined
   /** sid, root_sid, agent_session_id, delegation_edge_id: those present, each once (SPEC §4). */
@@ -106,13 +104,10 @@ export function readMandate(p: Record<string, unknown>, rules: ClaimRules, nowSe
   addAnchor(anchors, claims.rootAuthorityRecordId)
   addAnchor(anchors, sessionId)
   addAnchor(anchors, delegationId)
-  const scopes = scope === '' ? [] : scope.split(' ')
   return {
     // Frozen: the same object is handed to every caller of a cached token.
     claims: Object.freeze(claims),
     notBefore: nbf,
-    // RFC 6749 §3.3 separates scopes by one space; empty entries from stray spaces are dropped.
-    scopes: scopes.includes('') ? scopes.filter((s) => s !== '') : scopes,
     chainApplications: delegationChain?.map((h) => h.applicationId),
     anchors,
   }
@@ -120,6 +115,18 @@ export function readMandate(p: Record<string, unknown>, rules: ClaimRules, nowSe
 
 function addAnchor(anchors: string[], anchor: string | undefined): void {
   if (anchor !== undefined && !anchors.includes(anchor)) anchors.push(anchor)
+}
+
+/**
+ * Whether the space-separated `scope` (RFC 6749 §3.3) holds `wanted` as a whole entry. Runs on
+ * every request, so it searches in place instead of splitting the claim into a new array.
+ */
+export function hasScope(scope: string, wanted: string): boolean {
+  for (let at = scope.indexOf(wanted); at >= 0; at = scope.indexOf(wanted, at + 1)) {
+    const end = at + wanted.length
+    if ((at === 0 || scope.charCodeAt(at - 1) === 32) && (end === scope.length || scope.charCodeAt(end) === 32)) return true
+  }
+  return false
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }

@@ -3,7 +3,7 @@
  * error table: zone, scopes, agent, delegation, chain, hop count, targets.
  */
 import { CaracalAuthError, invalidToken } from '../errors.js'
-import type { VerifiedMandate } from './claims.js'
+import { hasScope, type VerifiedMandate } from './claims.js'
 
 export interface MandatePolicy {
   readonly expectedZoneId: string | undefined
@@ -22,8 +22,8 @@ export function checkPolicy(m: VerifiedMandate, policy: MandatePolicy): void {
   }
   // Runs on every request: no allocation unless a scope is actually missing.
   for (let i = 0; i < policy.requiredScopes.length; i++) {
-    if (!m.scopes.includes(policy.requiredScopes[i]!)) {
-      const missing = policy.requiredScopes.filter((s) => !m.scopes.includes(s))
+    if (!hasScope(c.scope, policy.requiredScopes[i]!)) {
+      const missing = policy.requiredScopes.filter((s) => !hasScope(c.scope, s))
       throw new CaracalAuthError('insufficient_scope', `missing required scope: ${missing.join(' ')}`, { scope: policy.requiredScopes })
     }
   }
