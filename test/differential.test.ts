@@ -10,22 +10,12 @@ import type { BackendChoice } from '../src/backends/types.js'
 import { generateSigningKey, signJws, type SigningKey } from '../src/dev/sign-jws.js'
 import { P256_N, b64u, signSegments, splitToken } from './support/compact-tokens.js'
 import { AUDIENCE, ISSUER, NOW_MS, NOW_SEC } from './support/mandates.js'
+import { seededRandom } from './support/prng.js'
 
 const CASES = 10_000
 const SEED = 0x5eed_caca
 
-/** mulberry32: the cases are the same on every run, so a disagreement can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-const random = rng(SEED)
+const random = seededRandom(SEED)
 const int = (n: number) => Math.floor(random() * n)
 const pick = <T>(list: readonly T[]): T => list[int(list.length)]!
 

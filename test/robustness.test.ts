@@ -11,18 +11,8 @@ import { TEST_BACKENDS } from './support/backends.js'
 import { b64u, headerSegment, segment, signSegments, splitToken } from './support/compact-tokens.js'
 import { esKey, mandateClaims, mint, rsKey, staticJwks } from './support/mandates.js'
 import { testVerifier } from './support/verifiers.js'
+import { seededRandom } from './support/prng.js'
 
-/** mulberry32: small, fast, good enough to spread inputs; seeded for reproducibility. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
@@ -33,7 +23,7 @@ interface Inputs {
 }
 
 function generator(seed: number): () => Inputs {
-  const rand = prng(seed)
+  const rand = seededRandom(seed)
   const int = (n: number): number => Math.floor(rand() * n)
   const pick = <T>(list: readonly T[]): T => list[int(list.length)]!
   const chars = (alphabet: string, n: number): string => Array.from({ length: n }, () => alphabet[int(alphabet.length)]).join('')
