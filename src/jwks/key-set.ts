@@ -93,9 +93,6 @@ export class KeySet {
     return { key: candidates[0]!.key }
   }
 
-  hasKid(kid: string): boolean {
-    return this.#byKid.has(kid)
-  }
 
   /** Releases every key (wasm table space); the set is empty after. */
   clear(): void {

@@ -33,17 +33,9 @@ export function hasCanonicalTail(s: string, start: number, end: number): boolean
   return rest === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0
 }
 
-/** True if `c` (a UTF-16 code unit) is in the base64url alphabet. */
-export function isBase64urlChar(c: number): boolean {
-  return c < 128 && VALUE[c]! >= 0
-}
-
 /** Decodes canonical base64url; returns undefined for anything else. */
 export function decodeBase64url(s: string): Uint8Array | undefined {
   if (!isCanonicalBase64url(s)) return undefined
   return Buffer.from(s, 'base64url')
 }
 
-export function encodeBase64url(bytes: Uint8Array | string): string {
-  return (typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('base64url')
-}
