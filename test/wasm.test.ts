@@ -5,6 +5,7 @@
  * test/error-table.test.ts; test/differential.test.ts compares it with node and noble.
  */
 import { checkPrimeSync, generatePrimeSync, randomBytes, sign } from 'node:crypto'
+import { p256 } from '@noble/curves/nist.js'
 import { describe, expect, it } from 'vitest'
 import { nobleBackend } from '../src/backends/noble.js'
 import { resolveBackends } from '../src/backends/index.js'
@@ -120,6 +121,38 @@ describe('wasm backend', () => {
     const auto = resolveBackends('auto')
     expect(auto('ES256').name).toBe('wasm')
     expect(auto('RS256').name).toBe('node')
+  })
+
+  it('accepts valid signatures whose s sits on the edges of the scalar inverse (powers of two, small, near n)', () => {
+    // With a chosen nonce k and a chosen s, the digest e = s·k − r·d (mod n) makes (r, s) valid:
+    // the prehashed path then checks s values that random signatures almost never produce.
+    const n = p256.Point.Fn.ORDER
+    const mod = (x: bigint) => ((x % n) + n) % n
+    const d = mod(BigInt(`0x${randomBytes(32).toString('hex')}`)) || 1n
+    const Q = p256.Point.BASE.multiply(d).toAffine()
+    const hex = (x: bigint) => x.toString(16).padStart(64, '0')
+    const key = wasmBackend.importKey({
+      alg: 'ES256', kty: 'EC', x: Buffer.from(hex(Q.x), 'hex'), y: Buffer.from(hex(Q.y), 'hex'),
+      jwk: { kty: 'EC', crv: 'P-256', x: Buffer.from(hex(Q.x), 'hex').toString('base64url'), y: Buffer.from(hex(Q.y), 'hex').toString('base64url') },
+    })
+    const edges: bigint[] = [1n, 2n, 3n, 5n, n - 1n, n - 2n, n - 3n, (n - 1n) / 2n, (n + 1n) / 2n]
+    for (let j = 0; j < 256; j++) if (1n << BigInt(j) < n) edges.push(1n << BigInt(j))
+    let checked = 0
+    for (const sv of edges) {
+      const k = mod(BigInt(`0x${randomBytes(32).toString('hex')}`)) || 7n
+      const r = mod(p256.Point.BASE.multiply(k).toAffine().x)
+      if (r === 0n) continue
+      const e = mod(sv * k - r * d)
+      const signature = Buffer.from(hex(r) + hex(sv), 'hex')
+      const digest = Buffer.from(hex(e), 'hex')
+      expect(key.verifyDigest!(digest, signature), `s = ${sv.toString(16)}`).toBe(true)
+      const other = Buffer.from(digest)
+      other[31]! ^= 1
+      expect(key.verifyDigest!(other, signature), `s = ${sv.toString(16)}, digest changed`).toBe(false)
+      checked++
+    }
+    expect(checked).toBeGreaterThan(250)
+    key.release()
   })
 
   it('under auto, ES256 hashes with node:crypto and checks the curve in wasm: same answers as wasm alone', () => {
