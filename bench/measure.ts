@@ -12,7 +12,7 @@ export interface Task {
   readonly batch: number
 }
 
-export const ROUNDS = 3
+export const ROUNDS = 5
 
 /** Operations per second of each task, in the order given. */
 export async function measure(tasks: readonly Task[], timeMs: number): Promise<number[]> {
