@@ -9,6 +9,10 @@ import { shaFinal, shaInit, shaUpdate } from './sha256'
 
 export { ecImport, ecFree, ecVerify, ecVerifyDigest, ecTableBytes } from './p256'
 export { rsaImport, rsaFree, rsaVerify, rsaKeyBytes } from './rsa'
+export {
+  mandateVerify, mandateTokenPtr, mandatePayloadPtr, mandatePolicyPtr, mandateDigestPtr, mandateSpansPtr,
+  mandateNumbersPtr, mandateReasonClaim, mandateClaimIndex,
+} from './mandate'
 
 /** The staging buffer: a message (or a chunk of a long one) followed by its signature, or key bytes. */
 const IO_BYTES: usize = 16384

@@ -4,11 +4,11 @@
  * memoized for the token — then, on every call, expiry, policy and revocation.
  */
 import { resolveBackends } from './backends/index.js'
-import type { BackendName } from './backends/types.js'
+import type { BackendName, MandateRules } from './backends/types.js'
 import { VerifiedTokenCache } from './cache/verified-token-cache.js'
 import { CaracalAuthError, invalidToken, type CaracalErrorCode } from './errors.js'
 import { ALL_ALGORITHMS, type Algorithm } from './jws/algorithms.js'
-import { parseCompact, parseJsonObject, type ParsedJws } from './jws/compact.js'
+import { JWS_ERRORS, decodeSegments, parseJsonObject, splitCompact, type SplitJws } from './jws/compact.js'
 import { verifyWithKey } from './jws/verify-with-key.js'
 import { JwksSource, type JwksStats } from './jwks/remote-jwks.js'
 import type { VerifyingKey } from './backends/types.js'
@@ -30,6 +30,14 @@ export class CaracalAuth {
   readonly #jwks: JwksSource
   readonly #cache: VerifiedTokenCache | undefined
   readonly #backendNames: Record<Algorithm, BackendName>
+  /** Claim rules and policy together, for keys that check a whole mandate in one call (wasm). */
+  readonly #rules: MandateRules
+  /**
+   * The mandate whose policy the one-call path has just checked, so `#authorized` need not check
+   * it again. Policy is a function of the (frozen) claims and this auth's options only, so a stale
+   * value can only skip a check that passed for that very mandate.
+   */
+  #policyChecked: VerifiedMandate | undefined
   #hits = 0
   #misses = 0
   #accepted = 0
@@ -42,6 +50,7 @@ export class CaracalAuth {
     this.#backendNames = Object.fromEntries(ALL_ALGORITHMS.map((a) => [a, backendFor(a).name])) as Record<Algorithm, BackendName>
     this.#jwks = new JwksSource({ ...this.#o.jwks, now: this.#o.now, backendFor })
     this.#cache = this.#o.cacheMax === undefined ? undefined : new VerifiedTokenCache(this.#o.cacheMax)
+    this.#rules = { claimRules: this.#o.claimRules, policy: this.#o.policy }
     this.verify = this.verify.bind(this)
     this.authenticate = this.authenticate.bind(this)
   }
@@ -94,7 +103,8 @@ export class CaracalAuth {
 
   /** Policy then revocation, on every call (SPEC §2: cache hits included). */
   #authorized(m: VerifiedMandate): Claims | Promise<Claims> {
-    checkPolicy(m, this.#o.policy)
+    if (m !== this.#policyChecked) checkPolicy(m, this.#o.policy)
+    this.#policyChecked = undefined
     const pending = this.#checkRevocation(m)
     return pending === undefined ? m.claims : pending.then(() => m.claims)
   }
@@ -145,7 +155,7 @@ export class CaracalAuth {
       return cached
     }
     if (this.#cache !== undefined) this.#misses++
-    const jws = parseCompact(token, this.#o.maxTokenLength)
+    const jws = splitCompact(token, this.#o.maxTokenLength)
     const { alg, kid } = jws.header
     if (!this.#o.algorithms.has(alg)) throw invalidToken('alg not allowed')
     const found = this.#jwks.lookup(alg, kid)
@@ -156,11 +166,24 @@ export class CaracalAuth {
     })
   }
 
-  #checkAndRemember(token: string, jws: ParsedJws, key: VerifyingKey, nowMs: number): VerifiedMandate {
-    if (!verifyWithKey(key, jws.signingInput, jws.signature)) throw invalidToken('signature verification failed')
-    const mandate = readMandate(parseJsonObject(jws.payload, 'payload'), this.#o.claimRules, nowMs / 1000)
+  #checkAndRemember(token: string, jws: SplitJws, key: VerifyingKey, nowMs: number): VerifiedMandate {
+    const mandate = this.#checked(token, jws, key, nowMs / 1000)
     this.#cache?.set(token, mandate)
     return mandate
+  }
+
+  /** Signature and claim rules: in one call where the key offers it (wasm), else step by step. */
+  #checked(token: string, jws: SplitJws, key: VerifyingKey, nowSec: number): VerifiedMandate {
+    if (key.verifyMandate !== undefined) {
+      const verdict = key.verifyMandate(token, jws.dot1, jws.dot2, this.#rules, nowSec)
+      if (verdict.kind !== 'defer') {
+        if (verdict.kind === 'accepted') this.#policyChecked = verdict.mandate
+        return verdict.mandate
+      }
+    }
+    const parsed = decodeSegments(token, jws)
+    if (!verifyWithKey(key, parsed.signingInput, parsed.signature)) throw invalidToken(JWS_ERRORS.signature)
+    return readMandate(parseJsonObject(parsed.payload, 'payload'), this.#o.claimRules, nowSec)
   }
 
   /** Undefined when every anchor answered synchronously and none is revoked. */

@@ -5,9 +5,9 @@
  * ~2× OpenSSL's (bench/README.md).
  */
 import type { PublicKeyMaterial } from '../jws/public-key.js'
-import type { SignatureBackend, VerifyingKey } from './types.js'
+import type { MandateRules, SignatureBackend, VerifyingKey } from './types.js'
 
-export function withHashStage(curve: SignatureBackend, sha256: (message: Uint8Array) => Uint8Array): SignatureBackend {
+export function withHashStage(curve: SignatureBackend, sha256: (message: Uint8Array | string) => Uint8Array): SignatureBackend {
   return {
     name: curve.name,
     supports: (alg) => curve.supports(alg),
@@ -15,12 +15,18 @@ export function withHashStage(curve: SignatureBackend, sha256: (message: Uint8Ar
       const key = curve.importKey(material)
       const verifyDigest = key.verifyDigest
       if (verifyDigest === undefined) return key
+      const verifyMandate = key.verifyMandate
       return {
         alg: key.alg,
         backend: key.backend,
         material: key.material,
         verify: (signingInput, signature) => verifyDigest(sha256(signingInput), signature),
         verifyDigest,
+        // The signing input is the token's text up to the second dot, hashed without a copy.
+        ...(verifyMandate === undefined ? {} : {
+          verifyMandate: (token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number) =>
+            verifyMandate(token, dot1, dot2, rules, nowSec, sha256(token.slice(0, dot2))),
+        }),
         release: () => key.release(),
       }
     },

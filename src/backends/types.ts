@@ -7,6 +7,8 @@
  */
 import type { Algorithm } from '../jws/algorithms.js'
 import type { PublicKeyMaterial } from '../jws/public-key.js'
+import type { ClaimRules, VerifiedMandate } from '../policy/claims.js'
+import type { MandatePolicy } from '../policy/mandate-policy.js'
 
 export type BackendName = 'wasm' | 'node' | 'noble'
 export type BackendChoice = BackendName | 'auto'
@@ -23,6 +25,13 @@ export interface VerifyingKey {
    * the hash from one backend and the curve arithmetic from another (SPEC §5: per stage).
    */
   verifyDigest?(digest: Uint8Array, signature: Uint8Array): boolean
+  /**
+   * Optional (wasm): the rest of a token's cold path in one call — payload and signature decoding,
+   * the signature, the claim rules and the policy options — for a token whose header and shape
+   * `splitCompact` checked (dots at `dot1`, `dot2`). Throws `invalid_token` exactly where the JS
+   * path would; `digest`, when given, is the SHA-256 of the signing input computed elsewhere.
+   */
+  verifyMandate?(token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number, digest?: Uint8Array): MandateVerdict
   /** Gives back what the key holds (wasm table space). Idempotent; the key is unusable after. */
   release(): void
 }
@@ -37,3 +46,18 @@ export interface SignatureBackend {
 
 /** Chooses the backend that serves each algorithm (the `backend` option, resolved once). */
 export type BackendForAlgorithm = (alg: Algorithm) => SignatureBackend
+
+/** What a whole-mandate check applies: one object per CaracalAuth, so its encoding is kept. */
+export interface MandateRules {
+  readonly claimRules: ClaimRules
+  readonly policy: MandatePolicy
+}
+
+/**
+ * `accepted`: the claims pass the rules and the policy options. `refused`: they pass the rules but
+ * a policy option refuses them (`checkPolicy` words the error; the mandate is still remembered, as
+ * on the JS path). `defer`: this implementation does not decide this token; the JS path does.
+ */
+export type MandateVerdict =
+  | { readonly kind: 'accepted' | 'refused'; readonly mandate: VerifiedMandate }
+  | { readonly kind: 'defer' }

@@ -8,9 +8,10 @@
  */
 import { readFileSync } from 'node:fs'
 import type { EcPublicKeyMaterial, PublicKeyMaterial, RsaPublicKeyMaterial } from '../jws/public-key.js'
-import type { SignatureBackend, VerifyingKey } from './types.js'
+import type { MandateVerdict, SignatureBackend, VerifyingKey } from './types.js'
+import { MandateChannel, type MandateExports } from './wasm-mandate.js'
 
-interface WasmExports {
+interface WasmExports extends MandateExports {
   readonly memory: WebAssembly.Memory
   ioPtr(): number
   ioBytes(): number
@@ -41,6 +42,8 @@ interface Instance {
   readonly io: number
   readonly ioBytes: number
   bytes: Uint8Array
+  /** The one-call mandate path (assembly/mandate.ts). */
+  readonly mandates: MandateChannel
 }
 
 let instance: Instance | null | undefined
@@ -58,7 +61,7 @@ function load(): Instance | null {
     }
     try {
       const exports = new WebAssembly.Instance(new WebAssembly.Module(code), {}).exports as unknown as WasmExports
-      instance = { exports, io: exports.ioPtr(), ioBytes: exports.ioBytes(), bytes: new Uint8Array(exports.memory.buffer) }
+      instance = { exports, io: exports.ioPtr(), ioBytes: exports.ioBytes(), bytes: new Uint8Array(exports.memory.buffer), mandates: new MandateChannel(exports) }
     } catch (error) {
       // E.g. an engine without WebAssembly SIMD: `auto` then falls back to the other backends.
       unavailable = `build/caracal.wasm cannot be instantiated here (${(error as Error).message})`
@@ -94,8 +97,11 @@ function hash(w: Instance, input: Uint8Array): void {
 const finalizer = new FinalizationRegistry<() => void>((free) => free())
 
 type Check = (slot: number, signingInput: Uint8Array, signature: Uint8Array) => boolean
+const DEFER: MandateVerdict = Object.freeze({ kind: 'defer' })
 
-function makeKey(material: PublicKeyMaterial, slot: number, check: Check, free: (slot: number) => void, checkDigest?: Check): VerifyingKey {
+function makeKey(w: Instance, material: PublicKeyMaterial, slot: number, check: Check, free: (slot: number) => void, checkDigest?: Check): VerifyingKey {
+  const rsa = material.alg === 'RS256'
+  const sigLen = material.alg === 'RS256' ? material.modulusBytes : 64
   let live = true
   const token = {}
   const key: VerifyingKey = {
@@ -107,6 +113,11 @@ function makeKey(material: PublicKeyMaterial, slot: number, check: Check, free: 
       return check(slot, signingInput, signature)
     },
     ...(checkDigest === undefined ? {} : { verifyDigest: (digest: Uint8Array, signature: Uint8Array) => live && checkDigest(slot, digest, signature) }),
+    verifyMandate(token, dot1, dot2, rules, nowSec, digest) {
+      // A released key's slot may hold another key by now: the JS path answers (its verify is false).
+      if (!live || (rsa && digest !== undefined)) return DEFER
+      return w.mandates.verify(slot, rsa, sigLen, token, dot1, dot2, rules, nowSec, digest)
+    },
     release() {
       if (!live) return
       live = false
@@ -125,7 +136,7 @@ function importEc(w: Instance, material: EcPublicKeyMaterial): VerifyingKey {
   mem.set(material.y, w.io + 32)
   const slot = e.ecImport(w.io, w.io + 32)
   if (slot === 0) throw new TypeError('wasm backend: EC key rejected (not on P-256, or out of memory)')
-  return makeKey(material, slot, (s, input, signature) => {
+  return makeKey(w, material, slot, (s, input, signature) => {
     if (signature.length !== 64) return false
     if (input.length + 64 <= w.ioBytes) {
       // One crossing: message and signature side by side in the staging buffer.
@@ -154,7 +165,7 @@ function importRsa(w: Instance, material: RsaPublicKeyMaterial): VerifyingKey {
   const slot = e.rsaImport(w.io, material.n.length, exponent >>> 0)
   if (slot === 0) throw new TypeError('wasm backend: RSA key rejected (size or exponent, or out of memory)')
   const k = material.modulusBytes
-  return makeKey(material, slot, (s, input, signature) => {
+  return makeKey(w, material, slot, (s, input, signature) => {
     if (signature.length !== k) return false
     if (input.length + k <= w.ioBytes) {
       const mem = view(w)

@@ -33,7 +33,32 @@ export interface ParsedJws {
 const headerCache = new Map<string, JwsHeader>()
 const HEADER_CACHE_MAX = 256
 
+/** Where the segments of a compact JWS are, with its checked header: nothing else decoded yet. */
+export interface SplitJws {
+  readonly header: JwsHeader
+  /** Offsets of the two dots. */
+  readonly dot1: number
+  readonly dot2: number
+}
+
+/** What a token can fail on after the header, worded once for the JS path and the wasm one. */
+export const JWS_ERRORS = Object.freeze({
+  outsideAlphabet: 'not a compact JWS: a character outside base64url',
+  signature: 'signature verification failed',
+  notUtf8: (what: string) => `${what} is not UTF-8`,
+  notJson: (what: string) => `${what} is not JSON`,
+  notObject: (what: string) => `${what} is not a JSON object`,
+})
+
 export function parseCompact(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH): ParsedJws {
+  return decodeSegments(token, splitCompact(token, maxLength))
+}
+
+/**
+ * Every check of the whole token (length cap, segments, alphabet, canonical tails) and the header;
+ * payload and signature are left encoded, for whichever path verifies them (SPEC §5).
+ */
+export function splitCompact(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH): SplitJws {
   // The cap comes before any other work, so a huge input costs one comparison.
   if (token.length > maxLength) throw invalidToken(`token longer than ${maxLength} characters`)
   const dot1 = token.indexOf('.')
@@ -52,11 +77,17 @@ export function parseCompact(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH
   }
   const headerText = token.slice(0, dot1)
   const header = headerCache.get(headerText) ?? readHeader(headerText)
+  return { header, dot1, dot2 }
+}
+
+/** The JS decoding of what `splitCompact` left encoded. */
+export function decodeSegments(token: string, split: SplitJws): ParsedJws {
+  const { dot1, dot2 } = split
   const payload = decodeExact(token.slice(dot1 + 1, dot2))
   const signature = decodeExact(token.slice(dot2 + 1))
   // One copy of the ASCII token; what was signed is a view of it (no second slice and copy).
   const signingInput = Buffer.from(token, 'latin1').subarray(0, dot2)
-  return { header, signingInput, payload, signature }
+  return { header: split.header, signingInput, payload, signature }
 }
 
 /**
@@ -66,7 +97,7 @@ export function parseCompact(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH
  */
 function decodeExact(segment: string): Buffer {
   const bytes = Buffer.from(segment, 'base64url')
-  if (bytes.length !== Math.floor((segment.length * 3) / 4)) throw invalidToken('not a compact JWS: a character outside base64url')
+  if (bytes.length !== Math.floor((segment.length * 3) / 4)) throw invalidToken(JWS_ERRORS.outsideAlphabet)
   return bytes
 }
 
@@ -90,14 +121,14 @@ function readHeader(headerText: string): JwsHeader {
 
 /** UTF-8 JSON object or `invalid_token`; duplicate members: the last wins, as JSON.parse does. */
 export function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {
-  if (!isUtf8(bytes)) throw invalidToken(`${what} is not UTF-8`)
+  if (!isUtf8(bytes)) throw invalidToken(JWS_ERRORS.notUtf8(what))
   let value: unknown
   try {
     const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     value = JSON.parse(buffer.toString('utf8'))
   } catch {
-    throw invalidToken(`${what} is not JSON`)
+    throw invalidToken(JWS_ERRORS.notJson(what))
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidToken(`${what} is not a JSON object`)
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidToken(JWS_ERRORS.notObject(what))
   return value as Record<string, unknown>
 }

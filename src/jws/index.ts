@@ -8,7 +8,7 @@ import type { BackendChoice, VerifyingKey } from '../backends/types.js'
 import { invalidToken } from '../errors.js'
 import { KeySet } from '../jwks/key-set.js'
 import { ALL_ALGORITHMS, isAlgorithm, type Algorithm } from './algorithms.js'
-import { parseCompact } from './compact.js'
+import { JWS_ERRORS, parseCompact } from './compact.js'
 import { readPublicKey } from './public-key.js'
 import { verifyWithKey } from './verify-with-key.js'
 
@@ -44,7 +44,7 @@ export async function verifyJws(token: string, jwks: { keys: readonly JsonWebKey
   }
   const found = set.find(jws.header.alg, jws.header.kid)
   if (found.key === undefined) throw invalidToken(`no usable key: ${found.reason}`)
-  if (!verifyWithKey(found.key, jws.signingInput, jws.signature)) throw invalidToken('signature verification failed')
+  if (!verifyWithKey(found.key, jws.signingInput, jws.signature)) throw invalidToken(JWS_ERRORS.signature)
   return { header: jws.header.raw, payload: jws.payload }
 }
 
