@@ -7,12 +7,20 @@
 import { sign } from 'node:crypto'
 import { measure } from './measure.js'
 import { backendByName, isBackendAvailable } from '../src/backends/index.js'
-import type { BackendName, VerifyingKey } from '../src/backends/types.js'
+import { nodeSha256 } from '../src/backends/node.js'
+import { withHashStage } from '../src/backends/staged.js'
+import type { BackendName, MandateRules, VerifyingKey } from '../src/backends/types.js'
+import { decodeSegments, parseJsonObject, splitCompact } from '../src/jws/compact.js'
+import { verifyWithKey } from '../src/jws/verify-with-key.js'
+import { resolveOptions } from '../src/options.js'
+import { readMandate } from '../src/policy/claims.js'
+import { checkPolicy } from '../src/policy/mandate-policy.js'
+import { InMemoryRevocationStore } from '../src/revocation/in-memory-store.js'
 import { wasmKeyBytes } from '../src/backends/wasm.js'
 import { generateSigningKey, type SigningKey } from '../src/dev/sign-jws.js'
 import type { Algorithm } from '../src/jws/algorithms.js'
 import { readPublicKey, type PublicKeyMaterial } from '../src/jws/public-key.js'
-import { makeFixture } from './fixtures.js'
+import { AUDIENCE, ISSUER, REQUIRED_SCOPES, ZONE, makeFixture } from './fixtures.js'
 import type { BenchRow } from './rows.js'
 
 interface Signed {
@@ -77,7 +85,76 @@ export async function wasmSuite(options: { timeMs: number }): Promise<BenchRow[]
     })
     for (const k of keys) k.release()
   }
-  if (isBackendAvailable('wasm')) rows.push(...importRows())
+  if (isBackendAvailable('wasm')) {
+    rows.push(...(await pathRows(options)))
+    rows.push(...importRows())
+  }
+  return rows
+}
+
+/**
+ * Everything after the header, without cache or revocation: the step-by-step path (JS decoding,
+ * the key's signature check, JSON.parse, the JS claim rules and policy) against the one wasm call
+ * (decoding, signature, JSON reader, rules and policy in the module; claims read back). For ES256
+ * with the hash from node:crypto (what `auto` composes) and all in wasm; RS256 for reference.
+ */
+async function pathRows(options: { timeMs: number }): Promise<BenchRow[]> {
+  const o = resolveOptions({
+    issuer: ISSUER, audience: AUDIENCE, revocations: new InMemoryRevocationStore(), requiredScopes: REQUIRED_SCOPES,
+    expectedZoneId: ZONE, requireAgent: true, jwks: { keys: [] },
+  })
+  const rules: MandateRules = { claimRules: o.claimRules, policy: o.policy }
+  const rows: BenchRow[] = []
+  for (const alg of ['ES256', 'RS256'] as const) {
+    const f = makeFixture(alg, 512)
+    const m = material(alg, f.key.publicJwk)
+    // The two ways `auto` could compose ES256 (src/backends/index.ts, AUTO_ONE_CALL).
+    const staged = withHashStage(backendByName('wasm'), nodeSha256!, { oneCall: true }).importKey(m)
+    const wasm = backendByName('wasm').importKey(m)
+    const node = backendByName('node').importKey(m)
+    const nowSec = Date.now() / 1000
+    const wire = f.pool.map((t) => Buffer.from(t, 'latin1'))
+    const stepwise = (key: VerifyingKey) => (token: string) => {
+      const split = splitCompact(token)
+      const jws = decodeSegments(token, split)
+      if (!verifyWithKey(key, jws.signingInput, jws.signature)) throw new Error('rejected')
+      checkPolicy(readMandate(parseJsonObject(jws.payload, 'payload'), rules.claimRules, nowSec), rules.policy)
+    }
+    const oneCall = (key: VerifyingKey) => (token: string) => {
+      const split = splitCompact(token)
+      if (key.verifyMandate!(token, split.dot1, split.dot2, rules, nowSec).kind !== 'accepted') throw new Error('rejected')
+    }
+    const contenders = alg === 'ES256'
+      ? [
+          { name: 'step by step (node SHA-256, wasm P-256, JSON.parse)', run: stepwise(staged) },
+          { name: 'one wasm call (node SHA-256)', run: oneCall(staged) },
+          { name: 'one wasm call (wasm SHA-256)', run: oneCall(wasm) },
+        ]
+      : [
+          { name: 'step by step (node)', run: stepwise(node) },
+          { name: 'one wasm call', run: oneCall(wasm) },
+        ]
+    const tasks = contenders.map((c) => {
+      for (const t of f.pool) c.run(t) // each must accept every token
+      let i = 0
+      return {
+        name: `${alg} ${c.name}`,
+        batch: 16,
+        fn: () => {
+          // A new string per call, as a request brings (see verify-suite).
+          for (let j = 0; j < 16; j++) {
+            c.run(wire[i]!.toString('latin1'))
+            i = i + 1 === wire.length ? 0 : i + 1
+          }
+        },
+      }
+    })
+    const opsPerSec = await measure(tasks, options.timeMs)
+    contenders.forEach((c, n) => {
+      rows.push({ suite: 'wasm', alg, group: 'path', name: c.name, opsPerSec: opsPerSec[n]!, baseline: `${alg} ${contenders[0]!.name}` })
+    })
+    for (const k of [staged, wasm, node]) k.release()
+  }
   return rows
 }
 

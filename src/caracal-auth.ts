@@ -167,20 +167,22 @@ export class CaracalAuth {
   }
 
   #checkAndRemember(token: string, jws: SplitJws, key: VerifyingKey, nowMs: number): VerifiedMandate {
-    const mandate = this.#checked(token, jws, key, nowMs / 1000)
+    const nowSec = nowMs / 1000
+    // Where the key offers it (wasm), signature, claim rules and policy in one call.
+    const verdict = key.verifyMandate?.(token, jws.dot1, jws.dot2, this.#rules, nowSec)
+    const decided = verdict !== undefined && verdict.kind !== 'defer' ? verdict : undefined
+    const mandate = decided?.mandate ?? this.#stepByStep(token, jws, key, nowSec)
     this.#cache?.set(token, mandate)
+    if (decided?.kind === 'accepted') this.#policyChecked = mandate
+    if (decided?.kind === 'refused') {
+      checkPolicy(mandate, this.#o.policy) // throws the error, worded
+      // The module refused what checkPolicy accepts: one of them is wrong, so neither is trusted.
+      throw invalidToken('token could not be verified')
+    }
     return mandate
   }
 
-  /** Signature and claim rules: in one call where the key offers it (wasm), else step by step. */
-  #checked(token: string, jws: SplitJws, key: VerifyingKey, nowSec: number): VerifiedMandate {
-    if (key.verifyMandate !== undefined) {
-      const verdict = key.verifyMandate(token, jws.dot1, jws.dot2, this.#rules, nowSec)
-      if (verdict.kind !== 'defer') {
-        if (verdict.kind === 'accepted') this.#policyChecked = verdict.mandate
-        return verdict.mandate
-      }
-    }
+  #stepByStep(token: string, jws: SplitJws, key: VerifyingKey, nowSec: number): VerifiedMandate {
     const parsed = decodeSegments(token, jws)
     if (!verifyWithKey(key, parsed.signingInput, parsed.signature)) throw invalidToken(JWS_ERRORS.signature)
     return readMandate(parseJsonObject(parsed.payload, 'payload'), this.#o.claimRules, nowSec)

@@ -21,6 +21,15 @@ const AUTO_ORDER: Readonly<Record<Algorithm, readonly BackendName[]>> = {
   RS256: ['node', 'wasm', 'noble'],
 }
 
+/**
+ * Whether `auto` hands ES256 tokens to the wasm module in one call (decoding, JSON, claim rules and
+ * policy there too) or only the curve arithmetic. Measured (bench/README.md, "path" rows): the two
+ * are within ±2% of each other — the one call saves the JS decoding and JSON.parse but spends
+ * about as much reading the claims back — so `auto` keeps JSON.parse, the reference reader, and
+ * the one call is what `backend: 'wasm'` runs (and what a platform without node:crypto gets).
+ */
+const AUTO_ONE_CALL = false
+
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'wasm', 'node', 'noble']
 
 export function isBackendAvailable(name: BackendName): boolean {
@@ -43,7 +52,7 @@ export function resolveBackends(choice: BackendChoice): BackendForAlgorithm {
   for (const alg of Object.keys(AUTO_ORDER) as Algorithm[]) {
     const name = AUTO_ORDER[alg].find((n) => BACKENDS[n]?.supports(alg) === true) ?? 'noble'
     // Per stage: where wasm does the arithmetic and OpenSSL is at hand, OpenSSL does the hashing.
-    chosen[alg] = name === 'wasm' && nodeSha256 !== undefined && nodeBackend.supports(alg) ? withHashStage(wasmBackend, nodeSha256) : BACKENDS[name]!
+    chosen[alg] = name === 'wasm' && nodeSha256 !== undefined && nodeBackend.supports(alg) ? withHashStage(wasmBackend, nodeSha256, { oneCall: AUTO_ONE_CALL }) : BACKENDS[name]!
   }
   return (alg) => chosen[alg]
 }

@@ -2,12 +2,13 @@
  * A backend composed per stage (SPEC §5, `auto`): the SHA-256 of the signing input from one
  * implementation, the signature arithmetic from another. On Node, OpenSSL hashes a token's
  * signing input in ~0.8 µs where the wasm SHA-256 takes ~1.9 µs, while the wasm P-256 check is
- * ~2× OpenSSL's (bench/README.md).
+ * ~2× OpenSSL's (bench/README.md). With `oneCall`, the key also offers the curve backend's whole-
+ * mandate check (wasm), fed the digest from `sha256`; without, its tokens go step by step.
  */
 import type { PublicKeyMaterial } from '../jws/public-key.js'
 import type { MandateRules, SignatureBackend, VerifyingKey } from './types.js'
 
-export function withHashStage(curve: SignatureBackend, sha256: (message: Uint8Array | string) => Uint8Array): SignatureBackend {
+export function withHashStage(curve: SignatureBackend, sha256: (message: Uint8Array | string) => Uint8Array, options: { readonly oneCall: boolean }): SignatureBackend {
   return {
     name: curve.name,
     supports: (alg) => curve.supports(alg),
@@ -15,7 +16,7 @@ export function withHashStage(curve: SignatureBackend, sha256: (message: Uint8Ar
       const key = curve.importKey(material)
       const verifyDigest = key.verifyDigest
       if (verifyDigest === undefined) return key
-      const verifyMandate = key.verifyMandate
+      const verifyMandate = options.oneCall ? key.verifyMandate : undefined
       return {
         alg: key.alg,
         backend: key.backend,

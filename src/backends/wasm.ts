@@ -223,6 +223,13 @@ export const wasmInternalsForTests = {
     const n = w.exports.base64urlDecode(text.length)
     return n < 0 ? undefined : view(w).slice(w.io, w.io + n)
   },
+  /** The module's index of a claim name (-1 for names it does not read); `hop` for chain entries. */
+  claimIndex(name: string, hop: boolean): number {
+    const w = required()
+    const bytes = Buffer.from(name, 'utf8')
+    view(w).set(bytes, w.io)
+    return w.exports.mandateClaimIndex(w.io, bytes.length, hop ? 1 : 0)
+  },
   field(op: 0 | 1 | 2 | 3, a: Uint8Array, b: Uint8Array): Uint8Array {
     const w = required()
     view(w).set(a, w.io + 32)
