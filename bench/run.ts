@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every suite in one process, a table with each row's ratio to its baseline,
- * and bench/results.json. Set BENCH_TIME_MS to trade precision for time (default 1500).
+ * and bench/results.json. Set BENCH_TIME_MS to trade precision for time (default 1500), and
+ * BENCH_SUITES (e.g. `wasm` or `verify,wasm`) to run only some suites.
  */
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -19,10 +20,13 @@ async function optionalSuite(file: string, exported: string): Promise<BenchRow[]
   }
 }
 
+const only = process.env.BENCH_SUITES?.split(',').map((s) => s.trim())
+const wanted = (suite: string) => only === undefined || only.includes(suite)
+
 const rows: BenchRow[] = [
-  ...(await verifySuite({ timeMs })),
-  ...(await optionalSuite('./wasm-suite.js', 'wasmSuite')),
-  ...(await optionalSuite('./revocation-suite.js', 'revocationSuite')),
+  ...(wanted('verify') ? await verifySuite({ timeMs }) : []),
+  ...(wanted('wasm') ? await optionalSuite('./wasm-suite.js', 'wasmSuite') : []),
+  ...(wanted('revocation') ? await optionalSuite('./revocation-suite.js', 'revocationSuite') : []),
 ]
 
 const byName = new Map(rows.map((r) => [`${r.alg ? `${r.alg} ` : ''}${r.name}`, r]))

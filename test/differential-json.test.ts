@@ -1,7 +1,8 @@
 /**
- * Differential test of the payload reader (SPEC §2, §5). Backend 'wasm' reads a mandate's payload
- * with its own JSON scanner and claim rules (assembly/json.ts, assembly/mandate.ts); the others read
- * it with isUtf8 + JSON.parse (src/jws/compact.ts) and src/policy/claims.ts. Every token here is
+ * Differential test of the payload reader (SPEC §2, §5). Backend 'wasm' (and 'auto' for ES256)
+ * reads a mandate's payload with the module's own JSON scanner and claim rules (assembly/json.ts,
+ * assembly/mandate.ts); the others read it with isUtf8 + JSON.parse (src/jws/compact.ts) and
+ * src/policy/claims.ts. Every token here is
  * validly signed, so the signature never decides: what varies is the payload TEXT, spelled by hand —
  * escapes, duplicate members, number forms, whitespace, syntax errors, invalid UTF-8, claim-rule and
  * policy failures — and every backend must give the same claims, or the same error code and
