@@ -36,9 +36,6 @@ export const nodeBackend: SignatureBackend = {
   importKey,
 }
 
-/**
- * OpenSSL's one-shot SHA-256 (Node ≥ 20.12), or undefined where it is missing. A string is hashed
- * as UTF-8: a token, checked ASCII, hashes as its bytes without being copied into a Buffer first.
- */
-export const nodeSha256: ((message: Uint8Array | string) => Uint8Array) | undefined =
+/** OpenSSL's one-shot SHA-256 (Node ≥ 20.12), or undefined where it is missing. */
+export const nodeSha256: ((message: Uint8Array) => Uint8Array) | undefined =
   typeof hash === 'function' ? (message) => hash('sha256', message, 'buffer') : undefined

@@ -29,9 +29,9 @@ export interface VerifyingKey {
    * Optional (wasm): the rest of a token's cold path in one call — payload and signature decoding,
    * the signature, the claim rules and the policy options — for a token whose header and shape
    * `splitCompact` checked (dots at `dot1`, `dot2`). Throws `invalid_token` exactly where the JS
-   * path would; `digest`, when given, is the SHA-256 of the signing input computed elsewhere.
+   * path would; `sha256`, when given, hashes the signing input instead of the backend (a stage).
    */
-  verifyMandate?(token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number, digest?: Uint8Array): MandateVerdict
+  verifyMandate?(token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number, sha256?: (bytes: Uint8Array) => Uint8Array): MandateVerdict
   /** Gives back what the key holds (wasm table space). Idempotent; the key is unusable after. */
   release(): void
 }

@@ -164,7 +164,11 @@ export class MandateChannel {
     return v
   }
 
-  verify(slot: number, rsa: boolean, sigLen: number, token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number, digest?: Uint8Array): MandateVerdict {
+  /**
+   * With `sha256`, the signing input is hashed by it (ES256 only), straight from the token's bytes
+   * in linear memory, and the module takes the digest instead of hashing itself.
+   */
+  verify(slot: number, rsa: boolean, sigLen: number, token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number, sha256?: (bytes: Uint8Array) => Uint8Array): MandateVerdict {
     let policy = this.#encoded.get(rules)
     if (policy === undefined) {
       policy = encodePolicy(rules)
@@ -178,8 +182,8 @@ export class MandateChannel {
     }
     // splitCompact has checked the token is ASCII: latin1 writes it byte for byte.
     v.bytes.write(token, this.#token, 'latin1')
-    if (digest !== undefined) v.bytes.set(digest, this.#digest)
-    const verdict = this.#e.mandateVerify(slot, rsa ? 1 : 0, sigLen, token.length, dot1, dot2, nowSec, digest === undefined ? 0 : 1)
+    if (sha256 !== undefined) v.bytes.set(sha256(v.bytes.subarray(this.#token, this.#token + dot2)), this.#digest)
+    const verdict = this.#e.mandateVerify(slot, rsa ? 1 : 0, sigLen, token.length, dot1, dot2, nowSec, sha256 === undefined ? 0 : 1)
     if (verdict === 0) return { kind: 'accepted', mandate: this.#claims(v) }
     if (verdict === 1) return { kind: 'refused', mandate: this.#claims(v) }
     if (verdict === 2) return DEFER
@@ -191,46 +195,53 @@ export class MandateChannel {
 
   /** The claims of an accepted payload, from the spans the module left (types already checked). */
   #claims(v: Views): VerifiedMandate {
-    const { bytes, spans, numbers } = v
-    const base = this.#payload
-    const text = (claim: number): string | undefined => {
-      const flags = spans[claim * 3 + 2]!
-      if (flags === 0) return undefined
-      const start = base + spans[claim * 3]!
-      const end = base + spans[claim * 3 + 1]!
-      // Escapes (and arrays) are JSON.parse's to decode; plain literals are their own bytes.
-      if ((flags & 0x1ff) !== 1) return JSON.parse(bytes.toString('utf8', start, end)) as string
-      return bytes.toString((flags & 0x200) !== 0 ? 'utf8' : 'latin1', start + 1, end - 1)
-    }
-    const json = (claim: number): unknown => {
-      if (spans[claim * 3 + 2] === 0) return undefined
-      return JSON.parse(bytes.toString('utf8', base + spans[claim * 3]!, base + spans[claim * 3 + 1]!))
-    }
-    const integer = (claim: number): number | undefined => (spans[claim * 3 + 2] === 0 ? undefined : numbers[claim]!)
-    const target = json(C.target) as string[] | undefined
-    const path = json(C.delegation_path) as string[] | undefined
+    const numbers = v.numbers
+    const target = this.#json(v, C.target) as string[] | undefined
+    const path = this.#json(v, C.delegation_path) as string[] | undefined
     return assembleMandate({
-      sub: text(C.sub)!,
-      clientId: text(C.client_id)!,
-      sid: text(C.sid)!,
-      rootSid: text(C.root_sid)!,
-      use: text(C.use) as 'session' | 'resource',
-      subType: text(C.sub_type) as 'user' | 'application',
-      jti: text(C.jti)!,
+      sub: this.#text(v, C.sub)!,
+      clientId: this.#text(v, C.client_id)!,
+      sid: this.#text(v, C.sid)!,
+      rootSid: this.#text(v, C.root_sid)!,
+      use: this.#text(v, C.use) as 'session' | 'resource',
+      subType: this.#text(v, C.sub_type) as 'user' | 'application',
+      jti: this.#text(v, C.jti)!,
       iat: numbers[C.iat]!,
       exp: numbers[C.exp]!,
-      nbf: integer(C.nbf),
-      scope: text(C.scope) ?? '',
-      zoneId: text(C.zone_id),
+      nbf: this.#integer(v, C.nbf),
+      scope: this.#text(v, C.scope) ?? '',
+      zoneId: this.#text(v, C.zone_id),
       target: target === undefined ? undefined : Object.freeze(target),
-      agentSessionId: text(C.agent_session_id),
-      delegationEdgeId: text(C.delegation_edge_id),
-      sourceSessionId: text(C.source_session_id),
-      targetSessionId: text(C.target_session_id),
+      agentSessionId: this.#text(v, C.agent_session_id),
+      delegationEdgeId: this.#text(v, C.delegation_edge_id),
+      sourceSessionId: this.#text(v, C.source_session_id),
+      targetSessionId: this.#text(v, C.target_session_id),
       delegationPath: path === undefined ? undefined : Object.freeze(path),
-      delegationChain: readChain(json(C.delegation_chain)),
-      graphEpoch: integer(C.delegation_graph_epoch),
-      hopCount: integer(C.hop_count),
+      delegationChain: readChain(this.#json(v, C.delegation_chain)),
+      graphEpoch: this.#integer(v, C.delegation_graph_epoch),
+      hopCount: this.#integer(v, C.hop_count),
     })
+  }
+
+  /** A string claim: plain literals are their own bytes; escapes are JSON.parse's to decode. */
+  #text(v: Views, claim: number): string | undefined {
+    const at = claim * 3
+    const flags = v.spans[at + 2]!
+    if (flags === 0) return undefined
+    const start = this.#payload + v.spans[at]!
+    const end = this.#payload + v.spans[at + 1]!
+    if ((flags & 0x1ff) !== 1) return JSON.parse(v.bytes.toString('utf8', start, end)) as string
+    return v.bytes.toString((flags & 0x200) !== 0 ? 'utf8' : 'latin1', start + 1, end - 1)
+  }
+
+  /** An array claim (or anything else), through JSON.parse. */
+  #json(v: Views, claim: number): unknown {
+    const at = claim * 3
+    if (v.spans[at + 2] === 0) return undefined
+    return JSON.parse(v.bytes.toString('utf8', this.#payload + v.spans[at]!, this.#payload + v.spans[at + 1]!))
+  }
+
+  #integer(v: Views, claim: number): number | undefined {
+    return v.spans[claim * 3 + 2] === 0 ? undefined : v.numbers[claim]!
   }
 }

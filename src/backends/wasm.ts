@@ -113,10 +113,10 @@ function makeKey(w: Instance, material: PublicKeyMaterial, slot: number, check: 
       return check(slot, signingInput, signature)
     },
     ...(checkDigest === undefined ? {} : { verifyDigest: (digest: Uint8Array, signature: Uint8Array) => live && checkDigest(slot, digest, signature) }),
-    verifyMandate(token, dot1, dot2, rules, nowSec, digest) {
+    verifyMandate(token, dot1, dot2, rules, nowSec, sha256) {
       // A released key's slot may hold another key by now: the JS path answers (its verify is false).
-      if (!live || (rsa && digest !== undefined)) return DEFER
-      return w.mandates.verify(slot, rsa, sigLen, token, dot1, dot2, rules, nowSec, digest)
+      if (!live || (rsa && sha256 !== undefined)) return DEFER
+      return w.mandates.verify(slot, rsa, sigLen, token, dot1, dot2, rules, nowSec, sha256)
     },
     release() {
       if (!live) return
