@@ -10,7 +10,7 @@ import { shaFinal, shaInit, shaUpdate } from './sha256'
 export { ecImport, ecFree, ecVerify, ecVerifyDigest, ecTableBytes } from './p256'
 export { rsaImport, rsaFree, rsaVerify, rsaKeyBytes } from './rsa'
 export {
-  mandateVerify, mandateTokenPtr, mandatePayloadPtr, mandatePolicyPtr, mandateDigestPtr, mandateSpansPtr,
+  mandateVerify, mandateTokenPtr, mandateTokenBytes, mandatePolicyBytes, mandatePayloadPtr, mandatePolicyPtr, mandateDigestPtr, mandateSpansPtr,
   mandateNumbersPtr, mandateReasonClaim, mandateClaimIndex,
 } from './mandate'
 

@@ -68,13 +68,13 @@ const DELEGATION_ID = 25
 const CLAIMS: i32 = 23
 
 // Buffers. The host writes the token to TOKEN and the encoded policy to POLICY (see `policy*`).
-export const TOKEN_BYTES: usize = 16384
+const TOKEN_BYTES: usize = 16384
 const TOKEN: usize = memory.data(16384 + 16, 16)
 const PAYLOAD: usize = memory.data(12288 + 16, 16)
 const SIGNATURE: usize = memory.data(12288 + 16, 16)
 const SCRATCH: usize = memory.data(12288 + 16, 16)
 const SCRATCH2: usize = memory.data(12288 + 16, 16)
-export const POLICY_BYTES: usize = 8192
+const POLICY_BYTES: usize = 8192
 const POLICY: usize = memory.data(8192, 16)
 const DIGEST_IN: usize = memory.data(32, 16)
 /** Per claim: value start, value end (offsets into the payload), type | 0x100 escaped | 0x200 non-ASCII. */
@@ -86,6 +86,12 @@ let reasonClaim: i32 = -1
 
 export function mandateTokenPtr(): usize {
   return TOKEN
+}
+export function mandateTokenBytes(): usize {
+  return TOKEN_BYTES
+}
+export function mandatePolicyBytes(): usize {
+  return POLICY_BYTES
 }
 export function mandatePayloadPtr(): usize {
   return PAYLOAD

@@ -15,6 +15,8 @@ export interface MandateExports {
   readonly memory: WebAssembly.Memory
   mandateVerify(slot: number, rsa: number, sigLen: number, len: number, dot1: number, dot2: number, nowSec: number, digestGiven: number): number
   mandateTokenPtr(): number
+  mandateTokenBytes(): number
+  mandatePolicyBytes(): number
   mandatePayloadPtr(): number
   mandatePolicyPtr(): number
   mandateDigestPtr(): number
@@ -32,11 +34,8 @@ export const CLAIM_NAMES = Object.freeze([
 ] as const)
 const C = Object.fromEntries(CLAIM_NAMES.map((name, i) => [name, i])) as Record<(typeof CLAIM_NAMES)[number], number>
 
-/** The module's buffer sizes (assembly/mandate.ts): longer tokens and policies take the JS path. */
-const TOKEN_BYTES = 16384
-const POLICY_BYTES = 8192
-
-const DEFER: MandateVerdict = Object.freeze({ kind: 'defer' })
+/** The verdict that hands a token to the JS path. */
+export const DEFER: MandateVerdict = Object.freeze({ kind: 'defer' })
 
 /** Verdicts past OK (0), REFUSED (1) and DEFER (2), worded as the JS path words them. */
 const REASONS: ReadonlyArray<(claim: string, rules: MandateRules) => string> = [
@@ -90,8 +89,8 @@ export function wtf8(s: string): Buffer {
   return Buffer.from(out)
 }
 
-/** The layout assembly/mandate.ts reads at POLICY; null when it does not fit there. */
-function encodePolicy(rules: MandateRules): Uint8Array | null {
+/** The layout assembly/mandate.ts reads at POLICY; null when it is over `maxBytes`. */
+function encodePolicy(rules: MandateRules, maxBytes: number): Uint8Array | null {
   const { claimRules: c, policy: p } = rules
   const lists: ReadonlyArray<readonly string[]> = [
     [c.issuer],
@@ -105,7 +104,7 @@ function encodePolicy(rules: MandateRules): Uint8Array | null {
   const HEAD = 20 + 4 * lists.length
   let size = HEAD
   for (const list of encoded) size += 4 + list.reduce((n, b) => n + 4 + ((b.length + 3) & ~3), 0)
-  if (size > POLICY_BYTES) return null
+  if (size > maxBytes) return null
   const blob = new Uint8Array(size)
   const view = new DataView(blob.buffer)
   view.setFloat64(0, c.toleranceSec, true)
@@ -138,6 +137,9 @@ export class MandateChannel {
   readonly #token: number
   readonly #payload: number
   readonly #digest: number
+  /** The module's buffer sizes: longer tokens and larger policies take the JS path. */
+  readonly #tokenBytes: number
+  readonly #policyBytes: number
   readonly #encoded = new WeakMap<MandateRules, Uint8Array | null>()
   /** The encoding now in the module's POLICY buffer: copied again only when another auth calls. */
   #loaded: Uint8Array | null = null
@@ -148,6 +150,8 @@ export class MandateChannel {
     this.#token = exports.mandateTokenPtr()
     this.#payload = exports.mandatePayloadPtr()
     this.#digest = exports.mandateDigestPtr()
+    this.#tokenBytes = exports.mandateTokenBytes()
+    this.#policyBytes = exports.mandatePolicyBytes()
   }
 
   #view(): Views {
@@ -171,10 +175,10 @@ export class MandateChannel {
   verify(slot: number, rsa: boolean, sigLen: number, token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number, sha256?: (bytes: Uint8Array) => Uint8Array): MandateVerdict {
     let policy = this.#encoded.get(rules)
     if (policy === undefined) {
-      policy = encodePolicy(rules)
+      policy = encodePolicy(rules, this.#policyBytes)
       this.#encoded.set(rules, policy)
     }
-    if (policy === null || token.length > TOKEN_BYTES) return DEFER
+    if (policy === null || token.length > this.#tokenBytes) return DEFER
     const v = this.#view()
     if (this.#loaded !== policy) {
       v.bytes.set(policy, this.#e.mandatePolicyPtr())

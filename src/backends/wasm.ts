@@ -8,8 +8,8 @@
  */
 import { readFileSync } from 'node:fs'
 import type { EcPublicKeyMaterial, PublicKeyMaterial, RsaPublicKeyMaterial } from '../jws/public-key.js'
-import type { MandateVerdict, SignatureBackend, VerifyingKey } from './types.js'
-import { MandateChannel, type MandateExports } from './wasm-mandate.js'
+import type { SignatureBackend, VerifyingKey } from './types.js'
+import { DEFER, MandateChannel, type MandateExports } from './wasm-mandate.js'
 
 interface WasmExports extends MandateExports {
   readonly memory: WebAssembly.Memory
@@ -97,7 +97,6 @@ function hash(w: Instance, input: Uint8Array): void {
 const finalizer = new FinalizationRegistry<() => void>((free) => free())
 
 type Check = (slot: number, signingInput: Uint8Array, signature: Uint8Array) => boolean
-const DEFER: MandateVerdict = Object.freeze({ kind: 'defer' })
 
 function makeKey(w: Instance, material: PublicKeyMaterial, slot: number, check: Check, free: (slot: number) => void, checkDigest?: Check): VerifyingKey {
   const rsa = material.alg === 'RS256'
