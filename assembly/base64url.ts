@@ -1,4 +1,4 @@
-// Strict base64url decoding (SPEC §2, RFC 7515 §2): the URL-safe alphabet only, no padding, no
+// Strict base64url decoding (README "What is checked", RFC 7515 §2): the URL-safe alphabet only, no padding, no
 // whitespace, and the unused low bits of the final character zero, so that every byte string has
 // exactly one accepted spelling. The same rules as src/jws/base64url.ts, byte for byte.
 

@@ -1,4 +1,4 @@
-// The whole cold path of a mandate in one call (SPEC §2, §5): strict base64url of payload and
+// The whole cold path of a mandate in one call (docs/architecture.md): strict base64url of payload and
 // signature, SHA-256 of the signing input, the signature, then the payload as UTF-8 JSON and the
 // claim rules and policy options — the same checks, in the same order, as src/policy/claims.ts and
 // src/policy/mandate-policy.ts, so that every backend gives the same answer and the same reason.

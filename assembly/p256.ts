@@ -1,4 +1,4 @@
-// ECDSA P-256 verification (FIPS 186-4 §6.4.2) with fixed-base tables (SPEC §5).
+// ECDSA P-256 verification (FIPS 186-4 §6.4.2) with fixed-base tables (docs/architecture.md "Backends").
 //
 // A scalar u is written in signed w-bit digits d_i in [-2^(w-1), 2^(w-1)], so that
 // u·P = Σ d_i·(2^(w·i)·P). A table holds |d|·2^(w·i)·P in affine form for every window i and digit

@@ -43,7 +43,7 @@ const m = Math.max(...lines.map((l) => l.measure.length))
 const cpu = cpus()[0]?.model ?? 'unknown CPU'
 console.log(`caracal-fastmcp bench — Node ${process.version}, ${cpu} (${cpus().length} cores), ${timeMs} ms per task`)
 for (const l of lines) console.log(`${l.label.padEnd(w)}  ${l.measure.padStart(m)}  ${l.ratio.padStart(7)}  ${l.vs}`)
-/** The targets of SPEC §7 and the issues, checked against this run: `[what, row, against, at least]`. */
+/** The performance targets (bench/README.md), checked against this run: `[what, row, against, at least]`. */
 const TARGETS: readonly [string, string, string | number, number][] = [
   ['cached ES256 ≥ 1 M/s', 'ES256 CaracalAuth cached (auto)', 1, 1_000_000],
   ['cached RS256 ≥ 1 M/s', 'RS256 CaracalAuth cached (auto)', 1, 1_000_000],

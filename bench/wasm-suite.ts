@@ -1,5 +1,5 @@
 /**
- * The signature check alone, per backend (SPEC §5): what `auto` chooses from. Same keys, same
+ * The signature check alone, per backend (docs/architecture.md "Backends"): what `auto` chooses from. Same keys, same
  * signing inputs (real mandate tokens) for every backend. ES256 rows are compared with node:crypto,
  * RS256 rows with the BigInt path (noble backend). Also what a wasm key costs: import time and the
  * linear memory its tables take.

@@ -1,4 +1,4 @@
-// Builds assembly/ to build/caracal.wasm (the wasm backend, SPEC §5) with asc and asconfig.json.
+// Builds assembly/ to build/caracal.wasm (the wasm backend, docs/architecture.md "Backends") with asc and asconfig.json.
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 const root = fileURLToPath(new URL('..', import.meta.url))

@@ -1,6 +1,6 @@
 /**
  * `CaracalAuth`: verifies a Caracal mandate and returns its claims, or throws `CaracalAuthError`
- * (SPEC §1–4). The order of work is fixed: length cap, strict parse, key, signature, claims —
+ * (docs/architecture.md). The order of work is fixed: length cap, strict parse, key, signature, claims —
  * memoized for the token — then, on every call, expiry, policy and revocation.
  */
 import { resolveBackends } from './backends/index.js'
@@ -101,7 +101,7 @@ export class CaracalAuth {
     return authenticateRequest(this, req)
   }
 
-  /** Policy then revocation, on every call (SPEC §2: cache hits included). */
+  /** Policy then revocation, on every call (README "The verified-token cache": hits included). */
   #authorized(m: VerifiedMandate): Claims | Promise<Claims> {
     if (m !== this.#policyChecked) checkPolicy(m, this.#o.policy)
     this.#policyChecked = undefined

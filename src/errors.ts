@@ -18,7 +18,7 @@ interface CodeInfo {
   readonly hint: string
 }
 
-/** Status and caller hint per code (SPEC §1 "Errors"). */
+/** Status and caller hint per code (README "Errors"). */
 export const ERROR_CODES: Readonly<Record<CaracalErrorCode, CodeInfo>> = Object.freeze({
   missing_token: { status: 401, hint: 'Send a Caracal mandate as "Authorization: Bearer <token>".' },
   invalid_token: { status: 401, hint: 'Obtain a fresh mandate from the Caracal STS.' },

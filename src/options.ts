@@ -1,5 +1,5 @@
 /**
- * The options of `CaracalAuth` (SPEC §1), validated once, in the constructor: a bad option is a
+ * The options of `CaracalAuth` (README "Options"), validated once, in the constructor: a bad option is a
  * `TypeError` that names it, never a surprise at request time.
  */
 import { ALL_ALGORITHMS, isAlgorithm, type Algorithm } from './jws/algorithms.js'

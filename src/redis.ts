@@ -1,5 +1,5 @@
 /**
- * `caracal-fastmcp/redis`: revocation at gateway scale on Redis (SPEC §4). `ioredis` is an
+ * `caracal-fastmcp/redis`: revocation at gateway scale on Redis (docs/architecture.md "Revocation"). `ioredis` is an
  * optional peer dependency: this entry only uses the client you pass in, and imports its types.
  */
 export {

@@ -1,5 +1,5 @@
 /**
- * The verified-token cache (SPEC §2) with the injectable clock: what a hit skips (signature, claim
+ * The verified-token cache (README "What is checked") with the injectable clock: what a hit skips (signature, claim
  * parsing) and what it never skips (byte identity, exp, policy, revocation).
  */
 import { describe, expect, it } from 'vitest'

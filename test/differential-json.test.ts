@@ -1,5 +1,5 @@
 /**
- * Differential test of the payload reader (SPEC §2, §5). Backend 'wasm' (and 'auto' for ES256)
+ * Differential test of the payload reader (docs/architecture.md). Backend 'wasm' (and 'auto' for ES256)
  * reads a mandate's payload with the module's own JSON scanner and claim rules (assembly/json.ts,
  * assembly/mandate.ts); the others read it with isUtf8 + JSON.parse (src/jws/compact.ts) and
  * src/policy/claims.ts. Every token here is

@@ -1,5 +1,5 @@
 /**
- * Differential test of the three backends (SPEC §5: they must agree on every input). Generated
+ * Differential test of the three backends (docs/architecture.md "Backends": they must agree on every input). Generated
  * tokens — valid ones with varied claims and keys, and random mutations of their header, payload
  * and signature — go through a CaracalAuth on wasm, node and noble with the same keys, options and
  * clock; every case must give the same claims or the same error code on all three.

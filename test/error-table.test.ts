@@ -1,5 +1,5 @@
 /**
- * One row per error code and per rule of SPEC §2 (and the policy options of §1, revocation of §4),
+ * One row per error code and per verification rule (README "What is checked", the policy options and revocation),
  * each run on every backend, asserting the exact code (and status) — or acceptance, for the rows
  * that pin down what must still verify at an edge.
  */
@@ -25,7 +25,7 @@ interface Row {
   readonly check?: (result: { error?: CaracalAuthError; claims?: Record<string, unknown> }) => void
 }
 
-/** Status per code, from SPEC §1 "Errors" (written out here, not read from the implementation). */
+/** Status per code, from README "Errors" (written out here, not read from the implementation). */
 const STATUS: Record<CaracalErrorCode, 401 | 403> = {
   missing_token: 401,
   invalid_token: 401,
@@ -158,7 +158,7 @@ const rows: Row[] = [
   { name: 'valid ES256 mandate', token: es(), expect: 'accepted' },
   { name: 'valid RS256 mandate', token: rs(), expect: 'accepted' },
 
-  // ── algorithms (SPEC §2 header rules) ──────────────────────────────────────────────────────
+  // ── algorithms (README "What is checked": header) ──────────────────────────────────────────────────────
   { name: 'alg none, empty signature', token: `${noneHeader}.${payloadSeg()}.`, expect: 'invalid_token' },
   { name: 'alg none, some signature bytes', token: `${noneHeader}.${payloadSeg()}.AAAA`, expect: 'invalid_token' },
   { name: 'alg none with a kid of a real key', token: `${segment({ alg: 'none', kid: 'es-1' })}.${payloadSeg()}.${splitToken(esBase)[2]}`, expect: 'invalid_token' },
@@ -310,7 +310,7 @@ const rows: Row[] = [
   { name: 'iss missing', token: es({ iss: undefined }), expect: 'invalid_token' },
   { name: 'iss an array holding the issuer', token: es({ iss: [ISSUER] }), expect: 'invalid_token' },
 
-  // ── required claims (SPEC §1 "Claims") ─────────────────────────────────────────────────────
+  // ── required claims (docs/architecture.md "Claims") ─────────────────────────────────────────────────────
   ...['exp', 'iat', 'jti', 'sub', 'client_id', 'sid', 'root_sid', 'use', 'sub_type'].map((claim): Row => ({
     name: `${claim} missing`, token: es({ [claim]: undefined }), expect: 'invalid_token',
   })),
@@ -382,7 +382,7 @@ const rows: Row[] = [
     name: `header ${JSON.stringify(text)}`, token: signSegments(esKey, b64u(text), payloadSeg()), expect: 'invalid_token',
   })),
 
-  // ── policy options (SPEC §1) ───────────────────────────────────────────────────────────────
+  // ── policy options (README "Options") ───────────────────────────────────────────────────────────────
   { name: 'zone_id differs from expectedZoneId', token: es({ zone_id: 'zone-1' }), options: { expectedZoneId: 'zone-2' }, expect: 'invalid_zone' },
   { name: 'zone_id missing with expectedZoneId', token: es({ zone_id: undefined }), options: { expectedZoneId: 'zone-1' }, expect: 'invalid_zone' },
   { name: 'zone_id equals expectedZoneId', token: es({ zone_id: 'zone-1' }), options: { expectedZoneId: 'zone-1' }, expect: 'accepted' },
@@ -418,7 +418,7 @@ const rows: Row[] = [
   { name: 'requiredTargets, target lacks it', token: es({ target: ['resource://other'] }), options: { requiredTargets: ['resource://documents'] }, expect: 'invalid_token' },
   { name: 'requiredTargets, target has it', token: es({ target: ['resource://other', 'resource://documents'] }), options: { requiredTargets: ['resource://documents'] }, expect: 'accepted' },
 
-  // ── revocation (SPEC §4): every anchor, failing stores, async stores ───────────────────────
+  // ── revocation (docs/architecture.md "Revocation"): every anchor, failing stores, async stores ───────────────────────
   ...(['sid', 'root_sid', 'agent_session_id', 'delegation_edge_id'] as const).map((anchor): Row => ({
     name: `${anchor} revoked`,
     token: es({ sid: 'sid-r', root_sid: 'root-r', agent_session_id: 'agent-r', delegation_edge_id: 'edge-r' }),

@@ -1,5 +1,5 @@
 /**
- * JWKS (SPEC §3) against a real HTTP server on 127.0.0.1: rotation, cooldown, single flight, TTL
+ * JWKS (README "Keys (JWKS)") against a real HTTP server on 127.0.0.1: rotation, cooldown, single flight, TTL
  * refresh, the STS going down, bounded and well-formed responses, https rules, and which keys of a
  * set may verify at all.
  */

@@ -116,7 +116,7 @@ describe('CaracalAuth options', () => {
     expect(new CaracalAuth(minimal)).toBeInstanceOf(CaracalAuth)
   })
 
-  it('every option at once constructs, and the defaults are the SPEC ones', () => {
+  it('every option at once constructs, and the defaults are the README ones', () => {
     const auth = new CaracalAuth({
       issuer: ISSUER, audience: [AUDIENCE, 'resource://other'], revocations, requiredScopes: ['tool:call'], expectedZoneId: 'zone-1',
       requireAgent: true, requireDelegation: false, requireChainContains: [], maxHopCount: 3, requiredTargets: [], requiredUse: 'resource',

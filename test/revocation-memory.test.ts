@@ -1,4 +1,4 @@
-/** InMemoryRevocationStore (SPEC §4): TTL per entry, bounded size, synchronous answers. */
+/** InMemoryRevocationStore (docs/architecture.md "Revocation"): TTL per entry, bounded size, synchronous answers. */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { InMemoryRevocationStore } from '../src/index.js'
 import { TEST_BACKENDS } from './support/backends.js'

@@ -1,5 +1,5 @@
 /**
- * `verify` never throws anything but CaracalAuthError, whatever it is given (SPEC §1), and the
+ * `verify` never throws anything but CaracalAuthError, whatever it is given (README "Verifying a mandate"), and the
  * policy-free layer keeps its own promises (`verifyJws` throws only CaracalAuthError,
  * `verifySignature` only answers booleans). Random inputs come from a seeded generator, so a
  * failure is reproducible from the seed printed with it.

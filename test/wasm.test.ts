@@ -1,6 +1,6 @@
 /**
  * What is particular to the wasm backend: RSA moduli of every accepted size, messages longer than
- * the staging buffer, the on-curve check at import, release, and bounded linear memory (SPEC §5).
+ * the staging buffer, the on-curve check at import, release, and bounded linear memory (docs/architecture.md "Backends").
  * The conformance vectors and the error table run on wasm through test/vectors.test.ts and
  * test/error-table.test.ts; test/differential.test.ts compares it with node and noble.
  */
@@ -324,7 +324,7 @@ describe('wasm primitives against node:crypto and BigInt', () => {
     }
   })
 
-  it('base64url decoding refuses exactly what the JS decoder refuses (SPEC §2)', () => {
+  it('base64url decoding refuses exactly what the JS decoder refuses (README "What is checked")', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
     const foreign = ['=', '+', '/', ' ', '.', '\n', '\u00e9', '\u0100', '\u2028', '\0']
     const texts: string[] = ['', 'A', 'AA', 'AQ', 'AR', 'AAA', 'AAE', 'AAF', 'AAAA', 'AQ==', 'AQ=', 'eyJhbGciOiJFUzI1NiJ9']

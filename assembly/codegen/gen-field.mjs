@@ -68,7 +68,7 @@ function emitCondSubP(v) {
 
 function loadOperand(name, ptr, type = 'u64') {
   for (let i = 0; i < 8; i++) {
-    // A u32 local first: `load<u32>(p)` inside a u64 expression would load 64 bits (SPEC §5).
+    // A u32 local first: `load<u32>(p)` inside a u64 expression would load 64 bits (docs/architecture.md "Backends").
     out(`  const ${name}${i}w: u32 = load<u32>(${ptr}, ${4 * i}); const ${name}${i}: ${type} = <${type}>${name}${i}w`)
   }
 }

@@ -1,5 +1,5 @@
 /**
- * How every HTTP adapter answers a rejected request (SPEC §1 "Errors"): the status of the code,
+ * How every HTTP adapter answers a rejected request (README "Errors"): the status of the code,
  * an RFC 6750 challenge, and a JSON-RPC error body an MCP client can read. One renderer, so the
  * fastmcp adapter and the Express middleware cannot drift apart.
  */

@@ -1,5 +1,5 @@
 /**
- * A backend composed per stage (SPEC §5, `auto`): the SHA-256 of the signing input from one
+ * A backend composed per stage (docs/architecture.md "Backends", `auto`): the SHA-256 of the signing input from one
  * implementation, the signature arithmetic from another. On Node, OpenSSL hashes a token's
  * signing input in ~0.8 µs where the wasm SHA-256 takes ~1.9 µs, while the wasm P-256 check is
  * ~2× OpenSSL's (bench/README.md). With `oneCall`, the key also offers the curve backend's whole-

@@ -1,5 +1,5 @@
 /**
- * The contract every signature backend meets (SPEC §5). A backend turns checked key material into
+ * The contract every signature backend meets (docs/architecture.md "Backends"). A backend turns checked key material into
  * a `VerifyingKey` once — KeyObject, noble point, wasm tables — and then answers `verify`
  * synchronously, so the hot path never awaits. Lengths are checked by the caller
  * (`verifyWithKey`); everything else about a signature (r, s in [1, n-1], s < modulus, padding) is
@@ -22,7 +22,7 @@ export interface VerifyingKey {
   verify(signingInput: Uint8Array, signature: Uint8Array): boolean
   /**
    * Optional: the same check over a SHA-256 digest computed elsewhere, so that `auto` can take
-   * the hash from one backend and the curve arithmetic from another (SPEC §5: per stage).
+   * the hash from one backend and the curve arithmetic from another (docs/architecture.md "Backends": per stage).
    */
   verifyDigest?(digest: Uint8Array, signature: Uint8Array): boolean
   /**

@@ -1,5 +1,5 @@
 /**
- * The host side of the one-call mandate path of the wasm module (assembly/mandate.ts, SPEC §5):
+ * The host side of the one-call mandate path of the wasm module (assembly/mandate.ts, docs/architecture.md "Backends"):
  * encodes a CaracalAuth's rules once, hands the module a token, and turns its verdict into the same
  * error, or the same claims, as the JS path (src/policy/claims.ts) gives. Claims are read back from
  * the spans the module leaves: plain strings are sliced out of the payload, and only what holds

@@ -1,5 +1,5 @@
 /**
- * WebAssembly backend: SHA-256, P-256 ECDSA and RSA PKCS#1 v1.5 compiled from `assembly/` (SPEC §5).
+ * WebAssembly backend: SHA-256, P-256 ECDSA and RSA PKCS#1 v1.5 compiled from `assembly/` (docs/architecture.md "Backends").
  * The module is read and instantiated synchronously, once, on first use; after that nothing touches
  * the file system. Only numbers cross the boundary: bytes are copied into a static buffer in linear
  * memory and the module is called with pointers, so a verify allocates nothing on either side.

@@ -1,5 +1,5 @@
 /**
- * Verified tokens, memoized until `exp` (SPEC §2). A hit requires the presented token to equal the
+ * Verified tokens, memoized until `exp` (README "What is checked"). A hit requires the presented token to equal the
  * verified one byte for byte: a forged token that reuses a cached `jti` (or anything else of a
  * cached token) is not a hit and goes through the full check. `exp` is re-checked by the caller on
  * every hit; policy and revocation run on every hit too — only the signature and claim parsing

@@ -88,7 +88,7 @@ export class KeySet {
     }
     const candidates = this.#byAlg.get(alg)
     if (candidates === undefined || candidates.length === 0) return { reason: 'no key for alg' }
-    // Without kid, only an unambiguous set is tried (SPEC §3).
+    // Without kid, only an unambiguous set is tried (README "Keys (JWKS)").
     if (candidates.length > 1) return { reason: 'token has no kid and several keys fit' }
     return { key: candidates[0]!.key }
   }

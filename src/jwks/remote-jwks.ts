@@ -1,5 +1,5 @@
 /**
- * Keys from the STS's JWKS endpoint (SPEC §3). Lookups are synchronous against the current set;
+ * Keys from the STS's JWKS endpoint (README "Keys (JWKS)"). Lookups are synchronous against the current set;
  * the network is touched only on first use, on an unknown kid (at most once per cooldown, one
  * flight however many requests wait), and in the background once the set is older than the TTL.
  * A failed refresh keeps the keys we have: the STS being down must not take the gateway down.

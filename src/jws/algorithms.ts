@@ -1,6 +1,6 @@
 /**
  * The one table of algorithms. Nothing else in the library enumerates algorithms: backends, the
- * JWKS loader and the parser all consult this table (SPEC §2). Only ES256 and RS256 exist here; a
+ * JWKS loader and the parser all consult this table (README "What is checked"). Only ES256 and RS256 exist here; a
  * token naming anything else (none, HS*, PS*, EdDSA, …) is rejected before any key is looked at.
  */
 export type Algorithm = 'ES256' | 'RS256'

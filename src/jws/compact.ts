@@ -1,5 +1,5 @@
 /**
- * Strict JWS Compact Serialization parsing (RFC 7515 §7.1, SPEC §2): length cap first, then the
+ * Strict JWS Compact Serialization parsing (RFC 7515 §7.1, README "What is checked"): length cap first, then the
  * two dots, then strict base64url for each segment, checked with native scans rather than a loop
  * over every character (this runs on every uncached request).
  */
@@ -56,7 +56,7 @@ export function parseCompact(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH
 
 /**
  * Every check of the whole token (length cap, segments, alphabet, canonical tails) and the header;
- * payload and signature are left encoded, for whichever path verifies them (SPEC §5).
+ * payload and signature are left encoded, for whichever path verifies them (docs/architecture.md "Backends").
  */
 export function splitCompact(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH): SplitJws {
   // The cap comes before any other work, so a huge input costs one comparison.

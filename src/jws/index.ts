@@ -1,5 +1,5 @@
 /**
- * `caracal-fastmcp/jws`: the policy-free layer, fixed by SPEC §1 "Package surface" so that
+ * `caracal-fastmcp/jws`: the policy-free layer, fixed by README "The low-level JWS layer" so that
  * external conformance suites can drive every backend through it.
  */
 import { LRUCache } from 'lru-cache'

@@ -1,5 +1,5 @@
 /**
- * Turns a JWK into checked public-key material for exactly one algorithm (SPEC §2–3). Every
+ * Turns a JWK into checked public-key material for exactly one algorithm (README "What is checked" and "Keys (JWKS)"). Every
  * backend imports from this material, so a key that one backend accepts, all accept. The algorithm
  * is never inferred from the key bytes: the caller names it, the key must fit it.
  */
@@ -34,7 +34,7 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const
 
 /**
  * Why a JWK may not verify for `alg` — or undefined when it may. These are the JWKS filters of
- * SPEC §3 (use, key_ops, alg, private members) plus the key type the algorithm table demands.
+ * README "Keys (JWKS)" (use, key_ops, alg, private members) plus the key type the algorithm table demands.
  */
 export function keyUnusableReason(alg: Algorithm, jwk: unknown): string | undefined {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return 'not a JWK object'

@@ -1,4 +1,4 @@
-/** The length rules every backend shares (SPEC §2), then the backend's own check. */
+/** The length rules every backend shares (README "What is checked"), then the backend's own check. */
 import { ALGORITHMS } from './algorithms.js'
 import type { VerifyingKey } from '../backends/types.js'
 

@@ -1,6 +1,6 @@
 /**
- * Reads a verified payload into the `Claims` shape (SPEC §1 "Claims") and applies the registered
- * claim rules of SPEC §2: types, iss, aud, exp/nbf/iat, use. Every failure is `invalid_token`.
+ * Reads a verified payload into the `Claims` shape (docs/architecture.md "Claims") and applies the registered
+ * claim rules of README "What is checked": types, iss, aud, exp/nbf/iat, use. Every failure is `invalid_token`.
  */
 import { invalidToken } from '../errors.js'
 
@@ -46,7 +46,7 @@ export interface VerifiedMandate {
   readonly notBefore: number | undefined
   /** Application ids of `delegation_chain`, when it is present. */
   readonly chainApplications: readonly string[] | undefined
-  /** sid, root_sid, agent_session_id, delegation_edge_id: those present, each once (SPEC §4). */
+  /** sid, root_sid, agent_session_id, delegation_edge_id: those present, each once (docs/architecture.md "Revocation"). */
   readonly anchors: readonly string[]
 }
 

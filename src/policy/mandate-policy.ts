@@ -1,5 +1,5 @@
 /**
- * The policy options of SPEC §1, checked on every request (cache hit or not), in the order of the
+ * The policy options (README "Options"), checked on every request (cache hit or not), in the order of the
  * error table: zone, scopes, agent, delegation, chain, hop count, targets.
  */
 import { CaracalAuthError, invalidToken } from '../errors.js'

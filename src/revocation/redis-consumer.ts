@@ -1,6 +1,6 @@
 /**
  * `RedisRevocationConsumer`: the one reader per consumer group that makes revocations durable
- * (SPEC §4). It reads the stream in a group, verifies `_sig` when a key is configured (and then
+ * (docs/architecture.md "Revocation"). It reads the stream in a group, verifies `_sig` when a key is configured (and then
  * requires it), writes the durable keys, acknowledges, dead-letters what it cannot use, and
  * reclaims entries left pending by a consumer that died. What it accepts it applies to its
  * store's local set directly and never publishes again: publishing would loop.

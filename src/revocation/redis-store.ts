@@ -1,5 +1,5 @@
 /**
- * `RedisRevocationStore`: a local revocation set that mirrors Redis (SPEC §4), so that a check is
+ * `RedisRevocationStore`: a local revocation set that mirrors Redis (docs/architecture.md "Revocation"), so that a check is
  * a Map lookup and never a round trip. It loads the durable keys at start (SCAN), then follows the
  * revocation stream itself (XREAD, no group: every instance sees every event) on a connection of
  * its own. While it cannot vouch for its copy (not loaded yet, or cut off longer than

@@ -1,5 +1,5 @@
 /**
- * The revocation wire format shared with the Caracal backend (SPEC §4): durable key names, the
+ * The revocation wire format shared with the Caracal backend (docs/architecture.md "Revocation"): durable key names, the
  * stream, event fields, the `_sig` HMAC canonical form and the checks an event must pass before
  * anything acts on it. The store and the consumer both decide through `checkRevocationEvent`, so a
  * mirror learns exactly what the consumer would accept.

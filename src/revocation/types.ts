@@ -1,4 +1,4 @@
-/** The revocation contract of SPEC §4. */
+/** The revocation contract of docs/architecture.md "Revocation". */
 export interface RevocationStore {
   /** True if the anchor is revoked. A synchronous answer stays synchronous on the hot path. */
   isRevoked(anchor: string): boolean | Promise<boolean>
