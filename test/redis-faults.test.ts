@@ -2,12 +2,12 @@
  * Fault scenarios on a redis-server of the test's own (killed and restarted at will) behind a
  * proxy that can cut the stores off while the server is up.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import { CaracalAuth } from '../src/index.js'
 import { RedisRevocationConsumer, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
 import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
 import {
-  closeClients, connectedClient, eventually, redisClient, startPrivateRedis, startProxy, uniqueNames,
+  closeClients, connectedClient, describeWithRedisServer, eventually, redisClient, startPrivateRedis, startProxy, uniqueNames,
   type CuttableProxy, type PrivateRedis,
 } from './support/redis.js'
 
@@ -24,7 +24,7 @@ function signedFields(stream: string, fields: Record<string, string>): string[] 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-describe('Redis revocation when Redis fails', () => {
+describeWithRedisServer('Redis revocation when Redis fails', () => {
   let server: PrivateRedis
   let proxy: CuttableProxy
   const stores: RedisRevocationStore[] = []

@@ -1,20 +1,40 @@
 /**
  * Redis for tests: the shared server at 127.0.0.1:6379 (with unique names per test), private
- * redis-servers on free ports that a test may kill and restart, a TCP proxy that cuts one client
- * off while the server stays up, and a command counter.
+ * redis-servers on free ports that a test may kill and restart (started from the redis-server on
+ * PATH), a TCP proxy that cuts one client off while the server stays up, and a command counter.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import { Redis, type RedisOptions } from 'ioredis'
 import { describe, it } from 'vitest'
 import { FAIL_FAST_REDIS_OPTIONS } from '../../src/redis.js'
 
 export const LOCAL_REDIS_PORT = 6379
-const REDIS_SERVER = '/usr/bin/redis-server'
+
+/** The first executable file called `name` in the directories of `path` (PATH by default), as `which` finds it. */
+export function findExecutable(name: string, path = process.env.PATH ?? ''): string | undefined {
+  const names = process.platform === 'win32' ? [`${name}.exe`, name] : [name]
+  for (const dir of path.split(delimiter)) {
+    if (dir === '') continue
+    for (const file of names) {
+      const candidate = join(dir, file)
+      try {
+        accessSync(candidate, constants.X_OK)
+        if (statSync(candidate).isFile()) return candidate
+      } catch {
+        // not here (or not executable): the next directory
+      }
+    }
+  }
+  return undefined
+}
+
+/** The redis-server that `startPrivateRedis` runs: the one on PATH, or undefined without one. */
+export const REDIS_SERVER: string | undefined = findExecutable('redis-server')
 
 /** True when something at 127.0.0.1:`port` answers PING with +PONG within `timeoutMs`. */
 export function redisAnswers(port = LOCAL_REDIS_PORT, timeoutMs = 500): Promise<boolean> {
@@ -53,6 +73,25 @@ export function describeWithRedis(name: string, body: () => void): void {
     })
   } else {
     console.warn(`\n*** SKIPPED "${name}": Redis does not answer at 127.0.0.1:${LOCAL_REDIS_PORT}. Start redis-server to run it. ***\n`)
+    describe.skip(name, body)
+  }
+}
+
+/**
+ * `describe` for suites that start redis-servers of their own (`startPrivateRedis`). Without
+ * redis-server on PATH they fail with one line under CI=true and are skipped, loudly, elsewhere.
+ */
+export function describeWithRedisServer(name: string, body: () => void): void {
+  if (REDIS_SERVER !== undefined) {
+    describe(name, body)
+  } else if (process.env.CI === 'true') {
+    describe(name, () => {
+      it('needs redis-server on PATH', () => {
+        throw new Error(`redis-server is not on PATH; CI=true requires it for "${name}", which starts redis-servers of its own`)
+      })
+    })
+  } else {
+    console.warn(`\n*** SKIPPED "${name}": redis-server is not on PATH. Install redis-server to run it. ***\n`)
     describe.skip(name, body)
   }
 }
@@ -127,8 +166,13 @@ export interface PrivateRedis {
   stop(): Promise<void>
 }
 
-/** A redis-server of the test's own, on a free port, with its data in a temporary directory. */
+/**
+ * A redis-server of the test's own, on a free port, with its data in a temporary directory. Use it
+ * inside `describeWithRedisServer`; without redis-server on PATH it throws at once.
+ */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const executable = REDIS_SERVER
+  if (executable === undefined) throw new Error('redis-server is not on PATH (startPrivateRedis needs it; use describeWithRedisServer)')
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'caracal-redis-'))
   const args = [
@@ -137,25 +181,54 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   ]
   let child: ChildProcess | undefined
   const launch = async () => {
-    child = spawn(REDIS_SERVER, args, { stdio: 'ignore' })
-    await until(() => redisAnswers(port, 200), 10_000, `redis-server on port ${port}`)
+    // Its log goes to stdout (--logfile ''): kept, the tail of it, to say why a start failed.
+    const started = spawn(executable, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    child = started
+    let output = ''
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString('utf8')).slice(-2_000)
+    }
+    started.stdout?.on('data', keep)
+    started.stderr?.on('data', keep)
+    let failure: Error | undefined
+    started.on('error', (error) => {
+      failure ??= new Error(`could not run ${executable}: ${error.message}`)
+    })
+    started.once('exit', (code, signal) => {
+      failure ??= new Error(`${executable} on port ${port} exited (${signal ?? `code ${code}`}) before answering: ${output.trim() || 'no output'}`)
+    })
+    try {
+      await until(async () => {
+        if (failure !== undefined) throw failure
+        return redisAnswers(port, 200)
+      }, 10_000, `${executable} on port ${port}`)
+    } catch (error) {
+      if (child === started) child = undefined
+      started.kill('SIGKILL')
+      throw error
+    }
   }
   const kill = async () => {
     const running = child
     child = undefined
-    if (running === undefined || running.exitCode !== null) return
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
     await new Promise<void>((resolve) => {
       running.once('exit', () => resolve())
       running.kill('SIGKILL')
     })
   }
-  await launch()
+  try {
+    await launch()
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
   return {
     port,
     kill,
     restart: launch,
     async ensureRunning() {
-      if (child === undefined || child.exitCode !== null) await launch()
+      if (child === undefined || child.exitCode !== null || child.signalCode !== null) await launch()
     },
     async stop() {
       await kill()
