@@ -6,6 +6,7 @@ import { fadd, fmul, fsqr, fsub } from './p256-field'
 import { ecVerify } from './p256'
 import { rsaVerify } from './rsa'
 import { shaFinal, shaInit, shaUpdate } from './sha256'
+import { BUILD_ID } from './build-id'
 
 export { ecImport, ecFree, ecVerify, ecVerifyDigest, ecTableBytes } from './p256'
 export { rsaImport, rsaFree, rsaVerify, rsaKeyBytes } from './rsa'
@@ -13,6 +14,11 @@ export {
   mandateVerify, mandateTokenPtr, mandateTokenBytes, mandatePolicyBytes, mandatePayloadPtr, mandatePolicyPtr, mandateDigestPtr, mandateSpansPtr,
   mandateNumbersPtr, mandateReasonClaim, mandateClaimIndex,
 } from './mandate'
+
+/** The hash of the sources this module was built from: the host refuses a module that is not its own. */
+export function buildId(): u32 {
+  return BUILD_ID
+}
 
 /** The staging buffer: a message (or a chunk of a long one) followed by its signature, or key bytes. */
 const IO_BYTES: usize = 16384

@@ -5,11 +5,11 @@
 import { ALL_ALGORITHMS, isAlgorithm, type Algorithm } from './jws/algorithms.js'
 import { DEFAULT_MAX_TOKEN_LENGTH } from './jws/compact.js'
 import { checkJwksUrl } from './jwks/fetch-jwks.js'
-import { BACKEND_CHOICES, isBackendAvailable } from './backends/index.js'
+import { BACKEND_CHOICES, backendUnavailableReason } from './backends/index.js'
 import type { BackendChoice } from './backends/types.js'
 import { isRevocationStore, type RevocationStore } from './revocation/types.js'
 import type { MandatePolicy } from './policy/mandate-policy.js'
-import type { ClaimRules } from './policy/claims.js'
+import { DEFAULT_EXP_LEEWAY_SEC, DEFAULT_FUTURE_LEEWAY_SEC, type ClaimRules } from './policy/claims.js'
 
 export interface JwksOptions {
   /** Defaults to `{issuer}/.well-known/jwks.json`. */
@@ -36,10 +36,16 @@ export interface CaracalAuthOptions {
   readonly requireAgent?: boolean
   readonly requireDelegation?: boolean
   readonly requireChainContains?: readonly string[]
+  /** Highest `hop_count` accepted. Default 10; 0 or less also means 10, as in the plain Caracal verifier. */
   readonly maxHopCount?: number
   readonly requiredTargets?: readonly string[]
   readonly requiredUse?: 'resource' | 'session'
   readonly algorithms?: readonly Algorithm[]
+  /**
+   * Leeway for the clock, in seconds: when set, a mandate is expired once `exp <= now - tolerance`,
+   * and `nbf`/`iat` may be up to `tolerance` ahead. Unset: expired once `exp <= now`, and `nbf`/`iat`
+   * may be up to 60 s ahead.
+   */
   readonly clockToleranceSec?: number
   readonly cache?: { readonly max?: number } | false
   readonly backend?: BackendChoice
@@ -124,6 +130,13 @@ function count(name: string, v: unknown, fallback: number, min = 0): number {
   return v
 }
 
+/** maxHopCount: an integer; 0 or less means the default, as in the plain Caracal verifier. */
+function hopLimit(v: unknown): number {
+  if (v === undefined) return DEFAULT_MAX_HOP_COUNT
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) fail('maxHopCount', `must be an integer (0 or less means the default, ${DEFAULT_MAX_HOP_COUNT})`)
+  return v <= 0 ? DEFAULT_MAX_HOP_COUNT : v
+}
+
 function duration(name: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(name, 'must be a non-negative number of milliseconds')
@@ -146,8 +159,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   const requiredUse = o.requiredUse === undefined ? 'resource' : o.requiredUse
   if (requiredUse !== 'resource' && requiredUse !== 'session') fail('requiredUse', 'must be "resource" or "session"')
-  const clockToleranceSec = o.clockToleranceSec === undefined ? 60 : o.clockToleranceSec
-  if (typeof clockToleranceSec !== 'number' || !Number.isFinite(clockToleranceSec) || clockToleranceSec < 0) {
+  const clockToleranceSec = o.clockToleranceSec
+  if (clockToleranceSec !== undefined && (typeof clockToleranceSec !== 'number' || !Number.isFinite(clockToleranceSec) || clockToleranceSec < 0)) {
     fail('clockToleranceSec', 'must be a non-negative number')
   }
 
@@ -160,7 +173,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   const backend = o.backend === undefined ? 'auto' : o.backend
   if (!BACKEND_CHOICES.includes(backend as BackendChoice)) fail('backend', `must be one of ${BACKEND_CHOICES.join(', ')}`)
-  if (backend !== 'auto' && !isBackendAvailable(backend as Exclude<BackendChoice, 'auto'>)) fail('backend', `"${String(backend)}" is not available in this build`)
+  const unavailable = backend === 'auto' ? undefined : backendUnavailableReason(backend as Exclude<BackendChoice, 'auto'>)
+  if (unavailable !== undefined) fail('backend', `"${String(backend)}" is not available: ${unavailable}`)
 
   const now = o.now === undefined ? Date.now : o.now
   if (typeof now !== 'function') fail('now', 'must be a function returning milliseconds')
@@ -168,14 +182,20 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const resourceMetadataUrl = optionalString('resourceMetadataUrl', o.resourceMetadataUrl)
 
   return {
-    claimRules: { issuer, audiences: new Set(audiences), requiredUse, toleranceSec: clockToleranceSec },
+    claimRules: {
+      issuer,
+      audiences: new Set(audiences),
+      requiredUse,
+      expLeewaySec: clockToleranceSec ?? DEFAULT_EXP_LEEWAY_SEC,
+      futureLeewaySec: clockToleranceSec ?? DEFAULT_FUTURE_LEEWAY_SEC,
+    },
     policy: {
       expectedZoneId: optionalString('expectedZoneId', o.expectedZoneId),
       requiredScopes: scopeList(o.requiredScopes),
       requireAgent: flag('requireAgent', o.requireAgent),
       requireDelegation: flag('requireDelegation', o.requireDelegation),
       requireChainContains: stringList('requireChainContains', o.requireChainContains),
-      maxHopCount: count('maxHopCount', o.maxHopCount, DEFAULT_MAX_HOP_COUNT),
+      maxHopCount: hopLimit(o.maxHopCount),
       requiredTargets: stringList('requiredTargets', o.requiredTargets),
     },
     revocations: o.revocations,

@@ -6,7 +6,7 @@ import type { Algorithm } from '../jws/algorithms.js'
 import { nobleBackend } from './noble.js'
 import { nodeBackend, nodeSha256 } from './node.js'
 import { withHashStage } from './staged.js'
-import { wasmBackend } from './wasm.js'
+import { wasmBackend, wasmUnavailableReason } from './wasm.js'
 import type { BackendChoice, BackendForAlgorithm, BackendName, SignatureBackend } from './types.js'
 
 const BACKENDS: Record<string, SignatureBackend> = { wasm: wasmBackend, node: nodeBackend, noble: nobleBackend }
@@ -31,9 +31,15 @@ const AUTO_ONE_CALL = true
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'wasm', 'node', 'noble']
 
+/** False where the platform cannot run it; throws for a broken build (a missing or stale wasm module). */
 export function isBackendAvailable(name: BackendName): boolean {
-  // wasm is registered always, but usable only once `npm run build` has produced its module.
   return BACKENDS[name]?.supports('ES256') === true
+}
+
+/** Why `name` cannot serve on this platform (for the option error), or undefined. */
+export function backendUnavailableReason(name: BackendName): string | undefined {
+  if (isBackendAvailable(name)) return undefined
+  return name === 'wasm' ? wasmUnavailableReason() : `node:crypto is missing here`
 }
 
 export function backendByName(name: BackendName): SignatureBackend {

@@ -9,12 +9,14 @@
 import { readFileSync } from 'node:fs'
 import type { EcPublicKeyMaterial, PublicKeyMaterial, RsaPublicKeyMaterial } from '../jws/public-key.js'
 import type { SignatureBackend, VerifyingKey } from './types.js'
+import { WASM_BUILD_ID } from './wasm-build-id.js'
 import { DEFER, MandateChannel, type MandateExports } from './wasm-mandate.js'
 
 interface WasmExports extends MandateExports {
   readonly memory: WebAssembly.Memory
   ioPtr(): number
   ioBytes(): number
+  buildId?(): number
   hashStart(): void
   hashUpdate(len: number): void
   hashDigest(): void
@@ -33,8 +35,11 @@ interface WasmExports extends MandateExports {
   base64urlDecode(len: number): number
 }
 
-/** Where `npm run build` puts the module, from src/backends (vitest, tsx) or dist/src/backends. */
-const CANDIDATES = ['../../build/caracal.wasm', '../../../build/caracal.wasm']
+/**
+ * The module sits beside this file (`npm run build` writes it to src/backends and dist/src/backends):
+ * a literal `new URL(…, import.meta.url)` is what installed packages and bundlers resolve.
+ */
+const MODULE_URL = new URL('./caracal.wasm', import.meta.url)
 
 interface Instance {
   readonly exports: WasmExports
@@ -46,35 +51,54 @@ interface Instance {
   readonly mandates: MandateChannel
 }
 
-let instance: Instance | null | undefined
-let unavailable = 'build/caracal.wasm not found (run `npm run build`)'
+/**
+ * A module that is missing or was built from other sources than this code is a broken build: an
+ * error wherever wasm is asked for, `auto` included, never a quiet fall back to a slower backend.
+ * An engine that cannot run it (no WebAssembly SIMD) is a platform limit: `auto` does without.
+ */
+type Loaded =
+  | { readonly ok: true; readonly instance: Instance }
+  | { readonly ok: false; readonly broken: boolean; readonly reason: string }
 
-function load(): Instance | null {
-  if (instance !== undefined) return instance
-  instance = null
-  for (const candidate of CANDIDATES) {
-    let code: Uint8Array<ArrayBuffer>
-    try {
-      code = new Uint8Array(readFileSync(new URL(candidate, import.meta.url)))
-    } catch {
-      continue
-    }
-    try {
-      const exports = new WebAssembly.Instance(new WebAssembly.Module(code), {}).exports as unknown as WasmExports
-      instance = { exports, io: exports.ioPtr(), ioBytes: exports.ioBytes(), bytes: new Uint8Array(exports.memory.buffer), mandates: new MandateChannel(exports) }
-    } catch (error) {
-      // E.g. an engine without WebAssembly SIMD: `auto` then falls back to the other backends.
-      unavailable = `build/caracal.wasm cannot be instantiated here (${(error as Error).message})`
-    }
-    break
+let loaded: Loaded | undefined
+
+function instantiate(): Loaded {
+  let code: Uint8Array<ArrayBuffer>
+  try {
+    code = new Uint8Array(readFileSync(MODULE_URL))
+  } catch (error) {
+    return { ok: false, broken: true, reason: `caracal.wasm cannot be read beside ${new URL('.', import.meta.url).pathname} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); run \`npm run build\`` }
   }
-  return instance
+  let exports: WasmExports
+  try {
+    exports = new WebAssembly.Instance(new WebAssembly.Module(code), {}).exports as unknown as WasmExports
+  } catch (error) {
+    return { ok: false, broken: false, reason: `caracal.wasm cannot be instantiated here (${(error as Error).message})` }
+  }
+  const id = typeof exports.buildId === 'function' ? exports.buildId() >>> 0 : undefined
+  if (id !== WASM_BUILD_ID) {
+    const built = id === undefined ? 'an older build' : `0x${id.toString(16).padStart(8, '0')}`
+    return { ok: false, broken: true, reason: `caracal.wasm is stale: built from other sources (${built}) than this code expects (0x${WASM_BUILD_ID.toString(16).padStart(8, '0')}); run \`npm run build\`` }
+  }
+  const instance = { exports, io: exports.ioPtr(), ioBytes: exports.ioBytes(), bytes: new Uint8Array(exports.memory.buffer), mandates: new MandateChannel(exports) }
+  return { ok: true, instance }
+}
+
+function load(): Loaded {
+  loaded ??= instantiate()
+  return loaded
+}
+
+/** Why the module cannot serve here, or undefined when it can. */
+export function wasmUnavailableReason(): string | undefined {
+  const l = load()
+  return l.ok ? undefined : l.reason
 }
 
 function required(): Instance {
-  const w = load()
-  if (w === null) throw new Error(`wasm backend: ${unavailable}`)
-  return w
+  const l = load()
+  if (!l.ok) throw new Error(`wasm backend: ${l.reason}`)
+  return l.instance
 }
 
 /** The current view of linear memory: growing memory detaches the old buffer. */
@@ -180,7 +204,11 @@ function importRsa(w: Instance, material: RsaPublicKeyMaterial): VerifyingKey {
 
 export const wasmBackend: SignatureBackend = {
   name: 'wasm',
-  supports: () => load() !== null,
+  supports(): boolean {
+    const l = load()
+    if (!l.ok && l.broken) throw new Error(`wasm backend: ${l.reason}`)
+    return l.ok
+  },
   importKey(material: PublicKeyMaterial): VerifyingKey {
     const w = required()
     return material.alg === 'ES256' ? importEc(w, material) : importRsa(w, material)

@@ -1,0 +1,45 @@
+// Run inside an empty project where only the packed tarball (and the optional peers) is installed:
+// every entry point imports, and a development mandate verifies on every backend.
+import assert from 'node:assert/strict'
+import * as root from 'caracal-fastmcp'
+import * as dev from 'caracal-fastmcp/dev'
+import * as jws from 'caracal-fastmcp/jws'
+import * as mcpSdk from 'caracal-fastmcp/mcp-sdk'
+import * as redis from 'caracal-fastmcp/redis'
+
+for (const [entry, names] of [
+  [root, ['CaracalAuth', 'CaracalAuthError', 'InMemoryRevocationStore', 'createAuthenticate', 'hasScopes']],
+  [dev, ['startDevSts', 'signJws', 'generateSigningKey']],
+  [jws, ['verifyJws', 'verifySignature']],
+  [mcpSdk, ['mcpSdkVerifier', 'protectedResourceMetadataHandler']],
+  [redis, ['RedisRevocationStore', 'RedisRevocationConsumer', 'FAIL_FAST_REDIS_OPTIONS']],
+]) {
+  for (const name of names) assert.ok(entry[name] !== undefined, `export ${name} is missing`)
+}
+
+const sts = await dev.startDevSts({ zoneId: 'consumer-zone' })
+try {
+  for (const backend of ['auto', 'wasm', 'node', 'noble']) {
+    const auth = new root.CaracalAuth({
+      issuer: sts.issuer,
+      audience: 'resource://documents',
+      revocations: new root.InMemoryRevocationStore(),
+      expectedZoneId: 'consumer-zone',
+      requiredScopes: ['tool:call'],
+      backend,
+    })
+    for (const alg of ['ES256', 'RS256']) {
+      const claims = await auth.verify(sts.mint({}, { alg }))
+      assert.equal(claims.zoneId, 'consumer-zone', `${backend} ${alg}`)
+    }
+    const served = auth.stats().backend
+    if (backend === 'auto') assert.equal(served.ES256, 'wasm', 'auto serves ES256 from wasm')
+    else assert.equal(served.ES256, backend)
+    await assert.rejects(auth.verify('not.a.token'), (e) => e instanceof root.CaracalAuthError && e.code === 'invalid_token')
+    auth.close()
+    console.log(`consumer: ${backend} verified ES256 and RS256 (ES256 served by ${served.ES256}, RS256 by ${served.RS256})`)
+  }
+} finally {
+  await sts.close()
+}
+console.log('consumer: every entry point imports')
