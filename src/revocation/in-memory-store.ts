@@ -17,6 +17,8 @@ export const DEFAULT_REVOCATION_TTL_MS = 24 * 60 * 60 * 1000
 export class InMemoryRevocationStore implements RevocationStore {
   /** anchor → expiry (ms), in insertion order, which the eviction below relies on. */
   readonly #expiries = new Map<string, number>()
+  /** zone → its delegation graph epoch and when that entry expires (ms). */
+  readonly #epochs = new Map<string, { readonly epoch: number; readonly expiry: number }>()
   readonly #defaultTtlMs: number
   readonly #maxEntries: number
   readonly #now: () => number
@@ -56,6 +58,26 @@ export class InMemoryRevocationStore implements RevocationStore {
     this.#expiries.set(anchor, expiry)
   }
 
+  currentDelegationEpoch(zoneId: string): number {
+    const entry = this.#epochs.get(zoneId)
+    if (entry === undefined) return 0
+    if (entry.expiry > this.#now()) return entry.epoch
+    this.#epochs.delete(zoneId)
+    return 0
+  }
+
+  /**
+   * Raises the zone's epoch; a lower or equal one changes nothing (events may arrive out of order,
+   * and an epoch only ever grows). An expired entry counts as 0. The TTL runs from the last raise.
+   */
+  markDelegationEpoch(zoneId: string, epoch: number, ttlMs: number = this.#defaultTtlMs): void {
+    if (typeof zoneId !== 'string' || zoneId === '') throw new TypeError('zoneId must be a non-empty string')
+    if (!(Number.isSafeInteger(epoch) && epoch >= 0)) throw new TypeError('epoch must be a non-negative integer')
+    if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError('ttlMs must be a positive number')
+    if (epoch <= this.currentDelegationEpoch(zoneId)) return
+    this.#epochs.set(zoneId, { epoch, expiry: this.#now() + ttlMs })
+  }
+
   /** Forgets an anchor (for tests and for mirrors that learn a revocation was withdrawn). */
   delete(anchor: string): boolean {
     return this.#expiries.delete(anchor)
@@ -63,6 +85,7 @@ export class InMemoryRevocationStore implements RevocationStore {
 
   clear(): void {
     this.#expiries.clear()
+    this.#epochs.clear()
   }
 
   /**
