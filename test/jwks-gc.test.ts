@@ -26,7 +26,10 @@ describe('JWKS responses that are refused, with garbage collection forced', () =
     // On Node 20 a fetch deadline made only of AbortSignal.timeout() can be collected mid-flight,
     // and the read then never ends: force collections while the body stalls.
     const gc = globalThis.gc
-    if (gc === undefined) throw new Error('gc() is not exposed: this file must run in the vitest project with execArgv --expose-gc (vitest.config.ts)')
+    if (gc === undefined)
+      throw new Error(
+        'gc() is not exposed: this file must run in the vitest project with execArgv --expose-gc (vitest.config.ts)',
+      )
     const s = await startJwksServer({ keys: [] })
     cleanups.push(() => s.close())
     s.handler = (_req, res) => {
@@ -37,8 +40,12 @@ describe('JWKS responses that are refused, with garbage collection forced', () =
     try {
       for (let i = 0; i < 3; i++) {
         const auth = new CaracalAuth({
-          issuer: s.issuer, audience: AUDIENCE, revocations: new InMemoryRevocationStore(), backend: backend as never,
-          now: testClock().now, jwks: { timeoutMs: 100 },
+          issuer: s.issuer,
+          audience: AUDIENCE,
+          revocations: new InMemoryRevocationStore(),
+          backend: backend as never,
+          now: testClock().now,
+          jwks: { timeoutMs: 100 },
         })
         cleanups.push(() => auth.close())
         const outcome = await Promise.race([
