@@ -101,12 +101,46 @@ export class CaracalAuth {
     return authenticateRequest(this, req)
   }
 
-  /** Policy then revocation, on every call (README "The verified-token cache": hits included). */
+  /** Policy, revocation, then the delegation epoch, on every call (README "The verified-token cache": hits included). */
   #authorized(m: VerifiedMandate): Claims | Promise<Claims> {
     if (m !== this.#policyChecked) checkPolicy(m, this.#o.policy)
     this.#policyChecked = undefined
     const pending = this.#checkRevocation(m)
-    return pending === undefined ? m.claims : pending.then(() => m.claims)
+    if (pending === undefined) {
+      const epoch = this.#checkEpoch(m)
+      return epoch === undefined ? m.claims : epoch.then(() => m.claims)
+    }
+    return pending.then(() => this.#checkEpoch(m)).then(() => m.claims)
+  }
+
+  /**
+   * `delegation_stale` when the mandate was issued against an older delegation graph than its
+   * zone's current one (an equal epoch is current). Undefined when the store answered at once.
+   */
+  #checkEpoch(m: VerifiedMandate): Promise<void> | undefined {
+    const { graphEpoch, zoneId } = m.claims
+    const store = this.#o.revocations
+    if (graphEpoch === undefined || zoneId === undefined || store.currentDelegationEpoch === undefined) return undefined
+    let answer: number | Promise<number>
+    try {
+      answer = store.currentDelegationEpoch(zoneId)
+    } catch (cause) {
+      throw this.#storeFailure(cause)
+    }
+    if (typeof answer === 'number') return this.#compareEpoch(answer, graphEpoch)
+    return Promise.resolve(answer).then(
+      (current: unknown) => this.#compareEpoch(current, graphEpoch),
+      (cause: unknown) => {
+        throw this.#storeFailure(cause)
+      },
+    )
+  }
+
+  #compareEpoch(current: unknown, graphEpoch: number): undefined {
+    // Anything but an epoch (NaN, undefined from a buggy store) cannot vouch for the graph: fail closed.
+    if (typeof current !== 'number' || Number.isNaN(current)) throw this.#storeFailure(new TypeError('currentDelegationEpoch did not answer a number'))
+    if (current > graphEpoch) throw new CaracalAuthError('delegation_stale', 'the delegation graph changed after this mandate was issued')
+    return undefined
   }
 
   /** Counts the rejection and guarantees that only CaracalAuthError leaves `verify`. */
@@ -146,7 +180,7 @@ export class CaracalAuth {
     if (cached !== undefined) {
       const c = cached.claims
       try {
-        checkTimes(c.expiresAt, c.issuedAt, cached.notBefore, nowMs / 1000, this.#o.claimRules.toleranceSec)
+        checkTimes(c.expiresAt, c.issuedAt, cached.notBefore, nowMs / 1000, this.#o.claimRules)
       } catch (error) {
         this.#cache!.delete(token)
         throw error

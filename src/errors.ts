@@ -7,13 +7,14 @@ export type CaracalErrorCode =
   | 'invalid_token'
   | 'invalid_zone'
   | 'session_revoked'
+  | 'delegation_stale'
   | 'insufficient_scope'
   | 'agent_required'
   | 'delegation_required'
   | 'chain_mismatch'
   | 'hop_count_exceeded'
 
-interface CodeInfo {
+export interface CodeInfo {
   readonly status: 401 | 403
   readonly hint: string
 }
@@ -24,6 +25,7 @@ export const ERROR_CODES: Readonly<Record<CaracalErrorCode, CodeInfo>> = Object.
   invalid_token: { status: 401, hint: 'Obtain a fresh mandate from the Caracal STS.' },
   invalid_zone: { status: 401, hint: 'Obtain a mandate issued for this zone.' },
   session_revoked: { status: 401, hint: 'The session was revoked: start a new session and obtain a new mandate.' },
+  delegation_stale: { status: 401, hint: 'Refresh the mandate: the delegation graph changed after it was issued.' },
   insufficient_scope: { status: 403, hint: 'Request a mandate that carries the required scopes.' },
   agent_required: { status: 403, hint: 'Call through an agent session: the mandate needs agent_session_id.' },
   delegation_required: { status: 403, hint: 'Call through a delegation: the mandate needs delegation_edge_id.' },

@@ -12,7 +12,10 @@ import type { MandatePolicy } from './policy/mandate-policy.js'
 import { DEFAULT_EXP_LEEWAY_SEC, DEFAULT_FUTURE_LEEWAY_SEC, type ClaimRules } from './policy/claims.js'
 
 export interface JwksOptions {
-  /** Defaults to `{issuer}/.well-known/jwks.json`. */
+  /**
+   * Defaults to `{issuer}/.well-known/jwks.json?zone_id=<zone>` when a zone is configured (a Caracal
+   * STS serves one keyset per zone), `{issuer}/.well-known/jwks.json` without one.
+   */
   readonly url?: string
   /** A static JWKS: no fetching at all. */
   readonly keys?: { readonly keys: readonly JsonWebKey[] } | readonly JsonWebKey[]
@@ -32,8 +35,13 @@ export interface CaracalAuthOptions {
   readonly audience: string | readonly string[]
   readonly revocations: RevocationStore
   readonly requiredScopes?: readonly string[]
+  /** Rejects mandates of another zone (`invalid_zone`) and selects the zone's keyset at the STS. */
   readonly expectedZoneId?: string
+  /** The Caracal TypeScript packages' name for `expectedZoneId`. */
+  readonly zoneId?: string
   readonly requireAgent?: boolean
+  /** The Caracal TypeScript packages' name for `requireAgent`. */
+  readonly requireSession?: boolean
   readonly requireDelegation?: boolean
   readonly requireChainContains?: readonly string[]
   /** Highest `hop_count` accepted. Default 10; 0 or less also means 10, as in the plain Caracal verifier. */
@@ -83,7 +91,7 @@ export const DEFAULT_CACHE_MAX = 10_000
 export const DEFAULT_MAX_HOP_COUNT = 10
 
 const KNOWN_OPTIONS = new Set([
-  'issuer', 'audience', 'revocations', 'requiredScopes', 'expectedZoneId', 'requireAgent', 'requireDelegation',
+  'issuer', 'audience', 'revocations', 'requiredScopes', 'expectedZoneId', 'zoneId', 'requireAgent', 'requireSession', 'requireDelegation',
   'requireChainContains', 'maxHopCount', 'requiredTargets', 'requiredUse', 'algorithms', 'clockToleranceSec', 'cache',
   'backend', 'jwks', 'maxTokenLength', 'resourceMetadataUrl', 'now',
 ])
@@ -137,6 +145,18 @@ function hopLimit(v: unknown): number {
   return v <= 0 ? DEFAULT_MAX_HOP_COUNT : v
 }
 
+/**
+ * One option under two names (the seed's and the Caracal TypeScript packages'): either may be set,
+ * or both to the same value; two different values are a mistake to refuse, not to pick from.
+ */
+function aliased<T>(o: Record<string, unknown>, name: string, alias: string, read: (name: string, v: unknown) => T): T {
+  const value = read(name, o[name])
+  if (o[alias] === undefined) return value
+  const aliasValue = read(alias, o[alias])
+  if (o[name] !== undefined && aliasValue !== value) fail(alias, `is another name for "${name}"; they are set to different values`)
+  return aliasValue
+}
+
 function duration(name: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(name, 'must be a non-negative number of milliseconds')
@@ -180,6 +200,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (typeof now !== 'function') fail('now', 'must be a function returning milliseconds')
 
   const resourceMetadataUrl = optionalString('resourceMetadataUrl', o.resourceMetadataUrl)
+  const expectedZoneId = aliased(o, 'expectedZoneId', 'zoneId', optionalString)
 
   return {
     claimRules: {
@@ -190,9 +211,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       futureLeewaySec: clockToleranceSec ?? DEFAULT_FUTURE_LEEWAY_SEC,
     },
     policy: {
-      expectedZoneId: optionalString('expectedZoneId', o.expectedZoneId),
+      expectedZoneId,
       requiredScopes: scopeList(o.requiredScopes),
-      requireAgent: flag('requireAgent', o.requireAgent),
+      requireAgent: aliased(o, 'requireAgent', 'requireSession', flag),
       requireDelegation: flag('requireDelegation', o.requireDelegation),
       requireChainContains: stringList('requireChainContains', o.requireChainContains),
       maxHopCount: hopLimit(o.maxHopCount),
@@ -205,11 +226,17 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     maxTokenLength: count('maxTokenLength', o.maxTokenLength, DEFAULT_MAX_TOKEN_LENGTH, 16),
     resourceMetadataUrl,
     now: now as () => number,
-    jwks: resolveJwksOptions(issuer, o.jwks),
+    jwks: resolveJwksOptions(issuer, expectedZoneId, o.jwks),
   }
 }
 
-function resolveJwksOptions(issuer: string, v: unknown): ResolvedOptions['jwks'] {
+/** Where a Caracal STS publishes the keys: one keyset per zone, chosen by the configured zone only. */
+export function defaultJwksUrl(issuer: string, zoneId: string | undefined): string {
+  const base = `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`
+  return zoneId === undefined ? base : `${base}?${new URLSearchParams({ zone_id: zoneId })}`
+}
+
+function resolveJwksOptions(issuer: string, zoneId: string | undefined, v: unknown): ResolvedOptions['jwks'] {
   if (v !== undefined && (typeof v !== 'object' || v === null)) fail('jwks', 'must be an object')
   const j = (v ?? {}) as Record<string, unknown>
   for (const key of Object.keys(j)) if (!KNOWN_JWKS_OPTIONS.has(key)) fail(`jwks.${key}`, 'is not a JWKS option')
@@ -219,7 +246,7 @@ function resolveJwksOptions(issuer: string, v: unknown): ResolvedOptions['jwks']
     if (!Array.isArray(list)) fail('jwks.keys', 'must be a JWKS ({ keys: [...] }) or an array of JWKs')
     keys = { keys: list }
   }
-  const url = keys !== undefined && j.url === undefined ? undefined : optionalString('jwks.url', j.url) ?? `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`
+  const url = keys !== undefined && j.url === undefined ? undefined : optionalString('jwks.url', j.url) ?? defaultJwksUrl(issuer, zoneId)
   if (url !== undefined) {
     const problem = checkJwksUrl(url)
     if (problem !== undefined) fail(j.url === undefined ? 'issuer' : 'jwks.url', `(JWKS URL ${url}) ${problem}`)

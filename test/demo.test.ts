@@ -52,10 +52,10 @@ describe('demo tour', () => {
 
   it('with an external STS that cannot mint, the token rows are skipped and the rest still runs', async () => {
     const external = await startDevSts()
-    // A JWKS-only view of the STS: same issuer, no /mint.
+    // A JWKS-only view of the STS: same issuer, no /mint; keys only for the demo's zone, as a Caracal STS serves them.
     const { createServer } = await import('node:http')
     const jwksOnly = createServer((req, res) => {
-      if (req.url === '/.well-known/jwks.json') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(external.jwks()))
+      if (req.url === '/.well-known/jwks.json?zone_id=demo-zone') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(external.jwks()))
       else res.writeHead(404).end()
     })
     await new Promise<void>((resolve) => jwksOnly.listen(0, '127.0.0.1', resolve))

@@ -15,7 +15,11 @@ export interface DevStsOptions {
   readonly port?: number
   /** Loopback only: `127.0.0.1` (default), `::1` or `localhost`. */
   readonly host?: string
-  /** `zone_id` of minted mandates. Default `dev-zone`. */
+  /**
+   * `zone_id` of minted mandates. When set, the JWKS is served as a Caracal STS serves it: only at
+   * `/.well-known/jwks.json?zone_id=<zone>`, 400 without `zone_id`. Unset: zone `dev-zone`, and
+   * the keys also at the plain `/.well-known/jwks.json`.
+   */
   readonly zoneId?: string
   /** Keys to hold, one per algorithm; the first signs by default. Default `['ES256', 'RS256']`. */
   readonly algorithms?: readonly Algorithm[]
@@ -52,6 +56,7 @@ export interface DevSts {
   /** Base URL, e.g. `http://127.0.0.1:54321`. */
   readonly url: string
   readonly issuer: string
+  /** Where the keys are: zone-scoped (`?zone_id=`) when `zoneId` was given. */
   readonly jwksUrl: string
   readonly zoneId: string
   /** The published JWKS, as served. */
@@ -88,6 +93,7 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
   if (!LOOPBACK.has(host)) throw new TypeError(`startDevSts: host must be a loopback address, not ${host}`)
   const algorithms = options.algorithms ?? ALL_ALGORITHMS
   if (algorithms.length === 0 || !algorithms.every(isAlgorithm)) throw new TypeError(`startDevSts: algorithms must be a non-empty array of ${ALL_ALGORITHMS.join(', ')}`)
+  const zoneScoped = options.zoneId !== undefined
   const zoneId = options.zoneId ?? 'dev-zone'
   const audience = options.audience ?? 'resource://documents'
   const ttlSec = options.ttlSec ?? 300
@@ -119,7 +125,7 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
   const sts: DevSts = {
     url,
     issuer,
-    jwksUrl: `${url}/.well-known/jwks.json`,
+    jwksUrl: zoneScoped ? `${url}/.well-known/jwks.json?${new URLSearchParams({ zone_id: zoneId })}` : `${url}/.well-known/jwks.json`,
     zoneId,
     jwks: () => ({ keys: [...current, ...previous].map((k) => ({ ...k.publicJwk })) }),
     get signingKeys() {
@@ -169,9 +175,15 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', url).pathname
+    const requestUrl = new URL(req.url ?? '/', url)
+    const path = requestUrl.pathname
     if (path === '/.well-known/jwks.json') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method_not_allowed' })
+      const zone = requestUrl.searchParams.get('zone_id')
+      if (zone === null && zoneScoped) {
+        return sendJson(res, 400, { error: 'invalid_request', error_description: 'zone_id required: this STS serves one signing keyset per zone' })
+      }
+      if (zone !== null && zone !== zoneId) return sendJson(res, 404, { error: 'not_found', error_description: 'no keyset for this zone' })
       return sendJson(res, 200, sts.jwks(), { 'cache-control': 'max-age=60' })
     }
     if (path === '/mint' || path === '/revoke' || path === '/rotate') {
