@@ -8,6 +8,7 @@ export {
   requireCaracalAuth,
   toSdkError,
   type McpSdkVerifierOptions,
+  type NodeMiddleware,
   type ProtectedResourceMetadataOptions,
   type RequireCaracalAuthOptions,
 } from './adapters/mcp-sdk.js'

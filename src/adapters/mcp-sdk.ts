@@ -13,7 +13,7 @@ import { InsufficientScopeError, InvalidTokenError, ServerError } from '@modelco
 import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import type { CaracalAuthError } from '../errors.js'
-import type { Claims } from '../policy/claims.js'
+import { scopeEntries, type Claims } from '../policy/claims.js'
 import type { MandateVerifier } from './fastmcp.js'
 import { asAuthError, bearerToken, quotable, renderAuthError, type ChallengeOptions } from './http-error.js'
 
@@ -62,7 +62,7 @@ export function authInfoOf(token: string, claims: Claims, resource: URL | undefi
   const info: AuthInfo = {
     token,
     clientId: claims.clientId,
-    scopes: claims.scope.split(' ').filter((s) => s !== ''),
+    scopes: scopeEntries(claims.scope),
     expiresAt: claims.expiresAt,
     extra: { claims },
   }
@@ -111,7 +111,7 @@ export function mcpSdkVerifier(auth: MandateVerifier, options: McpSdkVerifierOpt
 
 export interface RequireCaracalAuthOptions extends ChallengeOptions, McpSdkVerifierOptions {}
 
-type NodeMiddleware = (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, next: (error?: unknown) => void) => void
+export type NodeMiddleware = (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, next: (error?: unknown) => void) => void
 
 /**
  * Express (or plain node:http) middleware: sets `req.auth`, which the SDK's
