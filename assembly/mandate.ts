@@ -4,7 +4,12 @@
 // src/policy/mandate-policy.ts, so that every backend gives the same answer and the same reason.
 // The host reads the claims of an accepted mandate back from the spans this leaves in SPANS.
 import { b64uDecode } from './base64url'
-import { J_ARRAY, J_NUMBER, J_STRING, memberValue, numberHasFraction, scanNumber, scanString, skipValue, skipWs, stringEscaped, stringNonAscii, typeOf, unescapeString } from './json'
+import {
+  AGENT_SESSION_ID, APPLICATION_ID, AUD, CLAIMS, CLIENT_ID, DELEGATION_CHAIN, DELEGATION_EDGE_ID, DELEGATION_GRAPH_EPOCH,
+  DELEGATION_PATH, EXP, HOP_COUNT, IAT, ISS, JTI, NBF, ROOT_SID, SCOPE, SID, SOURCE_SESSION_ID, SUB, SUB_TYPE, TARGET,
+  TARGET_SESSION_ID, USE, ZONE_ID, claimIndex, named,
+} from './claims'
+import { J_ARRAY, J_NULL, J_NUMBER, J_STRING, memberValue, numberHasFraction, scanNumber, scanString, skipValue, skipWs, stringEscaped, stringNonAscii, typeOf, unescapeString } from './json'
 import { ecVerify, ecVerifyDigest } from './p256'
 import { rsaVerify } from './rsa'
 import { shaInit, shaUpdate } from './sha256'
@@ -33,39 +38,14 @@ const NOT_YET: i32 = 18
 const ISSUED_AHEAD: i32 = 19
 const USE_VALUE: i32 = 20
 const USE_REQUIRED: i32 = 21
-const SUB_TYPE: i32 = 22
+const SUB_TYPE_VALUE: i32 = 22
 const SCOPE_TYPE: i32 = 23
 const CHAIN_TYPE: i32 = 24
 const HOP_TYPE: i32 = 25
+const OPTIONAL_STRING: i32 = 26
 
-// Claim names, by index (mirrored by CLAIM_NAMES in src/backends/wasm-mandate.ts).
-const ISS = 0
-const AUD = 1
-const EXP = 2
-const IAT = 3
-const NBF = 4
-const USE = 5
-const SUB_TYPE_CLAIM = 6
-const SCOPE = 7
-const SUB = 8
-const CLIENT_ID = 9
-const SID = 10
-const ROOT_SID = 11
-const JTI = 12
-const ZONE_ID = 13
-const TARGET = 14
-const AGENT_SESSION_ID = 15
-const DELEGATION_EDGE_ID = 16
-const SOURCE_SESSION_ID = 17
-const TARGET_SESSION_ID = 18
-const DELEGATION_PATH = 19
-const DELEGATION_CHAIN = 20
-const GRAPH_EPOCH = 21
-const HOP_COUNT = 22
-const APPLICATION_ID = 23
-const SESSION_ID = 24
-const DELEGATION_ID = 25
-const CLAIMS: i32 = 23
+// Claim names and their indices are generated, with the host's CLAIM_NAMES, from one list
+// (assembly/codegen/gen-claims.mjs → assembly/claims.ts).
 
 // Buffers. The host writes the token to TOKEN and the encoded policy to POLICY (see `policy*`).
 const TOKEN_BYTES: usize = 16384
@@ -78,9 +58,9 @@ const POLICY_BYTES: usize = 8192
 const POLICY: usize = memory.data(8192, 16)
 const DIGEST_IN: usize = memory.data(32, 16)
 /** Per claim: value start, value end (offsets into the payload), type | 0x100 escaped | 0x200 non-ASCII. */
-const SPANS: usize = memory.data(26 * 12, 16)
+const SPANS: usize = memory.data(CLAIMS * 12, 16)
 /** Per claim: the value of an integer claim, as JSON.parse would give it. */
-const NUMBERS: usize = memory.data(26 * 8, 16)
+const NUMBERS: usize = memory.data(CLAIMS * 8, 16)
 /** The claim a reason is about (MISSING, NOT_INTEGER, NOT_STRING, NOT_STRINGS). */
 let reasonClaim: i32 = -1
 
@@ -112,8 +92,8 @@ export function mandateReasonClaim(): i32 {
   return reasonClaim
 }
 
-// The encoded policy (src/backends/wasm-mandate.ts, encodePolicy): f64 tolerance, f64 max hop
-// count, u32 flags, then u32 offsets of six string lists — issuer, audiences, expected zone (0 or
+// The encoded policy (src/backends/wasm-mandate.ts, encodePolicy): f64 leeway for exp, f64 leeway
+// for nbf and iat ahead, f64 max hop count, u32 flags, then u32 offsets of six string lists — issuer, audiences, expected zone (0 or
 // 1 entry), required scopes, required chain applications, required targets — each a u32 count
 // and entries of u32 length + bytes (WTF-8), padded to 4.
 const FLAG_AGENT: u32 = 1
@@ -125,11 +105,16 @@ const L_ZONE = 2
 const L_SCOPES = 3
 const L_CHAIN = 4
 const L_TARGETS = 5
+const P_EXP_LEEWAY: usize = 0
+const P_FUTURE_LEEWAY: usize = 8
+const P_MAX_HOPS: usize = 16
+const P_FLAGS: usize = 24
+const P_LISTS: usize = 28
 
 // @ts-ignore: decorator
 @inline
 function listAt(list: i32): usize {
-  return POLICY + <usize>load<u32>(POLICY + 20 + (<usize>list << 2))
+  return POLICY + <usize>load<u32>(POLICY + P_LISTS + (<usize>list << 2))
 }
 
 // @ts-ignore: decorator
@@ -205,7 +190,7 @@ export function mandateVerify(slot: usize, rsa: bool, sigLen: usize, len: usize,
 
 /** Records the last value of each known member of the top-level object (JSON.parse: last wins). */
 function readObject(start: usize, end: usize): i32 {
-  memory.fill(SPANS, 0, 26 * 12)
+  memory.fill(SPANS, 0, <usize>CLAIMS * 12)
   let p = skipWs(start)
   if (load<u8>(p) != 0x7b) {
     const q = skipValue(p)
@@ -243,93 +228,35 @@ function readObject(start: usize, end: usize): i32 {
   }
 }
 
-/** The index of a member name (the claims of the payload, or with `hop` those of a chain entry). */
-function claimIndex(p: usize, len: usize, hop: bool): i32 {
-  if (hop) {
-    if (len == 14 && named(p, 'application_id')) return APPLICATION_ID
-    if (len == 10 && named(p, 'session_id')) return SESSION_ID
-    if (len == 13 && named(p, 'delegation_id')) return DELEGATION_ID
-    return -1
-  }
-  switch (<i32>len) {
-    case 3: {
-      if (named(p, 'iss')) return ISS
-      if (named(p, 'aud')) return AUD
-      if (named(p, 'exp')) return EXP
-      if (named(p, 'iat')) return IAT
-      if (named(p, 'nbf')) return NBF
-      if (named(p, 'use')) return USE
-      if (named(p, 'sub')) return SUB
-      if (named(p, 'sid')) return SID
-      if (named(p, 'jti')) return JTI
-      return -1
-    }
-    case 5: return named(p, 'scope') ? SCOPE : -1
-    case 6: return named(p, 'target') ? TARGET : -1
-    case 7: return named(p, 'zone_id') ? ZONE_ID : -1
-    case 8: {
-      if (named(p, 'sub_type')) return SUB_TYPE_CLAIM
-      if (named(p, 'root_sid')) return ROOT_SID
-      return -1
-    }
-    case 9: {
-      if (named(p, 'client_id')) return CLIENT_ID
-      if (named(p, 'hop_count')) return HOP_COUNT
-      return -1
-    }
-    case 15: return named(p, 'delegation_path') ? DELEGATION_PATH : -1
-    case 16: {
-      if (named(p, 'agent_session_id')) return AGENT_SESSION_ID
-      if (named(p, 'delegation_chain')) return DELEGATION_CHAIN
-      return -1
-    }
-    case 17: {
-      if (named(p, 'source_session_id')) return SOURCE_SESSION_ID
-      if (named(p, 'target_session_id')) return TARGET_SESSION_ID
-      return -1
-    }
-    case 18: return named(p, 'delegation_edge_id') ? DELEGATION_EDGE_ID : -1
-    case 22: return named(p, 'delegation_graph_epoch') ? GRAPH_EPOCH : -1
-  }
-  return -1
-}
-
-/** Whether the bytes at `p` spell `name` (an ASCII literal of the same length). */
-// @ts-ignore: decorator
-@inline
-function named(p: usize, name: string): bool {
-  for (let i = 0; i < name.length; i++) {
-    if (<i32>load<u8>(p + <usize>i) != name.charCodeAt(i)) return false
-  }
-  return true
-}
-
 /** The registered claim rules, in the order of readMandate (src/policy/claims.ts). */
 function claimRules(nowSec: f64): i32 {
   if (spanType(ISS) != J_STRING || !stringEqualsEntry(ISS, listAt(L_ISSUER) + 4)) return ISSUER
   const aud = audience()
   if (aud != OK) return aud
-  let r = integerClaim(EXP, true)
+  let r = integerClaim(EXP, true, false)
   if (r != OK) return r
-  r = integerClaim(IAT, true)
+  r = integerClaim(IAT, true, false)
   if (r != OK) return r
-  r = integerClaim(NBF, false)
+  // nbf: null is no integer, as jose has it (it is not "absent").
+  r = integerClaim(NBF, false, false)
   if (r != OK) return r
   // checkTimes
   if (!isFinite(nowSec)) return CLOCK
-  const tolerance = load<f64>(POLICY)
-  if (load<f64>(NUMBERS + EXP * 8) <= nowSec - tolerance) return EXPIRED
-  if (spanType(NBF) != 0 && load<f64>(NUMBERS + NBF * 8) > nowSec + tolerance) return NOT_YET
-  if (load<f64>(NUMBERS + IAT * 8) > nowSec + tolerance) return ISSUED_AHEAD
+  const future = nowSec + load<f64>(POLICY + P_FUTURE_LEEWAY)
+  if (load<f64>(NUMBERS + EXP * 8) <= nowSec - load<f64>(POLICY + P_EXP_LEEWAY)) return EXPIRED
+  if (spanType(NBF) != 0 && load<f64>(NUMBERS + NBF * 8) > future) return NOT_YET
+  if (load<f64>(NUMBERS + IAT * 8) > future) return ISSUED_AHEAD
 
   r = stringClaim(USE, true)
   if (r != OK) return r
   const session = stringIs(USE, 'session')
   if (!session && !stringIs(USE, 'resource')) return USE_VALUE
-  if (session != ((load<u32>(POLICY + 16) & FLAG_USE_SESSION) != 0)) return USE_REQUIRED
-  r = stringClaim(SUB_TYPE_CLAIM, true)
+  if (session != ((load<u32>(POLICY + P_FLAGS) & FLAG_USE_SESSION) != 0)) return USE_REQUIRED
+  r = stringClaim(SUB_TYPE, true)
   if (r != OK) return r
-  if (!stringIs(SUB_TYPE_CLAIM, 'user') && !stringIs(SUB_TYPE_CLAIM, 'application')) return SUB_TYPE
+  if (!stringIs(SUB_TYPE, 'user') && !stringIs(SUB_TYPE, 'application')) return SUB_TYPE_VALUE
+  // A null scope is no scope ("").
+  if (spanType(SCOPE) == J_NULL) clearSpan(SCOPE)
   if (spanType(SCOPE) != 0 && spanType(SCOPE) != J_STRING) return SCOPE_TYPE
 
   r = stringClaim(SUB, true)
@@ -345,9 +272,16 @@ function claimRules(nowSec: f64): i32 {
   if (r == OK) r = stringClaim(TARGET_SESSION_ID, false)
   if (r == OK) r = stringArray(DELEGATION_PATH)
   if (r == OK) r = chain()
-  if (r == OK) r = integerClaim(GRAPH_EPOCH, false)
-  if (r == OK) r = integerClaim(HOP_COUNT, false)
+  if (r == OK) r = integerClaim(DELEGATION_GRAPH_EPOCH, false, true)
+  if (r == OK) r = integerClaim(HOP_COUNT, false, true)
   return r
+}
+
+/** Makes `claim` absent: what the host and the policy then see for an optional "" or null. */
+// @ts-ignore: decorator
+@inline
+function clearSpan(claim: i32): void {
+  store<u32>(SPANS + <usize>claim * 12, 0, 8)
 }
 
 function audience(): i32 {
@@ -385,13 +319,20 @@ function audienceAccepted(start: usize, end: usize, escaped: bool): bool {
   return false
 }
 
-/** A non-negative safe integer, or absent when not `required`; its value goes to NUMBERS. */
-function integerClaim(claim: i32, required: bool): i32 {
+/**
+ * A non-negative safe integer, or absent when not `required` (and, with `nullable`, null is absent
+ * too); its value goes to NUMBERS.
+ */
+function integerClaim(claim: i32, required: bool, nullable: bool): i32 {
   const type = spanType(claim)
   if (type == 0) {
     if (!required) return OK
     reasonClaim = claim
     return MISSING
+  }
+  if (nullable && type == J_NULL) {
+    clearSpan(claim)
+    return OK
   }
   reasonClaim = claim
   if (type != J_NUMBER) return NOT_INTEGER
@@ -421,7 +362,7 @@ function integerClaim(claim: i32, required: bool): i32 {
   return OK
 }
 
-/** A non-empty string, or absent when not `required`. */
+/** `required`: a non-empty string. Otherwise a string or null, where "" and null are absent. */
 function stringClaim(claim: i32, required: bool): i32 {
   const type = spanType(claim)
   if (type == 0) {
@@ -430,17 +371,29 @@ function stringClaim(claim: i32, required: bool): i32 {
     return MISSING
   }
   // An escape always stands for at least one code unit: a literal is empty only as "".
-  if (type != J_STRING || spanEnd(claim) - spanStart(claim) == 2) {
+  const empty = type == J_STRING && spanEnd(claim) - spanStart(claim) == 2
+  if (required) {
+    if (type == J_STRING && !empty) return OK
     reasonClaim = claim
     return NOT_STRING
   }
-  return OK
+  if (type == J_NULL || empty) {
+    clearSpan(claim)
+    return OK
+  }
+  if (type == J_STRING) return OK
+  reasonClaim = claim
+  return OPTIONAL_STRING
 }
 
-/** Absent, or an array of non-empty strings. */
+/** Absent (or null), or an array of non-empty strings. */
 function stringArray(claim: i32): i32 {
   const type = spanType(claim)
   if (type == 0) return OK
+  if (type == J_NULL) {
+    clearSpan(claim)
+    return OK
+  }
   reasonClaim = claim
   if (type != J_ARRAY) return NOT_STRINGS
   let p = skipWs(spanStart(claim) + 1)
@@ -463,10 +416,14 @@ let hopAppStart: usize = 0
 let hopAppEnd: usize = 0
 let hopAppEscaped = false
 
-/** delegation_chain: absent, or an array of objects with application_id and optional ids. */
+/** delegation_chain: absent (or null), or an array of objects with application_id and optional ids. */
 function chain(): i32 {
   const type = spanType(DELEGATION_CHAIN)
   if (type == 0) return OK
+  if (type == J_NULL) {
+    clearSpan(DELEGATION_CHAIN)
+    return OK
+  }
   if (type != J_ARRAY) return CHAIN_TYPE
   let p = skipWs(spanStart(DELEGATION_CHAIN) + 1)
   if (load<u8>(p) == 0x5d) return OK
@@ -485,9 +442,7 @@ function chain(): i32 {
 function readHop(p: usize): i32 {
   let appType = 0
   let sessionType = 0
-  let sessionEmpty = false
   let delegationType = 0
-  let delegationEmpty = false
   hopAppStart = 0
   hopAppEnd = 0
   p = skipWs(p + 1)
@@ -498,18 +453,15 @@ function readHop(p: usize): i32 {
       const v = memberValue(p)
       const end = skipValue(v)
       const type = typeOf(load<u8>(v))
-      const empty = end - v == 2
       if (member == APPLICATION_ID) {
         appType = type
         hopAppStart = v
         hopAppEnd = end
         hopAppEscaped = stringEscaped
-      } else if (member == SESSION_ID) {
+      } else if (member == AGENT_SESSION_ID) {
         sessionType = type
-        sessionEmpty = empty
-      } else if (member == DELEGATION_ID) {
+      } else if (member == DELEGATION_EDGE_ID) {
         delegationType = type
-        delegationEmpty = empty
       }
       p = skipWs(end)
       if (load<u8>(p) != 0x2c) break
@@ -524,20 +476,21 @@ function readHop(p: usize): i32 {
     reasonClaim = APPLICATION_ID
     return NOT_STRING
   }
-  if (sessionType != 0 && (sessionType != J_STRING || sessionEmpty)) {
-    reasonClaim = SESSION_ID
-    return NOT_STRING
+  // The optional ids: a string or null ("" and null stand for none).
+  if (sessionType != 0 && sessionType != J_STRING && sessionType != J_NULL) {
+    reasonClaim = AGENT_SESSION_ID
+    return OPTIONAL_STRING
   }
-  if (delegationType != 0 && (delegationType != J_STRING || delegationEmpty)) {
-    reasonClaim = DELEGATION_ID
-    return NOT_STRING
+  if (delegationType != 0 && delegationType != J_STRING && delegationType != J_NULL) {
+    reasonClaim = DELEGATION_EDGE_ID
+    return OPTIONAL_STRING
   }
   return OK
 }
 
 /** The policy options, in the order of checkPolicy (src/policy/mandate-policy.ts). */
 function policy(): bool {
-  const flags = load<u32>(POLICY + 16)
+  const flags = load<u32>(POLICY + P_FLAGS)
   let list = listAt(L_ZONE)
   if (load<u32>(list) != 0 && (spanType(ZONE_ID) == 0 || !stringEqualsEntry(ZONE_ID, list + 4))) return false
   list = listAt(L_SCOPES)
@@ -561,7 +514,7 @@ function policy(): bool {
     if (!chainHas(entry)) return false
     entry = nextEntry(entry)
   }
-  if (spanType(HOP_COUNT) != 0 && load<f64>(NUMBERS + HOP_COUNT * 8) > load<f64>(POLICY + 8)) return false
+  if (spanType(HOP_COUNT) != 0 && load<f64>(NUMBERS + HOP_COUNT * 8) > load<f64>(POLICY + P_MAX_HOPS)) return false
   list = listAt(L_TARGETS)
   n = load<u32>(list)
   entry = list + 4
@@ -601,14 +554,21 @@ function arrayHas(claim: i32, entry: usize): bool {
   }
 }
 
-/** hasScope of src/policy/claims.ts over bytes: `wanted` as a whole space-separated entry. */
+/** isScopeSpace of src/policy/claims.ts: ASCII whitespace (space, tab, LF, VT, FF, CR). */
+// @ts-ignore: decorator
+@inline
+function isScopeSpace(c: u32): bool {
+  return c == 0x20 || c - 0x09 <= 0x0d - 0x09
+}
+
+/** hasScope of src/policy/claims.ts over bytes: `wanted` as a whole whitespace-separated entry. */
 function hasScope(scope: usize, scopeLen: usize, wanted: usize, wantedLen: usize): bool {
   if (wantedLen > scopeLen) return false
   const last = scopeLen - wantedLen
   for (let at: usize = 0; at <= last; at++) {
-    if (at > 0 && load<u8>(scope + at - 1) != 0x20) continue
+    if (at > 0 && !isScopeSpace(load<u8>(scope + at - 1))) continue
     const end = at + wantedLen
-    if (end != scopeLen && load<u8>(scope + end) != 0x20) continue
+    if (end != scopeLen && !isScopeSpace(load<u8>(scope + end))) continue
     if (memory.compare(scope + at, wanted, wantedLen) == 0) return true
   }
   return false

@@ -73,6 +73,11 @@ const CONFIGS: readonly Config[] = [
     label: 'session',
     options: { audience: AUDIENCE, requiredUse: 'session', requiredScopes: ['documents:read'], clockToleranceSec: 300, maxHopCount: 10 },
   },
+  {
+    // maxHopCount 0 or less is the default (10); no clockToleranceSec: no leeway for exp, 60 s ahead.
+    label: 'hops-default',
+    options: { audience: AUDIENCE, requiredScopes: ['tool:call', 'admin'], maxHopCount: pick([0, -1, -7]), requireDelegation: true },
+  },
 ]
 
 function makeAuth(config: Config, backend: BackendChoice): CaracalAuth {
@@ -83,7 +88,11 @@ function makeAuth(config: Config, backend: BackendChoice): CaracalAuth {
 }
 
 const audiencesOf = (c: Config): readonly string[] => [c.options.audience ?? AUDIENCE].flat()
-const toleranceOf = (c: Config): number => c.options.clockToleranceSec ?? 60
+/** The leeway for exp, and for nbf and iat ahead (README "Options", clockToleranceSec). */
+const expLeewayOf = (c: Config): number => c.options.clockToleranceSec ?? 0
+const futureLeewayOf = (c: Config): number => c.options.clockToleranceSec ?? 60
+/** The hop limit in force: maxHopCount 0 or less means the default, 10. */
+const maxHopsOf = (c: Config): number => (c.options.maxHopCount === undefined || c.options.maxHopCount <= 0 ? 10 : c.options.maxHopCount)
 const nowSecOf = (c: Config): number => (c.options.now?.() ?? NOW_MS) / 1000
 
 // ---------------------------------------------------------------------------------------------
@@ -225,6 +234,10 @@ function encode(text: string): Buffer {
 
 const REQUIRED_STRINGS = ['sub', 'client_id', 'sid', 'root_sid', 'jti']
 const OPTIONAL_STRINGS = ['zone_id', 'agent_session_id', 'delegation_edge_id', 'source_session_id', 'target_session_id']
+/** Optional claims where null means absent (for strings "" too); nbf is not among them. */
+const NULLABLE = [...OPTIONAL_STRINGS, 'scope', 'target', 'delegation_path', 'delegation_chain', 'hop_count', 'delegation_graph_epoch']
+/** What separates scopes: runs of ASCII whitespace. */
+const SCOPE_SPACE = [' ', '  ', '\t', '\n', '\r\n', '\v', '\f', ' \t\n ', '\r']
 /** String claims no configuration compares, so a new value keeps the mandate valid. */
 const FREE_STRINGS = ['sub', 'client_id', 'sid', 'root_sid', 'jti', 'source_session_id', 'target_session_id']
 const INTEGERS = ['exp', 'iat', 'nbf', 'hop_count', 'delegation_graph_epoch']
@@ -263,13 +276,21 @@ function deep(depth: number): Json {
 
 function scopeFor(required: readonly string[]): string {
   const tokens = shuffle([...required, ...Array.from({ length: int(3) }, () => pick(SCOPE_POOL))])
-  return tokens.join(chance(0.8) ? ' ' : '  ')
+  if (chance(0.7)) return tokens.join(chance(0.8) ? ' ' : '  ')
+  features.add('scope-whitespace')
+  const gap = (): string => pick(SCOPE_SPACE)
+  return (chance(0.3) ? gap() : '') + tokens.map((t) => t).join(gap()) + (chance(0.3) ? gap() : '')
 }
 
+/** A chain entry as the STS writes it; sometimes with ids "" or null, or the old names (ignored). */
 function chainEntry(app: string): Obj {
   const entry = obj(['application_id', app])
-  if (chance(0.4)) entry.members.push(['session_id', id('s')])
-  if (chance(0.3)) entry.members.push(['delegation_id', id('d')])
+  if (chance(0.4)) entry.members.push(['agent_session_id', chance(0.8) ? id('s') : pick<Json>(['', null])])
+  if (chance(0.3)) entry.members.push(['delegation_edge_id', chance(0.8) ? id('d') : pick<Json>(['', null])])
+  if (chance(0.1)) {
+    features.add('old-hop-names')
+    entry.members.push([pick(['session_id', 'delegation_id']), pick<Json>([id('x'), '', null, 5, obj()])])
+  }
   return { members: shuffle(entry.members) }
 }
 
@@ -298,7 +319,7 @@ function mandate(config: Config): Obj {
   const targets = o.requiredTargets ?? []
   if (targets.length > 0 || chance(0.3)) put('target', shuffle([...targets, ...Array.from({ length: int(3) }, () => pick(TARGET_POOL))]))
   if (chance(0.3)) put('delegation_path', Array.from({ length: int(4) }, () => id('hop')))
-  if (chance(0.5)) put('hop_count', int((o.maxHopCount ?? 10) + 1))
+  if (chance(0.5)) put('hop_count', int(maxHopsOf(config) + 1))
   if (chance(0.3)) put('delegation_graph_epoch', int(100_000))
   if (chance(0.2)) put('source_session_id', id('src'))
   if (chance(0.2)) put('target_session_id', id('dst'))
@@ -415,9 +436,21 @@ const BENIGN: Record<string, Change> = {
     if (!Array.isArray(chain) || chain.length === 0) return
     const entry = pick(chain)
     if (!isObj(entry)) return
-    const name = pick(['application_id', 'session_id', 'delegation_id'])
+    const name = pick(['application_id', 'agent_session_id', 'delegation_edge_id', 'session_id', 'delegation_id'])
     insert(entry, [chance(0.5) ? name : raw(lit(name, 1)), pick<Json>([...WRONG_STRINGS, 'app-1', deep(2)])], 0)
     if (chance(0.5)) insert(entry, [unknownName(), deep(3)])
+  },
+  'optional-empty': (doc) => {
+    // "" or null for an optional string claim, null for the others: absent, as the plain verifier reads them.
+    const name = pick(NULLABLE)
+    set(doc, name, OPTIONAL_STRINGS.includes(name) || name === 'scope' ? pick<Json>(['', null, raw('null'), raw('""')]) : pick<Json>([null, raw('null')]))
+  },
+  'scope-spaced': (doc) => {
+    const v = valueOf(doc, 'scope')
+    if (typeof v !== 'string') return
+    features.add('scope-whitespace')
+    const tokens = v.split(/[ \t\n\v\f\r]+/).filter((t) => t !== '')
+    set(doc, 'scope', pick(SCOPE_SPACE) + tokens.join(pick(SCOPE_SPACE)) + pick(['', ...SCOPE_SPACE]))
   },
   'legal-whitespace-around': (_doc, _config, finish) => void finish.text.push((t) => pick([' ', '\t', '\n', '\r', ' \r\n\t']) + t + pick(['', ' ', '\n', '\t\r\n '])),
 }
@@ -434,9 +467,10 @@ const CLAIM_FAILURES: Record<string, Change> = {
   'bad-integer': (doc) => set(doc, pick(INTEGERS), chance(0.7) ? raw(pick(NUMBER_FORMS)) : pick(NOT_NUMBERS)),
   'integer-missing': (doc) => remove(doc, pick(['exp', 'iat'])),
   'time-edge': (doc, config) => {
-    // Integer times on either side of now ± tolerance, where exp, nbf and iat start to fail.
+    // Integer times on either side of where exp (now - its leeway) and nbf, iat (now + theirs) start to fail.
     const name = pick(['exp', 'nbf', 'iat'])
-    const edge = Math.floor(nowSecOf(config) + pick([toleranceOf(config), -toleranceOf(config)]))
+    const leeway = name === 'exp' ? -expLeewayOf(config) : futureLeewayOf(config)
+    const edge = Math.floor(nowSecOf(config) + pick([leeway, -leeway, 0]))
     set(doc, name, chance(0.7) ? edge + pick([-2, -1, 0, 1, 2]) : NOW_SEC + pick(TIME_DELTAS))
   },
   'bad-use': (doc) => {
@@ -447,7 +481,7 @@ const CLAIM_FAILURES: Record<string, Change> = {
     if (chance(0.15)) remove(doc, 'sub_type')
     else set(doc, 'sub_type', pick<Json>(['', 'admin', 'User', 'application ', null, 0, ['user']]))
   },
-  'bad-scope': (doc) => set(doc, 'scope', pick<Json>([1, null, ['tool:call'], obj(), true, raw('-0')])),
+  'bad-scope': (doc) => set(doc, 'scope', pick<Json>([1, ['tool:call'], obj(), true, raw('-0'), raw('""'), null])),
   'bad-string': (doc) => {
     if (chance(0.5)) {
       const name = pick(REQUIRED_STRINGS)
@@ -457,14 +491,16 @@ const CLAIM_FAILURES: Record<string, Change> = {
       set(doc, pick(OPTIONAL_STRINGS), pick(WRONG_STRINGS))
     }
   },
-  'bad-array': (doc) => set(doc, pick(STRING_ARRAYS), pick<Json>([[''], ['a', ''], ['a', 1], 'a', null, obj(), [null], [['a']], [obj()], 1])),
+  'bad-array': (doc) => set(doc, pick(STRING_ARRAYS), pick<Json>([[''], ['a', ''], ['a', 1], 'a', '', null, obj(), [null], [['a']], [obj()], 1])),
   'bad-chain': (doc) => {
     const bad = pick<Json>([
-      obj(), 'app-1', null, 1, [null], [1], ['app-1'], [[]], [obj()], [obj(['application_id', ''])], [obj(['application_id', 1])],
-      [obj(['application_id', 'a'], ['session_id', ''])], [obj(['application_id', 'a'], ['delegation_id', ''])],
-      [obj(['application_id', 'a'], ['session_id', 1])], [obj(['application_id', 'a'], ['delegation_id', null])], [obj(['session_id', 's'])],
-      [obj(['application_id', 'app-1']), null], [obj(['application_id', 'app-1'], ['application_id', null])], [obj(['application_id', null], ['session_id', ''])],
-      [obj(['application_id', 'x'], ['session_id', obj()], ['delegation_id', ''])],
+      obj(), 'app-1', '', null, 1, [null], [1], ['app-1'], [[]], [obj()], [obj(['application_id', ''])], [obj(['application_id', 1])],
+      [obj(['application_id', 'a'], ['agent_session_id', ''])], [obj(['application_id', 'a'], ['delegation_edge_id', ''])],
+      [obj(['application_id', 'a'], ['agent_session_id', 1])], [obj(['application_id', 'a'], ['delegation_edge_id', null])],
+      [obj(['application_id', 'a'], ['delegation_edge_id', false])], [obj(['application_id', 'a'], ['agent_session_id', ['s']])],
+      [obj(['agent_session_id', 's'])], [obj(['session_id', 's'])], [obj(['application_id', 'a'], ['session_id', 1], ['delegation_id', obj()])],
+      [obj(['application_id', 'app-1']), null], [obj(['application_id', 'app-1'], ['application_id', null])], [obj(['application_id', null], ['agent_session_id', ''])],
+      [obj(['application_id', 'x'], ['agent_session_id', obj()], ['delegation_edge_id', ''])],
     ])
     const chain = valueOf(doc, 'delegation_chain')
     // Sometimes the bad entry follows valid ones: the reader must look past the first entry.
@@ -473,15 +509,19 @@ const CLAIM_FAILURES: Record<string, Change> = {
 }
 
 const POLICY_FAILURES: Record<string, Change> = {
-  'policy-zone': (doc) => (chance(0.2) ? remove(doc, 'zone_id') : set(doc, 'zone_id', pick(['zone-2', 'zöne-✓ ', 'zone-1 ', 'Zone-1', 'zöne-✓', 'zone-1']))),
-  'policy-scope': (doc) => set(doc, 'scope', pick(['', 'tool:calls dóc:read documents:read', 'tool:cal', 'xtool:call', 'tool:call\tdóc:read', 'tool:call\u00a0dóc:read', 'doc:read tool:call', 'lone:\ud83d\udc00', 'tool:call dóc:read', 'lone:\udc00 documents:read'])),
-  'policy-agent': (doc) => remove(doc, 'agent_session_id'),
-  'policy-delegation': (doc) => remove(doc, 'delegation_edge_id'),
+  'policy-zone': (doc) => (chance(0.2) ? remove(doc, 'zone_id') : set(doc, 'zone_id', pick<Json>(['zone-2', 'zöne-✓ ', 'zone-1 ', 'Zone-1', 'zöne-✓', 'zone-1', '', null]))),
+  'policy-scope': (doc) => set(doc, 'scope', pick<Json>([
+    '', null, 'tool:calls dóc:read documents:read', 'tool:cal', 'xtool:call', 'tool:call\tdóc:read', 'tool:call\u00a0dóc:read', 'doc:read tool:call',
+    'lone:\ud83d\udc00', 'tool:call dóc:read', 'lone:\udc00 documents:read', 'tool:call\u2028admin', 'admin\u3000tool:call', 'admin\u0085tool:call',
+    'tool:call\u001fadmin', 'tool:call\n\radmin', '\vadmin\ftool:call\t', 'admin\u000btool:call',
+  ])),
+  'policy-agent': (doc) => (chance(0.5) ? remove(doc, 'agent_session_id') : set(doc, 'agent_session_id', pick<Json>(['', null]))),
+  'policy-delegation': (doc) => (chance(0.5) ? remove(doc, 'delegation_edge_id') : set(doc, 'delegation_edge_id', pick<Json>(['', null]))),
   'policy-chain': (doc) => {
     if (chance(0.2)) return remove(doc, 'delegation_chain')
     set(doc, 'delegation_chain', shuffle([pick(['app-1', 'äpp-2', 'App-1', 'app-1 ', 'a\u0308pp-2', 'app-3']), ...Array.from({ length: int(3) }, () => pick(APP_POOL))]).map(chainEntry))
   },
-  'policy-hops': (doc, config) => set(doc, 'hop_count', (config.options.maxHopCount ?? 10) + pick([0, 1, 2, 100, 2 ** 40])),
+  'policy-hops': (doc, config) => set(doc, 'hop_count', maxHopsOf(config) + pick([0, 1, 2, 100, 2 ** 40])),
   'policy-target': (doc) => (chance(0.2) ? remove(doc, 'target') : set(doc, 'target', shuffle(Array.from({ length: int(4) }, () => pick(TARGET_POOL))))),
 }
 
@@ -652,10 +692,10 @@ describe('differential JSON: every backend reads a payload the same way', () => 
     for (const description of ['payload is not UTF-8', 'payload is not JSON', 'payload is not a JSON object', 'mandate is not for target https://api.example/ü']) {
       expect(labels.get(`invalid_token: ${description}`) ?? 0, description).toBeGreaterThan(10)
     }
-    const changes = [...GROUPS.flatMap(([, g]) => Object.keys(g)), 'escapes', 'number-spelling', 'torture-string']
+    const changes = [...GROUPS.flatMap(([, g]) => Object.keys(g)), 'escapes', 'number-spelling', 'torture-string', 'scope-whitespace', 'old-hop-names']
     for (const name of changes) expect(seen.get(name)?.cases ?? 0, name).toBeGreaterThan(20)
     // Valid spellings were accepted, not only drawn: the readers agreed on claims, not on errors.
-    for (const name of [...Object.keys(BENIGN), 'escapes', 'number-spelling', 'torture-string']) {
+    for (const name of [...Object.keys(BENIGN), 'escapes', 'number-spelling', 'torture-string', 'scope-whitespace', 'old-hop-names']) {
       expect(seen.get(name)?.accepted ?? 0, name).toBeGreaterThan(5)
     }
     if (TEST_BACKENDS.includes('wasm')) {
@@ -705,6 +745,29 @@ const NOT_JSON: [string, string] = ['invalid_token', 'payload is not JSON']
 const NOT_OBJECT: [string, string] = ['invalid_token', 'payload is not a JSON object']
 const NOT_UTF8: [string, string] = ['invalid_token', 'payload is not UTF-8']
 const [, SCOPES_CONFIG] = CONFIGS
+const TOLERANCE_30: Config = { label: 'clockToleranceSec 30', options: { audience: AUDIENCE, clockToleranceSec: 30 } }
+const TOLERANCE_0: Config = { label: 'clockToleranceSec 0', options: { audience: AUDIENCE, clockToleranceSec: 0 } }
+const HOPS_0: Config = { label: 'maxHopCount 0', options: { audience: AUDIENCE, maxHopCount: 0 } }
+const EXPIRED: [string, string] = ['invalid_token', 'token expired']
+const NOT_YET: [string, string] = ['invalid_token', 'token not yet valid (nbf)']
+const AHEAD: [string, string] = ['invalid_token', 'token issued in the future (iat)']
+/** An accepted token whose claims lack `member` (an optional claim given as "" or null). */
+const without = (member: string) => (c: Claims): void => expect(c).not.toHaveProperty(member)
+const chainIs = (chain: unknown) => (c: Claims): void => expect(c.delegationChain).toEqual(chain)
+/** The optional claims, the member each becomes, and whether "" is absent too (strings) or no value of the type. */
+const OPTIONAL: ReadonlyArray<readonly [claim: string, member: string, emptyIsAbsent: boolean]> = [
+  ['zone_id', 'zoneId', true], ['agent_session_id', 'sessionId', true], ['delegation_edge_id', 'delegationId', true],
+  ['source_session_id', 'sourceSessionId', true], ['target_session_id', 'targetSessionId', true],
+  ['target', 'targetResources', false], ['delegation_path', 'delegationPath', false], ['delegation_chain', 'delegationChain', false],
+  ['hop_count', 'hopCount', false], ['delegation_graph_epoch', 'graphEpoch', false],
+]
+const EMPTY_REFUSED: Record<string, string> = {
+  target: 'target must be an array of non-empty strings',
+  delegation_path: 'delegation_path must be an array of non-empty strings',
+  delegation_chain: 'delegation_chain must be an array',
+  hop_count: 'hop_count must be a non-negative integer',
+  delegation_graph_epoch: 'delegation_graph_epoch must be a non-negative integer',
+}
 
 const PINNED: readonly Pinned[] = [
   { name: 'a duplicate iss: the last wins', payload: mandateText({}, '"iss":"x",'), accepted: (c) => expect(c.sub).toBe('user-1') },
@@ -756,7 +819,61 @@ const PINNED: readonly Pinned[] = [
     payload: mandateText({ delegation_chain: '[{"application_id":1,"\\u0061pplication_id":"app-1"}]' }),
     accepted: (c) => expect(c.delegationChain).toEqual([{ applicationId: 'app-1' }]),
   },
-  { name: 'an empty session_id in a chain entry', payload: mandateText({ delegation_chain: '[{"application_id":"a","session_id":""}]' }), rejected: ['invalid_token', 'session_id must be a non-empty string'] },
+  // Chain entries as the STS writes them: { application_id, agent_session_id, delegation_edge_id }.
+  {
+    name: 'a chain entry with agent_session_id and delegation_edge_id',
+    payload: mandateText({ delegation_chain: '[{"application_id":"a","agent_session_id":"s","delegation_edge_id":"d"},{"delegation_edge_id":"d2","application_id":"b"}]' }),
+    accepted: chainIs([{ applicationId: 'a', sessionId: 's', delegationId: 'd' }, { applicationId: 'b', delegationId: 'd2' }]),
+  },
+  { name: 'session_id and delegation_id in a chain entry are ignored', payload: mandateText({ delegation_chain: '[{"application_id":"a","session_id":"s","delegation_id":"d"}]' }), accepted: chainIs([{ applicationId: 'a' }]) },
+  { name: 'session_id and delegation_id of any type are ignored', payload: mandateText({ delegation_chain: '[{"session_id":5,"application_id":"a","delegation_id":{}}]' }), accepted: chainIs([{ applicationId: 'a' }]) },
+  { name: 'an empty session_id in a chain entry (ignored)', payload: mandateText({ delegation_chain: '[{"application_id":"a","session_id":""}]' }), accepted: chainIs([{ applicationId: 'a' }]) },
+  { name: 'chain entry ids "" and null are absent', payload: mandateText({ delegation_chain: '[{"application_id":"a","agent_session_id":"","delegation_edge_id":null},{"application_id":"b","agent_session_id":null,"delegation_edge_id":""}]' }), accepted: chainIs([{ applicationId: 'a' }, { applicationId: 'b' }]) },
+  { name: 'an escaped agent_session_id name in a chain entry', payload: mandateText({ delegation_chain: '[{"application_id":"a","agent_s\\u0065ssion_id":"s"}]' }), accepted: chainIs([{ applicationId: 'a', sessionId: 's' }]) },
+  { name: 'a chain entry agent_session_id 5', payload: mandateText({ delegation_chain: '[{"application_id":"a","agent_session_id":5}]' }), rejected: ['invalid_token', 'agent_session_id must be a string or null'] },
+  { name: 'a chain entry delegation_edge_id []', payload: mandateText({ delegation_chain: '[{"application_id":"a"},{"application_id":"b","delegation_edge_id":[]}]' }), rejected: ['invalid_token', 'delegation_edge_id must be a string or null'] },
+  { name: 'a chain entry without application_id', payload: mandateText({ delegation_chain: '[{"agent_session_id":"s"}]' }), rejected: ['invalid_token', 'application_id missing'] },
+  { name: 'a chain entry application_id null', payload: mandateText({ delegation_chain: '[{"application_id":null}]' }), rejected: ['invalid_token', 'application_id must be a non-empty string'] },
+  // "" and null for every optional claim.
+  ...OPTIONAL.flatMap(([claim, member, emptyIsAbsent]): Pinned[] => [
+    { name: `${claim} null is absent`, payload: mandateText({ [claim]: 'null' }), accepted: without(member) },
+    emptyIsAbsent
+      ? { name: `${claim} "" is absent`, payload: mandateText({ [claim]: '""' }), accepted: without(member) }
+      : { name: `${claim} "" is refused`, payload: mandateText({ [claim]: '""' }), rejected: ['invalid_token', EMPTY_REFUSED[claim]!] },
+  ]),
+  { name: 'scope null is no scope', payload: mandateText({ scope: 'null' }), accepted: (c) => expect(c.scope).toBe('') },
+  { name: 'scope "" is no scope', payload: mandateText({ scope: '""' }), accepted: (c) => expect(c.scope).toBe('') },
+  { name: 'nbf null is refused (jose refuses it)', payload: mandateText({ nbf: 'null' }), rejected: notInteger('nbf') },
+  { name: 'nbf "" is refused', payload: mandateText({ nbf: '""' }), rejected: notInteger('nbf') },
+  { name: 'zone_id 1 is refused', payload: mandateText({ zone_id: '1' }), rejected: ['invalid_token', 'zone_id must be a string or null'] },
+  { name: 'source_session_id {} is refused', payload: mandateText({ source_session_id: '{}' }), rejected: ['invalid_token', 'source_session_id must be a string or null'] },
+  { name: 'sub "" stays refused (required)', payload: mandateText({ sub: '""' }), rejected: ['invalid_token', 'sub must be a non-empty string'] },
+  { name: 'root_sid null stays refused (required)', payload: mandateText({ root_sid: 'null' }), rejected: ['invalid_token', 'root_sid must be a non-empty string'] },
+  { name: 'zone_id "" with expectedZoneId', config: SCOPES_CONFIG, payload: mandateText({ zone_id: '""', scope: '"tool:call d\u00f3c:read"' }), rejected: ['invalid_zone', 'mandate was issued for another zone'] },
+  { name: 'agent_session_id null with requireAgent', config: SCOPES_CONFIG, payload: mandateText({ agent_session_id: 'null', scope: '"tool:call d\u00f3c:read"' }), rejected: ['agent_required', 'mandate has no agent session'] },
+  // exp, nbf and iat without clockToleranceSec (the default config): exp no leeway, 60 s for nbf and iat ahead.
+  { name: 'exp = now (refused)', payload: mandateText({ exp: String(NOW_SEC) }), rejected: EXPIRED },
+  { name: 'exp = now + 1 (accepted)', payload: mandateText({ exp: String(NOW_SEC + 1) }), accepted: (c) => expect(c.expiresAt).toBe(NOW_SEC + 1) },
+  { name: 'exp = now - 30 (refused: no leeway)', payload: mandateText({ exp: String(NOW_SEC - 30) }), rejected: EXPIRED },
+  { name: 'iat = now + 59 (accepted)', payload: mandateText({ iat: String(NOW_SEC + 59) }), accepted: (c) => expect(c.issuedAt).toBe(NOW_SEC + 59) },
+  { name: 'iat = now + 61 (refused)', payload: mandateText({ iat: String(NOW_SEC + 61) }), rejected: AHEAD },
+  { name: 'nbf = now + 59 (accepted)', payload: mandateText({ nbf: String(NOW_SEC + 59) }), accepted: (c) => expect(c.sub).toBe('user-1') },
+  { name: 'nbf = now + 61 (refused)', payload: mandateText({ nbf: String(NOW_SEC + 61) }), rejected: NOT_YET },
+  // With clockToleranceSec: it is the leeway of all three.
+  { name: 'tolerance 30: exp = now - 29', config: TOLERANCE_30, payload: mandateText({ exp: String(NOW_SEC - 29) }), accepted: (c) => expect(c.expiresAt).toBe(NOW_SEC - 29) },
+  { name: 'tolerance 30: exp = now - 30', config: TOLERANCE_30, payload: mandateText({ exp: String(NOW_SEC - 30) }), rejected: EXPIRED },
+  { name: 'tolerance 30: nbf = now + 30', config: TOLERANCE_30, payload: mandateText({ nbf: String(NOW_SEC + 30) }), accepted: (c) => expect(c.sub).toBe('user-1') },
+  { name: 'tolerance 30: nbf = now + 31', config: TOLERANCE_30, payload: mandateText({ nbf: String(NOW_SEC + 31) }), rejected: NOT_YET },
+  { name: 'tolerance 30: iat = now + 31', config: TOLERANCE_30, payload: mandateText({ iat: String(NOW_SEC + 31) }), rejected: AHEAD },
+  { name: 'tolerance 30: iat = now + 59 (no 60 s once set)', config: TOLERANCE_30, payload: mandateText({ iat: String(NOW_SEC + 59) }), rejected: AHEAD },
+  { name: 'tolerance 0: exp = now', config: TOLERANCE_0, payload: mandateText({ exp: String(NOW_SEC) }), rejected: EXPIRED },
+  { name: 'tolerance 0: exp = now + 1', config: TOLERANCE_0, payload: mandateText({ exp: String(NOW_SEC + 1) }), accepted: (c) => expect(c.expiresAt).toBe(NOW_SEC + 1) },
+  { name: 'tolerance 0: nbf = now', config: TOLERANCE_0, payload: mandateText({ nbf: String(NOW_SEC) }), accepted: (c) => expect(c.sub).toBe('user-1') },
+  { name: 'tolerance 0: nbf = now + 1', config: TOLERANCE_0, payload: mandateText({ nbf: String(NOW_SEC + 1) }), rejected: NOT_YET },
+  { name: 'tolerance 0: iat = now + 1', config: TOLERANCE_0, payload: mandateText({ iat: String(NOW_SEC + 1) }), rejected: AHEAD },
+  // maxHopCount 0 is the default, 10.
+  { name: 'maxHopCount 0: hop_count 10', config: HOPS_0, payload: mandateText({ hop_count: '10' }), accepted: (c) => expect(c.hopCount).toBe(10) },
+  { name: 'maxHopCount 0: hop_count 11', config: HOPS_0, payload: mandateText({ hop_count: '11' }), rejected: ['hop_count_exceeded', 'hop count above 10'] },
   { name: 'an empty string in target', payload: mandateText({ target: '["a",""]' }), rejected: ['invalid_token', 'target must be an array of non-empty strings'] },
   {
     name: 'a non-ASCII required scope, escaped in the token',
@@ -770,12 +887,22 @@ const PINNED: readonly Pinned[] = [
     payload: mandateText({ scope: '"tool:call doc:read"' }),
     rejected: ['insufficient_scope', 'missing required scope: dóc:read'],
   },
+  // Scopes are separated by any run of ASCII whitespace.
+  ...['"tool:call\\td\u00f3c:read"', '"\\ttool:call\\n\\nd\u00f3c:read\\r\\n"', '"tool:call    dóc:read"', '"dóc:read\\u000btool:call"', '"dóc:read\\ftool:call"', '" \\r tool:call\\t \\n dóc:read \\f"'].map(
+    (scope): Pinned => ({ name: `scope ${scope}`, config: SCOPES_CONFIG, payload: mandateText({ scope }), accepted: (c) => expect(c.scope.split(/\s+/).filter(Boolean).sort()).toEqual(['dóc:read', 'tool:call']) }),
+  ),
+  ...['"tool:call\\u00a0dóc:read"', '"tool:call\\u2028dóc:read"', '"tool:call\u3000dóc:read"', '"tool:call\\u0085dóc:read"', '"tool:call\\u001fdóc:read"'].map(
+    (scope): Pinned => ({ name: `scope ${scope} is one scope`, config: SCOPES_CONFIG, payload: mandateText({ scope }), rejected: ['insufficient_scope', 'missing required scope: tool:call dóc:read'] }),
+  ),
+  { name: 'scope null with required scopes', config: SCOPES_CONFIG, payload: mandateText({ scope: 'null' }), rejected: ['insufficient_scope', 'missing required scope: tool:call dóc:read'] },
+  { name: 'scope tab-separated, one missing', config: SCOPES_CONFIG, payload: mandateText({ scope: '"dóc:read\\tdocuments:read"' }), rejected: ['insufficient_scope', 'missing required scope: tool:call'] },
 ]
 
 describe('differential JSON: pinned outcomes', () => {
   it('each backend gives the expected claims or error', async () => {
     for (const backend of TEST_BACKENDS) {
-      const auths = new Map(CONFIGS.map((c) => [c, makeAuth(c, backend)]))
+      const configs = new Set([...CONFIGS, ...PINNED.flatMap((p) => (p.config === undefined ? [] : [p.config]))])
+      const auths = new Map([...configs].map((c) => [c, makeAuth(c, backend)]))
       for (const p of PINNED) {
         const auth = auths.get(p.config ?? CONFIGS[0]!)!
         const bytes = typeof p.payload === 'string' ? Buffer.from(p.payload, 'utf8') : p.payload

@@ -50,6 +50,12 @@ const payloadSeg = (overrides: Record<string, unknown> = {}): string => {
 const rawPayload = (text: string | Uint8Array, key = esKey, header?: string): string =>
   signSegments(key, header ?? headerSegment(key), typeof text === 'string' ? b64u(text) : b64u(text))
 const claimsJson = (overrides: Record<string, unknown> = {}): string => JSON.stringify(mandateClaims(overrides))
+/** A check that the error has exactly this description. */
+const described = (description: string): Row['check'] => ({ error }) => expect(error?.description).toBe(description)
+/** A check that the claims lack these members (an optional claim that was "" or null is absent). */
+const absent = (...members: string[]): Row['check'] => ({ claims }) => {
+  for (const m of members) expect(claims, m).not.toHaveProperty(m)
+}
 
 function hs256(secret: string | Buffer, kid: string): string {
   const h = segment({ alg: 'HS256', kid, typ: 'JWT' })
@@ -265,25 +271,39 @@ const rows: Row[] = [
   { name: 'maxTokenLength + 1 (1001)', token: tokenOfLength(1001), options: { maxTokenLength: 1000 }, expect: 'invalid_token' },
   { name: '9000 characters with maxTokenLength 10000', token: tokenOfLength(9000), options: { maxTokenLength: 10_000 }, expect: 'accepted' },
 
-  // ── exp / nbf / iat at the tolerance edges (default 60 s) ──────────────────────────────────
-  { name: 'exp = now - 60 (at the edge: expired)', token: es({ exp: NOW_SEC - 60 }), expect: 'invalid_token' },
-  { name: 'exp = now - 59 (inside the tolerance)', token: es({ exp: NOW_SEC - 59 }), expect: 'accepted' },
-  { name: 'exp = now', token: es({ exp: NOW_SEC }), expect: 'accepted' },
+  // ── exp / nbf / iat without clockToleranceSec: no leeway for exp, 60 s for nbf and iat ahead ──
+  { name: 'exp = now (expired: no leeway for exp by default)', token: es({ exp: NOW_SEC }), expect: 'invalid_token', check: described('token expired') },
+  { name: 'exp = now + 1', token: es({ exp: NOW_SEC + 1 }), expect: 'accepted' },
+  { name: 'exp = now - 1', token: es({ exp: NOW_SEC - 1 }), expect: 'invalid_token', check: described('token expired') },
+  { name: 'exp = now - 59 (no leeway for exp by default)', token: es({ exp: NOW_SEC - 59 }), expect: 'invalid_token', check: described('token expired') },
+  { name: 'exp = now - 60', token: es({ exp: NOW_SEC - 60 }), expect: 'invalid_token', check: described('token expired') },
+  { name: 'nbf = now + 59', token: es({ nbf: NOW_SEC + 59 }), expect: 'accepted' },
   { name: 'nbf = now + 60 (at the edge: accepted)', token: es({ nbf: NOW_SEC + 60 }), expect: 'accepted' },
-  { name: 'nbf = now + 61', token: es({ nbf: NOW_SEC + 61 }), expect: 'invalid_token' },
+  { name: 'nbf = now + 61', token: es({ nbf: NOW_SEC + 61 }), expect: 'invalid_token', check: described('token not yet valid (nbf)') },
+  { name: 'iat = now + 59', token: es({ iat: NOW_SEC + 59 }), expect: 'accepted' },
   { name: 'iat = now + 60 (at the edge: accepted)', token: es({ iat: NOW_SEC + 60 }), expect: 'accepted' },
-  { name: 'iat = now + 61', token: es({ iat: NOW_SEC + 61 }), expect: 'invalid_token' },
+  { name: 'iat = now + 61', token: es({ iat: NOW_SEC + 61 }), expect: 'invalid_token', check: described('token issued in the future (iat)') },
+  { name: 'injected now 1 ms before exp (default)', token: es({ exp: NOW_SEC }), options: { now: () => NOW_MS - 1 }, expect: 'accepted' },
+  { name: 'injected now exactly at exp (default)', token: es({ exp: NOW_SEC }), options: { now: () => NOW_MS }, expect: 'invalid_token', check: described('token expired') },
+  // With clockToleranceSec set, it is the leeway of all three.
   { name: 'tolerance 0: exp = now', token: es({ exp: NOW_SEC }), options: { clockToleranceSec: 0 }, expect: 'invalid_token' },
   { name: 'tolerance 0: exp = now + 1', token: es({ exp: NOW_SEC + 1 }), options: { clockToleranceSec: 0 }, expect: 'accepted' },
   { name: 'tolerance 0: nbf = now', token: es({ nbf: NOW_SEC }), options: { clockToleranceSec: 0 }, expect: 'accepted' },
   { name: 'tolerance 0: nbf = now + 1', token: es({ nbf: NOW_SEC + 1 }), options: { clockToleranceSec: 0 }, expect: 'invalid_token' },
   { name: 'tolerance 0: iat = now + 1', token: es({ iat: NOW_SEC + 1 }), options: { clockToleranceSec: 0 }, expect: 'invalid_token' },
   { name: 'tolerance 300: exp = now - 299', token: es({ exp: NOW_SEC - 299 }), options: { clockToleranceSec: 300 }, expect: 'accepted' },
-  { name: 'tolerance 300: exp = now - 300', token: es({ exp: NOW_SEC - 300 }), options: { clockToleranceSec: 300 }, expect: 'invalid_token' },
+  { name: 'tolerance 300: exp = now - 300', token: es({ exp: NOW_SEC - 300 }), options: { clockToleranceSec: 300 }, expect: 'invalid_token', check: described('token expired') },
+  { name: 'tolerance 300: nbf = now + 300', token: es({ nbf: NOW_SEC + 300 }), options: { clockToleranceSec: 300 }, expect: 'accepted' },
+  { name: 'tolerance 300: nbf = now + 301', token: es({ nbf: NOW_SEC + 301 }), options: { clockToleranceSec: 300 }, expect: 'invalid_token', check: described('token not yet valid (nbf)') },
+  { name: 'tolerance 300: iat = now + 301', token: es({ iat: NOW_SEC + 301 }), options: { clockToleranceSec: 300 }, expect: 'invalid_token', check: described('token issued in the future (iat)') },
+  { name: 'tolerance 10: nbf = now + 11 (the tolerance replaces the 60 s)', token: es({ nbf: NOW_SEC + 11 }), options: { clockToleranceSec: 10 }, expect: 'invalid_token', check: described('token not yet valid (nbf)') },
+  { name: 'tolerance 10: iat = now + 10', token: es({ iat: NOW_SEC + 10 }), options: { clockToleranceSec: 10 }, expect: 'accepted' },
+  { name: 'tolerance 10: exp = now - 9', token: es({ exp: NOW_SEC - 9 }), options: { clockToleranceSec: 10 }, expect: 'accepted' },
+  { name: 'tolerance 10: exp = now - 10', token: es({ exp: NOW_SEC - 10 }), options: { clockToleranceSec: 10 }, expect: 'invalid_token', check: described('token expired') },
   { name: 'injected now 999 ms past exp (tolerance 0)', token: es({ exp: NOW_SEC }), options: { clockToleranceSec: 0, now: () => NOW_MS - 1 }, expect: 'accepted' },
   { name: 'injected now exactly at exp (tolerance 0)', token: es({ exp: NOW_SEC }), options: { clockToleranceSec: 0, now: () => NOW_MS }, expect: 'invalid_token' },
-  { name: 'injected now 1 ms after exp - tolerance', token: es({ exp: NOW_SEC - 59 }), options: { now: () => NOW_MS + 1001 }, expect: 'invalid_token' },
-  { name: 'injected now 1 ms before exp - tolerance', token: es({ exp: NOW_SEC - 59 }), options: { now: () => NOW_MS + 999 }, expect: 'accepted' },
+  { name: 'injected now 1 ms after exp - tolerance (60)', token: es({ exp: NOW_SEC - 59 }), options: { clockToleranceSec: 60, now: () => NOW_MS + 1001 }, expect: 'invalid_token' },
+  { name: 'injected now 1 ms before exp - tolerance (60)', token: es({ exp: NOW_SEC - 59 }), options: { clockToleranceSec: 60, now: () => NOW_MS + 999 }, expect: 'accepted' },
 
   // ── aud ────────────────────────────────────────────────────────────────────────────────────
   { name: 'aud string, match', token: es({ aud: AUDIENCE }), expect: 'accepted' },
@@ -324,22 +344,21 @@ const rows: Row[] = [
       ['exp', -1], ['exp', NOW_SEC + 0.5], ['exp', String(NOW_SEC + 300)], ['exp', 2 ** 53], ['exp', true], ['exp', [NOW_SEC + 300]],
       ['iat', -1], ['iat', NOW_SEC - 0.5], ['iat', String(NOW_SEC)],
       ['nbf', -1], ['nbf', NOW_SEC - 0.5], ['nbf', String(NOW_SEC)], ['nbf', null],
-      ['hop_count', -1], ['hop_count', 1.5], ['hop_count', '3'], ['hop_count', null],
+      ['hop_count', -1], ['hop_count', 1.5], ['hop_count', '3'],
       ['delegation_graph_epoch', -1], ['delegation_graph_epoch', 0.5], ['delegation_graph_epoch', '7'],
       ['sub', ''], ['sub', 5], ['jti', ''], ['jti', {}], ['client_id', ''], ['client_id', ['c']], ['sid', ''], ['root_sid', ''], ['root_sid', 0],
-      ['zone_id', ''], ['zone_id', 1], ['agent_session_id', ''], ['agent_session_id', false], ['delegation_edge_id', ''], ['delegation_edge_id', 5],
-      ['source_session_id', ''], ['target_session_id', 7],
+      ['zone_id', 1], ['agent_session_id', false], ['delegation_edge_id', 5], ['target_session_id', 7],
       ['use', ''], ['use', 'admin'], ['sub_type', ''], ['sub_type', 'robot'],
-      ['scope', 5], ['scope', ['tool:call']], ['scope', null], ['scope', { 'tool:call': true }],
-      ['target', 'resource://documents'], ['target', ['']], ['target', [5]], ['target', {}], ['target', null],
-      ['delegation_path', 'app-a'], ['delegation_path', [1]], ['delegation_path', ['']], ['delegation_path', null],
+      ['scope', 5], ['scope', ['tool:call']], ['scope', { 'tool:call': true }],
+      ['target', 'resource://documents'], ['target', ['']], ['target', [5]], ['target', {}],
+      ['delegation_path', 'app-a'], ['delegation_path', [1]], ['delegation_path', ['']],
       ['delegation_chain', {}], ['delegation_chain', 'app-a'], ['delegation_chain', [5]], ['delegation_chain', [{}]],
-      ['delegation_chain', [{ application_id: '' }]], ['delegation_chain', [{ application_id: 'app-a', session_id: 5 }]],
+      ['delegation_chain', [{ application_id: '' }]], ['delegation_chain', [{ application_id: 'app-a', agent_session_id: 5 }]],
     ] as const
   ).map(([claim, value]): Row => ({ name: `${claim} = ${JSON.stringify(value)}`, token: es({ [claim]: value }), expect: 'invalid_token' })),
   { name: 'optional claims, well typed, come back in the claims', token: es({
     nbf: NOW_SEC - 5, hop_count: 0, delegation_graph_epoch: 0, target: ['resource://documents'], delegation_path: ['app-a', 'app-b'],
-    delegation_chain: [{ application_id: 'app-a', session_id: 's-a', delegation_id: 'd-a' }, { application_id: 'app-b' }],
+    delegation_chain: [{ application_id: 'app-a', agent_session_id: 's-a', delegation_edge_id: 'd-a' }, { application_id: 'app-b' }],
     delegation_edge_id: 'edge-1', source_session_id: 'src-1', target_session_id: 'tgt-1',
   }), expect: 'accepted', check: ({ claims }) => {
     expect(claims).toMatchObject({
@@ -348,6 +367,79 @@ const rows: Row[] = [
       delegationId: 'edge-1', sourceSessionId: 'src-1', targetSessionId: 'tgt-1',
     })
   } },
+
+  // ── optional claims: "" and null (the plain Caracal verifier's reading) ─────────────────────────
+  ...(
+    [
+      ['zone_id', 'zoneId'], ['agent_session_id', 'sessionId'], ['delegation_edge_id', 'delegationId'],
+      ['source_session_id', 'sourceSessionId'], ['target_session_id', 'targetSessionId'],
+    ] as const
+  ).flatMap(([claim, member]) => ['', null].map((value): Row => ({
+    name: `optional ${claim} = ${JSON.stringify(value)} is absent`, token: es({ [claim]: value }), expect: 'accepted', check: absent(member),
+  }))),
+  ...(
+    [['target', 'targetResources'], ['delegation_path', 'delegationPath'], ['delegation_chain', 'delegationChain'], ['hop_count', 'hopCount'], ['delegation_graph_epoch', 'graphEpoch']] as const
+  ).map(([claim, member]): Row => ({ name: `optional ${claim} = null is absent`, token: es({ [claim]: null }), expect: 'accepted', check: absent(member) })),
+  ...['', null].map((value): Row => ({
+    name: `scope = ${JSON.stringify(value)} is no scope`, token: es({ scope: value }), expect: 'accepted', check: ({ claims }) => expect(claims?.scope).toBe(''),
+  })),
+  // An array or integer claim that is "" is still refused (the verifier reads "" as no array, no integer), as is a null nbf (jose).
+  { name: 'target = "" is no array', token: es({ target: '' }), expect: 'invalid_token', check: described('target must be an array of non-empty strings') },
+  { name: 'delegation_path = "" is no array', token: es({ delegation_path: '' }), expect: 'invalid_token', check: described('delegation_path must be an array of non-empty strings') },
+  { name: 'delegation_chain = "" is no array', token: es({ delegation_chain: '' }), expect: 'invalid_token', check: described('delegation_chain must be an array') },
+  { name: 'hop_count = "" is no integer', token: es({ hop_count: '' }), expect: 'invalid_token', check: described('hop_count must be a non-negative integer') },
+  { name: 'delegation_graph_epoch = "" is no integer', token: es({ delegation_graph_epoch: '' }), expect: 'invalid_token', check: described('delegation_graph_epoch must be a non-negative integer') },
+  { name: 'nbf = null is refused (as jose refuses it)', token: es({ nbf: null }), expect: 'invalid_token', check: described('nbf must be a non-negative integer') },
+  { name: 'nbf = "" is refused', token: es({ nbf: '' }), expect: 'invalid_token', check: described('nbf must be a non-negative integer') },
+  // Anything else but a string or null in an optional string claim.
+  ...(
+    [['zone_id', 1], ['agent_session_id', false], ['delegation_edge_id', []], ['source_session_id', {}], ['target_session_id', 7]] as const
+  ).map(([claim, value]): Row => ({
+    name: `optional ${claim} = ${JSON.stringify(value)} is refused`, token: es({ [claim]: value }), expect: 'invalid_token', check: described(`${claim} must be a string or null`),
+  })),
+  // Required claims stay strictly required and typed.
+  ...['sub', 'client_id', 'sid', 'root_sid', 'jti'].flatMap((claim) => ['', null].map((value): Row => ({
+    name: `required ${claim} = ${JSON.stringify(value)} is refused`, token: es({ [claim]: value }), expect: 'invalid_token', check: described(`${claim} must be a non-empty string`),
+  }))),
+  ...['exp', 'iat'].map((claim): Row => ({
+    name: `required ${claim} = null is refused`, token: es({ [claim]: null }), expect: 'invalid_token', check: described(`${claim} must be a non-negative integer`),
+  })),
+  // With the options that need them, "" and null are missing values.
+  { name: 'zone_id "" with expectedZoneId', token: es({ zone_id: '' }), options: { expectedZoneId: 'zone-1' }, expect: 'invalid_zone', check: described('mandate was issued for another zone') },
+  { name: 'zone_id null with expectedZoneId', token: es({ zone_id: null }), options: { expectedZoneId: 'zone-1' }, expect: 'invalid_zone', check: described('mandate was issued for another zone') },
+  { name: 'agent_session_id "" with requireAgent', token: es({ agent_session_id: '' }), options: { requireAgent: true }, expect: 'agent_required', check: described('mandate has no agent session') },
+  { name: 'agent_session_id null with requireAgent', token: es({ agent_session_id: null }), options: { requireAgent: true }, expect: 'agent_required', check: described('mandate has no agent session') },
+  { name: 'delegation_edge_id "" with requireDelegation', token: es({ delegation_edge_id: '' }), options: { requireDelegation: true }, expect: 'delegation_required', check: described('mandate has no delegation edge') },
+  { name: 'delegation_edge_id null with requireDelegation', token: es({ delegation_edge_id: null }), options: { requireDelegation: true }, expect: 'delegation_required', check: described('mandate has no delegation edge') },
+  { name: 'scope null with requiredScopes', token: es({ scope: null }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope', check: described('missing required scope: tool:call') },
+  { name: 'delegation_chain null with requireChainContains', token: es({ delegation_chain: null }), options: { requireChainContains: ['app-a'] }, expect: 'chain_mismatch', check: described('delegation chain does not include app-a') },
+  { name: 'target null with requiredTargets', token: es({ target: null }), options: { requiredTargets: ['resource://documents'] }, expect: 'invalid_token', check: described('mandate is not for target resource://documents') },
+  { name: 'hop_count null with maxHopCount 1', token: es({ hop_count: null }), options: { maxHopCount: 1 }, expect: 'accepted' },
+
+  // ── delegation_chain hops as the STS writes them: { application_id, agent_session_id, delegation_edge_id } ──
+  {
+    name: 'hop agent_session_id and delegation_edge_id come back as sessionId and delegationId',
+    token: es({ delegation_chain: [{ application_id: 'app-a', agent_session_id: 's-a', delegation_edge_id: 'd-a' }] }),
+    expect: 'accepted',
+    check: ({ claims }) => expect(claims?.delegationChain).toEqual([{ applicationId: 'app-a', sessionId: 's-a', delegationId: 'd-a' }]),
+  },
+  {
+    name: 'hop session_id and delegation_id (not the STS names) are ignored',
+    token: es({ delegation_chain: [{ application_id: 'app-a', session_id: 's-a', delegation_id: 'd-a' }, { application_id: 'app-b', session_id: 5, delegation_id: '' }] }),
+    expect: 'accepted',
+    check: ({ claims }) => expect(claims?.delegationChain).toEqual([{ applicationId: 'app-a' }, { applicationId: 'app-b' }]),
+  },
+  {
+    name: 'hop ids "" and null are absent',
+    token: es({ delegation_chain: [{ application_id: 'app-a', agent_session_id: '', delegation_edge_id: null }, { application_id: 'app-b', agent_session_id: null, delegation_edge_id: '' }] }),
+    expect: 'accepted',
+    check: ({ claims }) => expect(claims?.delegationChain).toEqual([{ applicationId: 'app-a' }, { applicationId: 'app-b' }]),
+  },
+  { name: 'hop agent_session_id 5', token: es({ delegation_chain: [{ application_id: 'app-a', agent_session_id: 5 }] }), expect: 'invalid_token', check: described('agent_session_id must be a string or null') },
+  { name: 'hop delegation_edge_id {}', token: es({ delegation_chain: [{ application_id: 'app-a', delegation_edge_id: {} }] }), expect: 'invalid_token', check: described('delegation_edge_id must be a string or null') },
+  { name: 'hop application_id ""', token: es({ delegation_chain: [{ application_id: '' }] }), expect: 'invalid_token', check: described('application_id must be a non-empty string') },
+  { name: 'hop application_id null', token: es({ delegation_chain: [{ application_id: null }] }), expect: 'invalid_token', check: described('application_id must be a non-empty string') },
+  { name: 'hop without application_id', token: es({ delegation_chain: [{ agent_session_id: 's-a' }] }), expect: 'invalid_token', check: described('application_id missing') },
 
   // ── use and sub_type ───────────────────────────────────────────────────────────────────────
   { name: 'use "session" where a resource mandate is required (default)', token: es({ use: 'session' }), expect: 'invalid_token' },
@@ -396,8 +488,16 @@ const rows: Row[] = [
   { name: 'scope claim absent with requiredScopes', token: es({ scope: undefined }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope' },
   { name: 'scope is a prefix match only ("tool:callx")', token: es({ scope: 'tool:callx' }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope' },
   { name: 'scope differs by case', token: es({ scope: 'TOOL:CALL' }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope' },
-  { name: 'scopes separated by a tab are one scope (RFC 6749 §3.3)', token: es({ scope: 'tool:call\tadmin' }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope' },
   { name: 'every required scope present (extra spaces)', token: es({ scope: '  admin   tool:call ' }), options: { requiredScopes: ['tool:call', 'admin'] }, expect: 'accepted' },
+  // Any run of ASCII whitespace separates scopes, as the plain Caracal verifier splits them.
+  ...['tool:call\tadmin', 'tool:call\nadmin', 'tool:call\r\nadmin', 'admin\vtool:call', 'admin\ftool:call', '\ttool:call \t\n admin\r', 'admin\n\n\ntool:call'].map((scope): Row => ({
+    name: `scopes separated by ${JSON.stringify(scope)}`, token: es({ scope }), options: { requiredScopes: ['tool:call', 'admin'] }, expect: 'accepted',
+  })),
+  // Other whitespace is part of a scope (no scope token has any).
+  ...['admin\u00a0tool:call', 'admin\u2028tool:call', 'admin\u3000tool:call', 'admin\u0085tool:call', 'admin\u001ftool:call'].map((scope): Row => ({
+    name: `scopes "separated" by ${JSON.stringify(scope)} are one scope`, token: es({ scope }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope', check: described('missing required scope: tool:call'),
+  })),
+  { name: 'a tab-separated scope lacking one', token: es({ scope: 'tool:call\tadmin' }), options: { requiredScopes: ['tool:call', 'documents:read'] }, expect: 'insufficient_scope', check: described('missing required scope: documents:read') },
   { name: 'requireAgent without agent_session_id', token: es({ agent_session_id: undefined }), options: { requireAgent: true }, expect: 'agent_required' },
   { name: 'requireAgent with agent_session_id', token: es({ agent_session_id: 'agent-9' }), options: { requireAgent: true }, expect: 'accepted' },
   { name: 'requireDelegation without delegation_edge_id', token: es(), options: { requireDelegation: true }, expect: 'delegation_required' },
@@ -411,7 +511,11 @@ const rows: Row[] = [
   { name: 'hop_count 11 (default max 10)', token: es({ hop_count: 11 }), expect: 'hop_count_exceeded' },
   { name: 'hop_count 2 with maxHopCount 2', token: es({ hop_count: 2 }), options: { maxHopCount: 2 }, expect: 'accepted' },
   { name: 'hop_count 3 with maxHopCount 2', token: es({ hop_count: 3 }), options: { maxHopCount: 2 }, expect: 'hop_count_exceeded' },
-  { name: 'hop_count 1 with maxHopCount 0', token: es({ hop_count: 1 }), options: { maxHopCount: 0 }, expect: 'hop_count_exceeded' },
+  { name: 'hop_count 10 with maxHopCount 0 (0 or less means the default, 10)', token: es({ hop_count: 10 }), options: { maxHopCount: 0 }, expect: 'accepted' },
+  { name: 'hop_count 11 with maxHopCount 0', token: es({ hop_count: 11 }), options: { maxHopCount: 0 }, expect: 'hop_count_exceeded', check: described('hop count above 10') },
+  { name: 'hop_count 10 with maxHopCount -3', token: es({ hop_count: 10 }), options: { maxHopCount: -3 }, expect: 'accepted' },
+  { name: 'hop_count 11 with maxHopCount -3', token: es({ hop_count: 11 }), options: { maxHopCount: -3 }, expect: 'hop_count_exceeded', check: described('hop count above 10') },
+  { name: 'hop_count 3 with maxHopCount 2: worded', token: es({ hop_count: 3 }), options: { maxHopCount: 2 }, expect: 'hop_count_exceeded', check: described('hop count above 2') },
   { name: 'hop_count 50 with maxHopCount 100', token: es({ hop_count: 50 }), options: { maxHopCount: 100 }, expect: 'accepted' },
   { name: 'no hop_count with maxHopCount 0', token: es(), options: { maxHopCount: 0 }, expect: 'accepted' },
   { name: 'requiredTargets, no target claim', token: es(), options: { requiredTargets: ['resource://documents'] }, expect: 'invalid_token' },

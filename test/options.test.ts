@@ -38,11 +38,13 @@ const bad: [string, Record<string, unknown>][] = [
   ['requireDelegation', { ...minimal, requireDelegation: 'true' }],
   ['requireChainContains', { ...minimal, requireChainContains: 'app-a' }],
   ['requireChainContains', { ...minimal, requireChainContains: [1] }],
-  ['maxHopCount', { ...minimal, maxHopCount: -1 }],
   ['maxHopCount', { ...minimal, maxHopCount: 1.5 }],
+  ['maxHopCount', { ...minimal, maxHopCount: -0.5 }],
+  ['maxHopCount', { ...minimal, maxHopCount: null }],
   ['maxHopCount', { ...minimal, maxHopCount: '3' }],
   ['maxHopCount', { ...minimal, maxHopCount: Number.NaN }],
   ['maxHopCount', { ...minimal, maxHopCount: Number.POSITIVE_INFINITY }],
+  ['maxHopCount', { ...minimal, maxHopCount: Number.NEGATIVE_INFINITY }],
   ['requiredTargets', { ...minimal, requiredTargets: 'resource://x' }],
   ['requiredTargets', { ...minimal, requiredTargets: [''] }],
   ['requiredUse', { ...minimal, requiredUse: 'admin' }],
@@ -56,6 +58,7 @@ const bad: [string, Record<string, unknown>][] = [
   ['clockToleranceSec', { ...minimal, clockToleranceSec: Number.NaN }],
   ['clockToleranceSec', { ...minimal, clockToleranceSec: Number.POSITIVE_INFINITY }],
   ['clockToleranceSec', { ...minimal, clockToleranceSec: '60' }],
+  ['clockToleranceSec', { ...minimal, clockToleranceSec: null }],
   ['cache', { ...minimal, cache: true }],
   ['cache', { ...minimal, cache: 5 }],
   ['cache', { ...minimal, cache: null }],
@@ -127,13 +130,29 @@ describe('CaracalAuth options', () => {
     expect(auth.stats().backend).toEqual({ ES256: 'noble', RS256: 'noble' })
     const defaults = new CaracalAuth(minimal).options
     expect(defaults.policy.maxHopCount).toBe(10)
-    expect(defaults.claimRules.toleranceSec).toBe(60)
+    expect(defaults.claimRules.expLeewaySec).toBe(0)
+    expect(defaults.claimRules.futureLeewaySec).toBe(60)
     expect(defaults.claimRules.requiredUse).toBe('resource')
     expect([...defaults.algorithms].sort()).toEqual(['ES256', 'RS256'])
     expect(defaults.maxTokenLength).toBe(8192)
     expect(defaults.cacheMax).toBeGreaterThan(0)
     expect(defaults.jwks.url).toBe(`${ISSUER}/.well-known/jwks.json`)
   })
+
+  it.each([[0, 10], [-1, 10], [-100, 10], [Number.MIN_SAFE_INTEGER, 10], [1, 1], [3, 3], [10, 10], [50, 50]])(
+    'maxHopCount %s means %s (0 or less is the default, as in the plain Caracal verifier)',
+    (given, effective) => {
+      expect(new CaracalAuth({ ...minimal, maxHopCount: given }).options.policy.maxHopCount).toBe(effective)
+    },
+  )
+
+  it.each([[undefined, 0, 60], [0, 0, 0], [5, 5, 5], [2.5, 2.5, 2.5], [300, 300, 300]])(
+    'clockToleranceSec %s: leeway %s s for exp, %s s for nbf and iat ahead',
+    (given, exp, future) => {
+      const { claimRules } = new CaracalAuth({ ...minimal, clockToleranceSec: given }).options
+      expect([claimRules.expLeewaySec, claimRules.futureLeewaySec]).toEqual([exp, future])
+    },
+  )
 
   it('the JWKS URL is built from the issuer without doubling a trailing slash', () => {
     expect(new CaracalAuth({ ...minimal, issuer: `${ISSUER}/` }).options.jwks.url).toBe(`${ISSUER}/.well-known/jwks.json`)

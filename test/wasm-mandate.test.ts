@@ -5,10 +5,12 @@
  * string comparisons agree with JS string equality, and that it allocates nothing per call. The
  * agreement with the JS path on generated payloads is test/differential-json.test.ts.
  */
+import { spawnSync } from 'node:child_process'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CaracalAuth, CaracalAuthError, InMemoryRevocationStore, type CaracalAuthOptions } from '../src/index.js'
 import type { BackendChoice, MandateVerdict } from '../src/backends/types.js'
 import { CLAIM_NAMES, MandateChannel, wtf8 } from '../src/backends/wasm-mandate.js'
+import { HOP_MEMBERS, PAYLOAD_CLAIMS } from '../src/backends/claim-names.js'
 import { wasmInternalsForTests, wasmMemoryBytes } from '../src/backends/wasm.js'
 import { signSegments, b64u } from './support/compact-tokens.js'
 import { AUDIENCE, ISSUER, NOW_MS, NOW_SEC, esKey, mandateClaims, mint, rsKey, staticJwks } from './support/mandates.js'
@@ -53,12 +55,23 @@ afterEach(() => vi.restoreAllMocks())
 describe('wasm one-call path', () => {
   it('reads the claim names the host reads (the two tables agree)', () => {
     CLAIM_NAMES.forEach((name, i) => {
-      const hop = name === 'application_id' || name === 'session_id' || name === 'delegation_id'
-      expect(wasmInternalsForTests.claimIndex(name, hop)).toBe(i)
+      expect(wasmInternalsForTests.claimIndex(name, false), name).toBe(PAYLOAD_CLAIMS.includes(name) ? i : -1)
+      expect(wasmInternalsForTests.claimIndex(name, true), `${name} in a hop`).toBe(HOP_MEMBERS.includes(name) ? i : -1)
     })
+    // Chain entries as the STS writes them; the old member names are nothing to the reader.
+    expect([...HOP_MEMBERS].sort()).toEqual(['agent_session_id', 'application_id', 'delegation_edge_id'])
+    for (const old of ['session_id', 'delegation_id']) {
+      expect(wasmInternalsForTests.claimIndex(old, true)).toBe(-1)
+      expect(wasmInternalsForTests.claimIndex(old, false)).toBe(-1)
+    }
     expect(wasmInternalsForTests.claimIndex('constructor', false)).toBe(-1)
     expect(wasmInternalsForTests.claimIndex('iss', true)).toBe(-1)
-    expect(wasmInternalsForTests.claimIndex('application_id', false)).toBe(-1)
+  })
+
+  it('has both claim tables as assembly/codegen/gen-claims.mjs emits them', () => {
+    const run = spawnSync(process.execPath, ['assembly/codegen/gen-claims.mjs', '--check'], { encoding: 'utf8' })
+    expect(run.stderr).toBe('')
+    expect(run.status).toBe(0)
   })
 
   it('is what backend "wasm" runs for ES256 and RS256: accepted, refused by policy, rejected', async () => {

@@ -5,7 +5,7 @@
  * No runtime import of fastmcp: it is an optional peer dependency.
  */
 import type { IncomingMessage } from 'node:http'
-import type { Claims } from '../policy/claims.js'
+import { scopeEntries, type Claims } from '../policy/claims.js'
 import type { ResolvedOptions } from '../options.js'
 import { asAuthError, authErrorResponse, bearerToken, type ChallengeOptions } from './http-error.js'
 
@@ -16,7 +16,7 @@ import { asAuthError, authErrorResponse, bearerToken, type ChallengeOptions } fr
 export type CaracalSession = {
   /** The validated claims of the mandate. */
   readonly claims: Claims
-  /** The `scope` claim split on spaces (RFC 6749 §3.3); fastmcp's `requireScopes` reads this. */
+  /** The `scope` claim split on runs of ASCII whitespace, as `requiredScopes` reads it; fastmcp's `requireScopes` reads this. */
   readonly scopes: readonly string[]
   readonly sub: string
   readonly clientId: string
@@ -46,7 +46,7 @@ export function sessionOf(claims: Claims): CaracalSession {
   if (session === undefined) {
     session = Object.freeze({
       claims,
-      scopes: Object.freeze(claims.scope.split(' ').filter((s) => s !== '')),
+      scopes: Object.freeze(scopeEntries(claims.scope)),
       sub: claims.sub,
       clientId: claims.clientId,
       zoneId: claims.zoneId,

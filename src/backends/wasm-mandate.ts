@@ -8,7 +8,10 @@
 import { invalidToken } from '../errors.js'
 import { JWS_ERRORS } from '../jws/compact.js'
 import { CLAIM_ERRORS, assembleMandate, readChain, type VerifiedMandate } from '../policy/claims.js'
+import { CLAIM_NAMES } from './claim-names.js'
 import type { MandateRules, MandateVerdict } from './types.js'
+
+export { CLAIM_NAMES }
 
 /** The exports of assembly/mandate.ts. */
 export interface MandateExports {
@@ -26,18 +29,16 @@ export interface MandateExports {
   mandateClaimIndex(ptr: number, len: number, hop: number): number
 }
 
-/** Claim names by the module's index (assembly/mandate.ts); the tests check the two agree. */
-export const CLAIM_NAMES = Object.freeze([
-  'iss', 'aud', 'exp', 'iat', 'nbf', 'use', 'sub_type', 'scope', 'sub', 'client_id', 'sid', 'root_sid', 'jti', 'zone_id',
-  'target', 'agent_session_id', 'delegation_edge_id', 'source_session_id', 'target_session_id', 'delegation_path',
-  'delegation_chain', 'delegation_graph_epoch', 'hop_count', 'application_id', 'session_id', 'delegation_id',
-] as const)
+/** Claim indices by name (CLAIM_NAMES is generated with the module's table, assembly/claims.ts). */
 const C = Object.fromEntries(CLAIM_NAMES.map((name, i) => [name, i])) as Record<(typeof CLAIM_NAMES)[number], number>
 
 /** The verdict that hands a token to the JS path. */
 export const DEFER: MandateVerdict = Object.freeze({ kind: 'defer' })
 
-/** Verdicts past OK (0), REFUSED (1) and DEFER (2), worded as the JS path words them. */
+/**
+ * Verdicts past OK (0), REFUSED (1) and DEFER (2), worded as the JS path words them, in the order
+ * of the verdict constants of assembly/mandate.ts (B64 = 3 first).
+ */
 const REASONS: ReadonlyArray<(claim: string, rules: MandateRules) => string> = [
   () => JWS_ERRORS.outsideAlphabet,
   () => JWS_ERRORS.signature,
@@ -62,6 +63,7 @@ const REASONS: ReadonlyArray<(claim: string, rules: MandateRules) => string> = [
   () => CLAIM_ERRORS.scopeType,
   () => CLAIM_ERRORS.chainType,
   () => CLAIM_ERRORS.hopType,
+  (claim) => CLAIM_ERRORS.optionalString(claim),
 ]
 const FIRST_REASON = 3
 
@@ -101,18 +103,19 @@ function encodePolicy(rules: MandateRules, maxBytes: number): Uint8Array | null 
     p.requiredTargets,
   ]
   const encoded = lists.map((list) => list.map(wtf8))
-  const HEAD = 20 + 4 * lists.length
+  const HEAD = 28 + 4 * lists.length
   let size = HEAD
   for (const list of encoded) size += 4 + list.reduce((n, b) => n + 4 + ((b.length + 3) & ~3), 0)
   if (size > maxBytes) return null
   const blob = new Uint8Array(size)
   const view = new DataView(blob.buffer)
-  view.setFloat64(0, c.toleranceSec, true)
-  view.setFloat64(8, p.maxHopCount, true)
-  view.setUint32(16, (p.requireAgent ? 1 : 0) | (p.requireDelegation ? 2 : 0) | (c.requiredUse === 'session' ? 4 : 0), true)
+  view.setFloat64(0, c.expLeewaySec, true)
+  view.setFloat64(8, c.futureLeewaySec, true)
+  view.setFloat64(16, p.maxHopCount, true)
+  view.setUint32(24, (p.requireAgent ? 1 : 0) | (p.requireDelegation ? 2 : 0) | (c.requiredUse === 'session' ? 4 : 0), true)
   let at = HEAD
   encoded.forEach((list, i) => {
-    view.setUint32(20 + 4 * i, at, true)
+    view.setUint32(28 + 4 * i, at, true)
     view.setUint32(at, list.length, true)
     at += 4
     for (const bytes of list) {

@@ -1,6 +1,9 @@
 /**
  * Reads a verified payload into the `Claims` shape (docs/architecture.md "Claims") and applies the registered
  * claim rules of README "What is checked": types, iss, aud, exp/nbf/iat, use. Every failure is `invalid_token`.
+ * As the plain Caracal verifier reads them: an optional string claim that is "" or null is absent, as is
+ * an optional array or integer claim that is null (nbf excepted: jose refuses a null nbf); the hops of
+ * `delegation_chain` are `{ application_id, agent_session_id, delegation_edge_id }`, as the STS writes them.
  */
 import { invalidToken } from '../errors.js'
 
@@ -37,8 +40,15 @@ export interface ClaimRules {
   readonly issuer: string
   readonly audiences: ReadonlySet<string>
   readonly requiredUse: string
-  readonly toleranceSec: number
+  /** A mandate is expired once `exp <= now - expLeewaySec` (0 unless `clockToleranceSec` is set). */
+  readonly expLeewaySec: number
+  /** How far `nbf` and `iat` may be ahead of now (60 s unless `clockToleranceSec` is set). */
+  readonly futureLeewaySec: number
 }
+
+/** The leeways when `clockToleranceSec` is not set (README "Options"). */
+export const DEFAULT_EXP_LEEWAY_SEC = 0
+export const DEFAULT_FUTURE_LEEWAY_SEC = 60
 
 /** What the verified-token cache keeps: the claims plus what each later check needs. */
 export interface VerifiedMandate {
@@ -68,7 +78,10 @@ export const CLAIM_ERRORS = Object.freeze({
   hopType: 'delegation_chain entries must be objects',
   missing: (name: string) => `${name} missing`,
   notInteger: (name: string) => `${name} must be a non-negative integer`,
+  /** A required string claim (or a hop's application_id). */
   notString: (name: string) => `${name} must be a non-empty string`,
+  /** An optional string claim: "" and null stand for none, anything else but a string is refused. */
+  optionalString: (name: string) => `${name} must be a string or null`,
   notStrings: (name: string) => `${name} must be an array of non-empty strings`,
 })
 
@@ -102,39 +115,40 @@ export function readMandate(p: Record<string, unknown>, rules: ClaimRules, nowSe
   checkAudience(p.aud, rules.audiences)
   const exp = integer(p.exp, 'exp', true)!
   const iat = integer(p.iat, 'iat', true)!
+  // A null nbf is no integer (jose, which the plain verifier uses, refuses it too).
   const nbf = integer(p.nbf, 'nbf', false)
-  checkTimes(exp, iat, nbf, nowSec, rules.toleranceSec)
+  checkTimes(exp, iat, nbf, nowSec, rules)
 
-  const use = string(p.use, 'use', true)
+  const use = string(p.use, 'use')
   if (use !== 'session' && use !== 'resource') throw invalidToken(CLAIM_ERRORS.useValue)
   if (use !== rules.requiredUse) throw invalidToken(CLAIM_ERRORS.useRequired(rules.requiredUse))
-  const subType = string(p.sub_type, 'sub_type', true)
+  const subType = string(p.sub_type, 'sub_type')
   if (subType !== 'user' && subType !== 'application') throw invalidToken(CLAIM_ERRORS.subType)
-  const scope = p.scope === undefined ? '' : p.scope
+  const scope = p.scope === undefined || p.scope === null ? '' : p.scope
   if (typeof scope !== 'string') throw invalidToken(CLAIM_ERRORS.scopeType)
 
   return assembleMandate({
-    sub: string(p.sub, 'sub', true),
-    clientId: string(p.client_id, 'client_id', true),
-    sid: string(p.sid, 'sid', true),
-    rootSid: string(p.root_sid, 'root_sid', true),
+    sub: string(p.sub, 'sub'),
+    clientId: string(p.client_id, 'client_id'),
+    sid: string(p.sid, 'sid'),
+    rootSid: string(p.root_sid, 'root_sid'),
     use,
     subType,
-    jti: string(p.jti, 'jti', true),
+    jti: string(p.jti, 'jti'),
     iat,
     exp,
     nbf,
     scope,
-    zoneId: string(p.zone_id, 'zone_id', false),
+    zoneId: optionalString(p.zone_id, 'zone_id'),
     target: stringArray(p.target, 'target'),
-    agentSessionId: string(p.agent_session_id, 'agent_session_id', false),
-    delegationEdgeId: string(p.delegation_edge_id, 'delegation_edge_id', false),
-    sourceSessionId: string(p.source_session_id, 'source_session_id', false),
-    targetSessionId: string(p.target_session_id, 'target_session_id', false),
+    agentSessionId: optionalString(p.agent_session_id, 'agent_session_id'),
+    delegationEdgeId: optionalString(p.delegation_edge_id, 'delegation_edge_id'),
+    sourceSessionId: optionalString(p.source_session_id, 'source_session_id'),
+    targetSessionId: optionalString(p.target_session_id, 'target_session_id'),
     delegationPath: stringArray(p.delegation_path, 'delegation_path'),
     delegationChain: readChain(p.delegation_chain),
-    graphEpoch: integer(p.delegation_graph_epoch, 'delegation_graph_epoch', false),
-    hopCount: integer(p.hop_count, 'hop_count', false),
+    graphEpoch: optionalInteger(p.delegation_graph_epoch, 'delegation_graph_epoch'),
+    hopCount: optionalInteger(p.hop_count, 'hop_count'),
   })
 }
 
@@ -182,26 +196,48 @@ function addAnchor(anchors: string[], anchor: string | undefined): void {
 }
 
 /**
- * Whether the space-separated `scope` (RFC 6749 §3.3) holds `wanted` as a whole entry. Runs on
- * every request, so it searches in place instead of splitting the claim into a new array.
+ * What separates the entries of `scope`: any run of ASCII whitespace (space, tab, LF, VT, FF, CR),
+ * as the plain Caracal verifier splits it. RFC 6749 §3.3 writes one space; a scope token never
+ * holds whitespace, so a wider separator cannot join two tokens into one.
+ */
+export function isScopeSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13)
+}
+
+const SCOPE_SPACES = /[ \t\n\v\f\r]+/
+
+/** The entries of `scope` (for the adapters' session and AuthInfo `scopes`). */
+export function scopeEntries(scope: string): string[] {
+  return scope.split(SCOPE_SPACES).filter((s) => s !== '')
+}
+
+/**
+ * Whether the whitespace-separated `scope` holds `wanted` (itself without whitespace) as a whole
+ * entry. Runs on every request, so it searches in place instead of splitting the claim.
  */
 export function hasScope(scope: string, wanted: string): boolean {
   for (let at = scope.indexOf(wanted); at >= 0; at = scope.indexOf(wanted, at + 1)) {
     const end = at + wanted.length
-    if ((at === 0 || scope.charCodeAt(at - 1) === 32) && (end === scope.length || scope.charCodeAt(end) === 32)) return true
+    if ((at === 0 || isScopeSpace(scope.charCodeAt(at - 1))) && (end === scope.length || isScopeSpace(scope.charCodeAt(end)))) return true
   }
   return false
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
-/** Time rules, re-applied on every cache hit: `exp > now - tolerance`, nbf and iat not ahead. */
-export function checkTimes(exp: number, iat: number, nbf: number | undefined, nowSec: number, toleranceSec: number): void {
+/**
+ * Time rules, re-applied on every cache hit: expired once `exp <= now - expLeewaySec`; nbf and iat
+ * not more than `futureLeewaySec` ahead.
+ */
+export function checkTimes(
+  exp: number, iat: number, nbf: number | undefined, nowSec: number, rules: Pick<ClaimRules, 'expLeewaySec' | 'futureLeewaySec'>,
+): void {
   // A clock answering NaN would make every comparison below false, i.e. accept expired tokens.
   if (!Number.isFinite(nowSec)) throw invalidToken(CLAIM_ERRORS.clock)
-  if (exp <= nowSec - toleranceSec) throw invalidToken(CLAIM_ERRORS.expired)
-  if (nbf !== undefined && nbf > nowSec + toleranceSec) throw invalidToken(CLAIM_ERRORS.notYetValid)
-  if (iat > nowSec + toleranceSec) throw invalidToken(CLAIM_ERRORS.issuedAhead)
+  if (exp <= nowSec - rules.expLeewaySec) throw invalidToken(CLAIM_ERRORS.expired)
+  const future = nowSec + rules.futureLeewaySec
+  if (nbf !== undefined && nbf > future) throw invalidToken(CLAIM_ERRORS.notYetValid)
+  if (iat > future) throw invalidToken(CLAIM_ERRORS.issuedAhead)
 }
 
 function checkAudience(aud: unknown, accepted: ReadonlySet<string>): void {
@@ -218,14 +254,17 @@ function checkAudience(aud: unknown, accepted: ReadonlySet<string>): void {
 
 // The helpers take the value, not the object and a name: claims are read with constant property
 // names, which V8 caches, instead of keyed lookups that cost ~30 ns each on the cold path.
-function string(v: unknown, name: string, required: true): string
-function string(v: unknown, name: string, required: false): string | undefined
-function string(v: unknown, name: string, required: boolean): string | undefined {
-  if (v === undefined) {
-    if (required) throw invalidToken(CLAIM_ERRORS.missing(name))
-    return undefined
-  }
+/** A required string claim: present, a string, not "". */
+function string(v: unknown, name: string): string {
+  if (v === undefined) throw invalidToken(CLAIM_ERRORS.missing(name))
   if (typeof v !== 'string' || v === '') throw invalidToken(CLAIM_ERRORS.notString(name))
+  return v
+}
+
+/** An optional string claim: "" and null are absent. */
+function optionalString(v: unknown, name: string): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined
+  if (typeof v !== 'string') throw invalidToken(CLAIM_ERRORS.optionalString(name))
   return v
 }
 
@@ -238,22 +277,29 @@ function integer(v: unknown, name: string, required: boolean): number | undefine
   return v
 }
 
+/** An optional integer claim where null is absent (hop_count, delegation_graph_epoch). */
+function optionalInteger(v: unknown, name: string): number | undefined {
+  return v === null ? undefined : integer(v, name, false)
+}
+
+/** An optional array of non-empty strings; null is absent ("" is no array). */
 function stringArray(v: unknown, name: string): readonly string[] | undefined {
-  if (v === undefined) return undefined
+  if (v === undefined || v === null) return undefined
   if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s === '')) throw invalidToken(CLAIM_ERRORS.notStrings(name))
   return Object.freeze([...(v as string[])])
 }
 
+/** `delegation_chain`: null is absent; each hop `{ application_id, agent_session_id?, delegation_edge_id? }`. */
 export function readChain(v: unknown): readonly DelegationHop[] | undefined {
-  if (v === undefined) return undefined
+  if (v === undefined || v === null) return undefined
   if (!Array.isArray(v)) throw invalidToken(CLAIM_ERRORS.chainType)
   return Object.freeze(
     v.map((hop) => {
       if (typeof hop !== 'object' || hop === null || Array.isArray(hop)) throw invalidToken(CLAIM_ERRORS.hopType)
       const h = hop as Record<string, unknown>
-      const out: { applicationId: string; sessionId?: string; delegationId?: string } = { applicationId: string(h.application_id, 'application_id', true) }
-      const sessionId = string(h.session_id, 'session_id', false)
-      const delegationId = string(h.delegation_id, 'delegation_id', false)
+      const out: { applicationId: string; sessionId?: string; delegationId?: string } = { applicationId: string(h.application_id, 'application_id') }
+      const sessionId = optionalString(h.agent_session_id, 'agent_session_id')
+      const delegationId = optionalString(h.delegation_edge_id, 'delegation_edge_id')
       if (sessionId !== undefined) out.sessionId = sessionId
       if (delegationId !== undefined) out.delegationId = delegationId
       return Object.freeze(out)
