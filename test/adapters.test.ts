@@ -111,6 +111,13 @@ describe('authenticate (fastmcp)', () => {
     expect(await auth.authenticate(req)).toBe(session)
   })
 
+  it('splits scope on runs of ASCII whitespace, as requiredScopes reads it (other whitespace stays in a scope)', async () => {
+    const auth = makeAuth()
+    const session = await auth.authenticate({ headers: { authorization: `Bearer ${mint({ scope: '\ttool:call\n\r documents:read\vx\fy\u00a0z ' })}` } } as never)
+    expect(session.scopes).toEqual(['tool:call', 'documents:read', 'x', 'y\u00a0z'])
+    expect(hasScopes('tool:call', 'documents:read')(session)).toBe(true)
+  })
+
   it('is bound: works when passed around as a bare function', async () => {
     const auth = makeAuth()
     const { authenticate } = auth
@@ -158,6 +165,11 @@ describe('mcpSdkVerifier', () => {
     expect(info.resource?.href).toBe(AUDIENCE)
     expect((info.extra?.claims as { sub: string }).sub).toBe('user-1')
     expect(info.token).toBe(token)
+  })
+
+  it('AuthInfo scopes split on runs of ASCII whitespace', async () => {
+    const info = await mcpSdkVerifier(makeAuth()).verifyAccessToken(mint({ scope: 'tool:call\tdocuments:read\r\n\u2028admin' }))
+    expect(info.scopes).toEqual(['tool:call', 'documents:read', '\u2028admin'])
   })
 
   it('with several audiences reports the one the mandate was accepted for', async () => {
