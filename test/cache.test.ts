@@ -48,20 +48,31 @@ describe.each(TEST_BACKENDS)('verified-token cache on %s', (backend) => {
     expect(auth.stats().cache.hits).toBe(1)
   })
 
-  it('a cached token is rejected once exp - tolerance passes (re-checked on every hit)', async () => {
+  it('a cached token is rejected once exp passes (no leeway for exp by default; re-checked on every hit)', async () => {
     const { auth, clock } = testVerifier(backend)
     const token = mint({ exp: NOW_SEC + 100 })
     await auth.verify(token)
-    clock.set((NOW_SEC + 100 + 60) * 1000 - 1) // 1 ms before the edge: still valid, from the cache
+    clock.set((NOW_SEC + 100) * 1000 - 1) // 1 ms before exp: still valid, from the cache
     await expect(auth.verify(token)).resolves.toBeDefined()
     expect(auth.stats().cache.hits).toBe(1)
-    clock.set((NOW_SEC + 100 + 60) * 1000) // exp = now - tolerance: expired
-    expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
+    clock.set((NOW_SEC + 100) * 1000) // exp = now: expired
+    expect((await rejection(auth.verify(token))).description).toBe('token expired')
     expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
     expect(auth.stats().cache.size).toBe(0)
   })
 
-  it('a custom tolerance applies to hits too', async () => {
+  it('clockToleranceSec applies to hits too', async () => {
+    const { auth, clock } = testVerifier(backend, { clockToleranceSec: 30 })
+    const token = mint({ exp: NOW_SEC + 10 })
+    await auth.verify(token)
+    clock.set((NOW_SEC + 10 + 30) * 1000 - 1) // 1 ms before exp + tolerance
+    await expect(auth.verify(token)).resolves.toBeDefined()
+    expect(auth.stats().cache.hits).toBe(1)
+    clock.set((NOW_SEC + 10 + 30) * 1000) // exp = now - tolerance: expired
+    expect((await rejection(auth.verify(token))).description).toBe('token expired')
+  })
+
+  it('clockToleranceSec 0 on hits: expired at exp', async () => {
     const { auth, clock } = testVerifier(backend, { clockToleranceSec: 0 })
     const token = mint({ exp: NOW_SEC + 10 })
     await auth.verify(token)
@@ -71,10 +82,12 @@ describe.each(TEST_BACKENDS)('verified-token cache on %s', (backend) => {
     expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
   })
 
-  it('a clock moved back before nbf/iat - tolerance rejects a cached token', async () => {
+  it('a clock moved back before nbf/iat - 60 s rejects a cached token', async () => {
     const { auth, clock } = testVerifier(backend)
     const token = mint({ nbf: NOW_SEC, iat: NOW_SEC })
     await auth.verify(token)
+    clock.set((NOW_SEC - 60) * 1000) // nbf and iat 60 s ahead: still valid
+    await expect(auth.verify(token)).resolves.toBeDefined()
     clock.set((NOW_SEC - 61) * 1000)
     expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
   })

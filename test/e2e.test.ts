@@ -50,7 +50,7 @@ const closers: (() => Promise<void> | void)[] = []
 function validClaims(): Record<string, unknown> {
   return {
     delegation_edge_id: `edge-${Math.random().toString(36).slice(2)}`,
-    delegation_chain: [{ application_id: REQUIRED_APP, session_id: 'upstream-session' }],
+    delegation_chain: [{ application_id: REQUIRED_APP, agent_session_id: 'upstream-session' }],
     hop_count: 1,
     target: [AUDIENCE],
   }
