@@ -63,7 +63,7 @@ function matcher(names, indent) {
 
 function assemblySource() {
   const L = [HEADER, '', '// Claim indices (the order of NAMES in the generator, CLAIM_NAMES on the host).']
-  NAMES.forEach(([name], i) => L.push(`export const ${constant(name)}: i32 = ${i}`))
+  for (const [i, [name]] of NAMES.entries()) L.push(`export const ${constant(name)}: i32 = ${i}`)
   L.push(`/** How many names have an index: the span and number tables hold one entry each. */`)
   L.push(`export const CLAIMS: i32 = ${NAMES.length}`)
   L.push('')
@@ -84,22 +84,14 @@ function assemblySource() {
   L.push('  }')
   L.push('  return true')
   L.push('}')
-  return L.join('\n') + '\n'
+  return `${L.join('\n')}\n`
 }
 
 function hostSource() {
-  // The names, a few to a line: `Object.freeze([` then lines of at most ~100 characters.
-  const list = (names) => {
-    const lines = ['']
-    for (const n of names) {
-      const item = `'${n}', `
-      if (lines[lines.length - 1].length + item.length > 100) lines.push('')
-      lines[lines.length - 1] += item
-    }
-    return `\n${lines.map((l) => `  ${l.trimEnd()}`).join('\n')}\n`
-  }
+  // One name a line, as Biome formats an array that does not fit on one.
+  const list = (names) => `\n${names.map((n) => `  '${n}',\n`).join('')}`
   const L = [HEADER, '']
-  L.push('/** Claim names by the wasm module\'s index (assembly/claims.ts, generated from the same list). */')
+  L.push("/** Claim names by the wasm module's index (assembly/claims.ts, generated from the same list). */")
   L.push(`export const CLAIM_NAMES = Object.freeze([${list(NAMES.map(([n]) => n))}] as const)`)
   L.push('')
   L.push('/** The names the module matches as claims of the payload. */')
@@ -107,7 +99,7 @@ function hostSource() {
   L.push('')
   L.push('/** The names the module matches as members of a delegation_chain entry. */')
   L.push(`export const HOP_MEMBERS: readonly string[] = Object.freeze([${list(inHop)}])`)
-  return L.join('\n') + '\n'
+  return `${L.join('\n')}\n`
 }
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
