@@ -31,6 +31,7 @@ const STATUS: Record<CaracalErrorCode, 401 | 403> = {
   invalid_token: 401,
   invalid_zone: 401,
   session_revoked: 401,
+  delegation_stale: 401,
   insufficient_scope: 403,
   agent_required: 403,
   delegation_required: 403,
@@ -549,6 +550,25 @@ const rows: Row[] = [
       expect: 'session_revoked', check: ({ error }) => expect(error?.unavailable).toBe(true),
     },
   ]),
+
+  // ── delegation epochs: after revocation, per zone, an equal epoch is current ────────────────
+  { name: 'delegation_graph_epoch below the zone epoch', token: es({ delegation_graph_epoch: 4 }), setup: (v) => v.revocations.markDelegationEpoch('zone-1', 5), expect: 'delegation_stale', check: ({ error }) => expect(error?.description).toBe('the delegation graph changed after this mandate was issued') },
+  { name: 'delegation_graph_epoch equal to the zone epoch', token: es({ delegation_graph_epoch: 5 }), setup: (v) => v.revocations.markDelegationEpoch('zone-1', 5), expect: 'accepted' },
+  { name: 'delegation_graph_epoch 0 with no zone epoch known', token: es({ delegation_graph_epoch: 0 }), expect: 'accepted' },
+  { name: 'another zone raised its epoch', token: es({ delegation_graph_epoch: 1 }), setup: (v) => v.revocations.markDelegationEpoch('zone-2', 9), expect: 'accepted' },
+  { name: 'no delegation_graph_epoch claim, zone epoch raised', token: es(), setup: (v) => v.revocations.markDelegationEpoch('zone-1', 9), expect: 'accepted' },
+  { name: 'revoked and stale: revocation is reported', token: es({ sid: 'sid-rs', delegation_graph_epoch: 1 }), setup: (v) => { v.revocations.markRevoked('sid-rs'); v.revocations.markDelegationEpoch('zone-1', 9) }, expect: 'session_revoked' },
+  {
+    name: 'store whose currentDelegationEpoch throws fails closed', token: es({ delegation_graph_epoch: 1 }),
+    options: { revocations: { isRevoked: () => false, markRevoked: () => {}, currentDelegationEpoch: () => { throw new Error('down') } } },
+    expect: 'session_revoked', check: ({ error }) => expect(error?.unavailable).toBe(true),
+  },
+  {
+    name: 'async store with a higher epoch', token: es({ delegation_graph_epoch: 1 }),
+    options: { revocations: { isRevoked: async () => false, markRevoked: () => {}, currentDelegationEpoch: async () => 2 } },
+    expect: 'delegation_stale',
+  },
+
   {
     name: 'store failing closed (unavailableReason) answers unavailable',
     token: es(),
