@@ -1,0 +1,126 @@
+/**
+ * Options of the Redis revocation classes, read once in their constructors (docs/architecture.md
+ * "Rules a change keeps": a bad option is a `TypeError` that names it, unknown options are refused).
+ * Both the Caracal wiring, `new X(redis, …, options)`, and one options object `{ redis, … }` are
+ * accepted; `argumentsOf` turns either into one object.
+ */
+import type { Redis } from 'ioredis'
+import { hmacKeyBytes } from './redis-wire.js'
+
+export function isRedisClient(value: unknown): value is Redis {
+  return typeof value === 'object' && value !== null && typeof (value as Redis).duplicate === 'function'
+}
+
+/**
+ * The options object of a constructor called either as `(redis, ...positional, options?)` or as
+ * `(options)`. Positional values become the options named in `positional`; naming one of them in
+ * the options object as well is an error, so it cannot be ambiguous which one counts.
+ */
+export function argumentsOf(owner: string, args: readonly unknown[], positional: readonly string[]): Record<string, unknown> {
+  const [first] = args
+  if (!isRedisClient(first)) {
+    if (args.length > 1) {
+      throw new TypeError(`${owner} takes (${positional.join(', ')}, options) or one options object, and its first argument is not an ioredis client`)
+    }
+    if (typeof first !== 'object' || first === null || Array.isArray(first)) throw new TypeError(`${owner} needs an options object`)
+    return first as Record<string, unknown>
+  }
+  if (args.length > positional.length + 1) throw new TypeError(`${owner} takes at most ${positional.length + 1} arguments`)
+  const options = args[positional.length] ?? {}
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`${owner}: its last argument must be an options object`)
+  }
+  const merged: Record<string, unknown> = { ...(options as Record<string, unknown>) }
+  positional.forEach((name, i) => {
+    if (Object.hasOwn(merged, name)) throw new TypeError(`${owner} option "${name}" is given twice: as an argument and as an option`)
+    merged[name] = args[i]
+  })
+  return merged
+}
+
+/** Reads and checks options one by one; every failure is a TypeError naming the option. */
+export class OptionReader {
+  readonly #owner: string
+  readonly #o: Record<string, unknown>
+
+  constructor(owner: string, options: Record<string, unknown>, known: readonly string[]) {
+    this.#owner = owner
+    this.#o = options
+    for (const key of Object.keys(options)) if (!known.includes(key)) this.fail(key, `is not an option of ${owner}`)
+  }
+
+  fail(name: string, message: string): never {
+    throw new TypeError(`${this.#owner} option "${name}" ${message}`)
+  }
+
+  raw(name: string): unknown {
+    return this.#o[name]
+  }
+
+  redis(name = 'redis'): Redis {
+    const v = this.#o[name]
+    if (!isRedisClient(v)) this.fail(name, 'must be an ioredis client')
+    return v
+  }
+
+  string(name: string, fallback: string, allowEmpty = false): string {
+    const v = this.#o[name]
+    if (v === undefined) return fallback
+    if (typeof v !== 'string' || (!allowEmpty && v === '')) this.fail(name, allowEmpty ? 'must be a string' : 'must be a non-empty string')
+    return v
+  }
+
+  /** A string that is required (no default). */
+  requiredString(name: string): string {
+    const v = this.#o[name]
+    if (typeof v !== 'string' || v === '') this.fail(name, 'must be a non-empty string')
+    return v
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const v = this.#o[name]
+    if (v === undefined) return fallback
+    if (typeof v !== 'boolean') this.fail(name, 'must be a boolean')
+    return v
+  }
+
+  /** A safe integer ≥ `min`. */
+  integer(name: string, fallback: number, min: number): number {
+    const v = this.#o[name]
+    if (v === undefined) return fallback
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) this.fail(name, min === 0 ? 'must be a non-negative integer' : `must be an integer ≥ ${min}`)
+    return v
+  }
+
+  /** A finite number of milliseconds > 0 (fractions allowed; Redis TTLs round them up). */
+  positiveMs(name: string, fallback: number): number {
+    const v = this.#o[name]
+    if (v === undefined) return fallback
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) this.fail(name, 'must be a positive number of milliseconds')
+    return v
+  }
+
+  fn<T extends (...args: never[]) => unknown>(name: string, fallback: T): T {
+    const v = this.#o[name]
+    if (v === undefined) return fallback
+    if (typeof v !== 'function') this.fail(name, 'must be a function')
+    return v as T
+  }
+
+  /**
+   * `streamHmacKey` and `requireSignature` together, as Caracal reads them: `requireSignature`
+   * defaults to "a key is set", and true without a key is an error. With a key every event must
+   * carry a valid `_sig` whatever `requireSignature` says (Caracal's consumers check it then too).
+   */
+  signing(): Buffer | undefined {
+    let key: Buffer | undefined
+    try {
+      key = hmacKeyBytes(this.#o.streamHmacKey as string | Uint8Array | undefined)
+    } catch {
+      this.fail('streamHmacKey', 'must be a non-empty string or Uint8Array (a Buffer)')
+    }
+    const required = this.boolean('requireSignature', key !== undefined)
+    if (required && key === undefined) throw new TypeError(`${this.#owner}: streamHmacKey is required when requireSignature is true`)
+    return key
+  }
+}
