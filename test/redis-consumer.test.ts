@@ -4,6 +4,8 @@ import { RedisRevocationConsumer, RedisRevocationStore, signRevocationEvent } fr
 import { closeClients, connectedClient, describeWithRedis, dropNamespace, eventually, redisClient, uniqueNames } from './support/redis.js'
 
 const HMAC_KEY = 'stream-secret'
+/** pollOnce blocks this long when nothing is new. */
+const POLL_BLOCK_MS = 50
 
 function signedFields(stream: string, fields: Record<string, string>, key = HMAC_KEY): string[] {
   return Object.entries({ ...fields, _sig: signRevocationEvent(Buffer.from(key), stream, fields) }).flat()
@@ -21,6 +23,12 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
   let admin: Redis
   const namespaces: string[] = []
   const stores: RedisRevocationStore[] = []
+  const consumers: RedisRevocationConsumer[] = []
+
+  function track(consumer: RedisRevocationConsumer): RedisRevocationConsumer {
+    consumers.push(consumer)
+    return consumer
+  }
 
   function names(label: string) {
     const n = uniqueNames(label)
@@ -38,6 +46,7 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
   })
 
   afterEach(async () => {
+    await Promise.all(consumers.splice(0).map((c) => c.close()))
     await Promise.all(stores.splice(0).map((s) => s.close()))
     for (const ns of namespaces.splice(0)) await dropNamespace(admin, ns)
   })
@@ -46,7 +55,7 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
 
   it('ensureGroup creates the stream and group once and leaves an existing group alone', async () => {
     const n = names('group')
-    const consumer = new RedisRevocationConsumer({ redis: admin, consumer: 'c1', ...n })
+    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, consumer: 'c1', ...n.revocations }))
     await consumer.ensureGroup()
     await consumer.ensureGroup()
     const groups = (await admin.xinfo('GROUPS', n.stream)) as unknown[][]
@@ -57,7 +66,7 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
   it('applies a signed event: durable keys with the TTL, applied to its store, acknowledged', async () => {
     const n = names('apply')
     const mirror = new RecordingMirror()
-    const consumer = new RedisRevocationConsumer({ redis: admin, store: mirror, consumer: 'c1', streamHmacKey: HMAC_KEY, ...n })
+    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: mirror, consumer: 'c1', streamHmacKey: HMAC_KEY, ...n.revocations }))
     await consumer.ensureGroup()
     await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 's1', agent_session_id: 'a1', reason: 'r' }))
     await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', sid: 's2', reason: 'r', ttl_ms: '90000' }))
@@ -76,7 +85,7 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
   it('dead-letters a bad signature, an unsigned event and an event with no anchor, changing nothing', async () => {
     const n = names('dead')
     const mirror = new RecordingMirror()
-    const consumer = new RedisRevocationConsumer({ redis: admin, store: mirror, consumer: 'c1', streamHmacKey: HMAC_KEY, ...n })
+    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: mirror, consumer: 'c1', streamHmacKey: HMAC_KEY, ...n.revocations }))
     await consumer.ensureGroup()
     const badSig = await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'victim', reason: 'r' }, 'wrong-key'))
     const unsigned = await admin.xadd(n.stream, '*', 'zone_id', 'z', 'session_id', 'victim2', 'reason', 'r')
@@ -98,9 +107,23 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
     expect(consumer.stats().deadLettered).toEqual({ invalid_signature: 2, missing_revocation_anchor: 1, malformed_event: 1 })
   })
 
+  it('rounds a fractional TTL up for PX, as the store does, instead of failing the entry forever', async () => {
+    const n = names('fraction')
+    const mirror = new RecordingMirror()
+    const consumer = track(new RedisRevocationConsumer(admin, mirror, { consumer: 'c1', defaultTtlMs: 60_000.5, blockMs: POLL_BLOCK_MS, ...n.revocations }))
+    await consumer.ensureGroup()
+    await admin.xadd(n.stream, '*', 'zone_id', 'z', 'session_id', 'fractional', 'reason', 'r')
+    expect(await consumer.pollOnce()).toBe(1)
+    expect(consumer.stats()).toMatchObject({ applied: 1, deadLettered: {} })
+    const ttl = await admin.pttl(`${n.keyPrefix}fractional`)
+    expect(ttl).toBeGreaterThan(59_000)
+    expect(ttl).toBeLessThanOrEqual(60_001)
+    expect(await pendingCount(n.stream)).toBe(0)
+  })
+
   it('caps the dead-letter stream near its limit', async () => {
     const n = names('cap')
-    const consumer = new RedisRevocationConsumer({ redis: admin, consumer: 'c1', streamHmacKey: HMAC_KEY, deadLetterMaxLength: 10, batchSize: 500, ...n })
+    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, consumer: 'c1', streamHmacKey: HMAC_KEY, deadLetterMaxLength: 10, batchSize: 500, ...n.revocations }))
     await consumer.ensureGroup()
     const pipeline = admin.pipeline()
     for (let i = 0; i < 400; i++) pipeline.xadd(n.stream, '*', 'session_id', `u${i}`)
@@ -113,7 +136,7 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
   it('without a key, accepts unsigned events (the backend default)', async () => {
     const n = names('nokey')
     const mirror = new RecordingMirror()
-    const consumer = new RedisRevocationConsumer({ redis: admin, store: mirror, consumer: 'c1', ...n })
+    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: mirror, consumer: 'c1', ...n.revocations }))
     await consumer.ensureGroup()
     await admin.xadd(n.stream, '*', 'zone_id', 'z', 'session_id', 'plain', 'reason', 'r')
     await consumer.pollOnce()
@@ -128,7 +151,7 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
         if (++this.calls === 4) throw new Error('process died')
       },
     }
-    const first = new RedisRevocationConsumer({ redis: admin, store: crashing, consumer: 'dies', streamHmacKey: HMAC_KEY, batchSize: 10, ...n })
+    const first = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: crashing, consumer: 'dies', streamHmacKey: HMAC_KEY, batchSize: 10, ...n.revocations }))
     await first.ensureGroup()
     for (let i = 0; i < 10; i++) await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: `r${i}`, reason: 'r' }))
     await expect(first.pollOnce()).rejects.toThrow('process died')
@@ -137,7 +160,7 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
     expect(await pendingCount(n.stream)).toBe(7)
 
     const mirror = new RecordingMirror()
-    const second = new RedisRevocationConsumer({ redis: admin, store: mirror, consumer: 'survivor', streamHmacKey: HMAC_KEY, pendingIdleMs: 400, ...n })
+    const second = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: mirror, consumer: 'survivor', streamHmacKey: HMAC_KEY, pendingIdleMs: 400, ...n.revocations }))
     // Not yet idle long enough: a slow consumer is not robbed.
     expect(await second.pollOnce()).toBe(0)
     await new Promise((r) => setTimeout(r, 450))
@@ -151,10 +174,10 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
 
   it('run() picks up its own pending entries after a restart, follows new events, and stops on abort while blocked', async () => {
     const n = names('run')
-    const store = new RedisRevocationStore({ redis: redisClient(), streamHmacKey: HMAC_KEY, ...n })
+    const store = new RedisRevocationStore({ redis: redisClient(), streamHmacKey: HMAC_KEY, ...n.store })
     stores.push(store)
     await store.ready()
-    const consumer = new RedisRevocationConsumer({ redis: admin, store, consumer: 'c1', streamHmacKey: HMAC_KEY, ...n })
+    const consumer = track(new RedisRevocationConsumer({ redis: admin, store, consumer: 'c1', streamHmacKey: HMAC_KEY, blockMs: 5_000, ...n.revocations }))
     await consumer.ensureGroup()
     // A previous run of 'c1' read this entry and died before acknowledging it.
     await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'left-over', reason: 'r' }))
@@ -162,7 +185,7 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
     expect(await pendingCount(n.stream)).toBe(1)
 
     const stop = new AbortController()
-    const running = consumer.run({ signal: stop.signal, blockMs: 5_000 })
+    const running = consumer.run({ signal: stop.signal })
     await eventually(() => consumer.stats().applied === 1, 3_000, 'the left-over entry')
     await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'fresh', reason: 'r' }))
     await eventually(() => consumer.stats().applied === 2, 3_000, 'the new entry')
@@ -185,5 +208,13 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
     expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', store: {} as RecordingMirror })).toThrow(/applyRevocation/)
     expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', pendingIdleMs: -1 })).toThrow(/pendingIdleMs/)
     expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', streamHmacKey: new Uint8Array() })).toThrow(/streamHmacKey/)
+    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', blockMs: 0 })).toThrow(/blockMs/)
+    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', requireSignature: true })).toThrow(TypeError)
+    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', requireSignature: true })).toThrow('streamHmacKey is required when requireSignature is true')
+    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', consumerName: 'docs-name' } as never)).toThrow(/"consumerName" is not an option/)
+    expect(() => new RedisRevocationConsumer(admin, undefined, { consumer: 'c', redis: admin } as never)).toThrow(/"redis" is given twice/)
+    expect(() => new RedisRevocationConsumer(admin, undefined, {} as never)).toThrow(/consumer/)
+    // Caracal's key is a Buffer; a requireSignature: false next to a key does not switch the check off.
+    expect(() => new RedisRevocationConsumer(admin, undefined, { consumer: 'c', streamHmacKey: Buffer.from('k'), requireSignature: false })).not.toThrow()
   })
 })

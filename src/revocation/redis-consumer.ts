@@ -1,48 +1,84 @@
 /**
- * `RedisRevocationConsumer`: the one reader per consumer group that makes revocations durable
- * (docs/architecture.md "Revocation"). It reads the stream in a group, verifies `_sig` when a key is configured (and then
- * requires it), writes the durable keys, acknowledges, dead-letters what it cannot use, and
- * reclaims entries left pending by a consumer that died. What it accepts it applies to its
- * store's local set directly and never publishes again: publishing would loop.
+ * The consumer groups that make Caracal's events durable (docs/architecture.md "Revocation"):
+ * `RedisRevocationConsumer` on `caracal.sessions.revoke` (group `resource-revocation`) and
+ * `RedisDelegationInvalidationConsumer` on `caracal.delegations.invalidate` (group
+ * `resource-delegation-invalidation`). One base does the group work — read in the group, verify
+ * `_sig` when a key is configured (and then require it), acknowledge, dead-letter what cannot be
+ * used, reclaim entries left pending by a consumer that died — and one message handler per stream
+ * says what an event means: anchors to revoke, or a zone's epoch to raise (max semantics). What a
+ * consumer accepts it applies to its store's local copy directly and never publishes again:
+ * publishing would loop, and Caracal's streams are Caracal's.
+ *
+ * Blocking reads run on a connection of the consumer's own (`redis.duplicate()`, fail-fast), so
+ * they never hold up the client you pass; `close()` releases it.
  */
-import type { Redis } from 'ioredis'
+import type { ChainableCommander, Redis } from 'ioredis'
 import { DEFAULT_REVOCATION_TTL_MS } from './in-memory-store.js'
 import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
+import { OptionReader, argumentsOf } from './redis-options.js'
 import {
-  DEAD_LETTER_MAX_LENGTH, DEFAULT_CONSUMER_GROUP, DURABLE_KEY_SCRIPT, REVOCATION_KEY_PREFIX, REVOCATION_STREAM,
-  checkRevocationEvent, deadLetterPayload, deadLetterStream, hmacKeyBytes, parseStreamEntry, parseStreamReply,
-  type RejectionReason, type StreamEntry,
+  DEAD_LETTER_MAX_LENGTH, DEFAULT_CONSUMER_GROUP, DEFAULT_DELEGATION_GROUP, DELEGATION_INVALIDATION_STREAM, DURABLE_KEY_SCRIPT,
+  MAX_EPOCH_SCRIPT, REVOCATION_KEY_PREFIX, REVOCATION_STREAM, checkDelegationEvent, checkRevocationEvent, deadLetterPayload,
+  deadLetterStream, delegationEpochKey, parseStreamEntry, parseStreamReply, pxTtl, type RejectionReason, type RevocationFields,
+  type StreamEntry,
 } from './redis-wire.js'
 
-/** What the consumer needs of a store: a local apply that does not publish. */
+/** What the revocation consumer needs of a store: a local apply that does not publish (RedisRevocationStore has it). */
 export interface RevocationMirror {
   applyRevocation(anchor: string, ttlMs: number): void
 }
 
-export interface RedisRevocationConsumerOptions {
-  /** An ioredis client; stays yours. `pollOnce` runs on it; `run` opens its own with `duplicate()`. */
+/** What the delegation consumer needs of a store: a local, max-semantics raise (RedisRevocationStore has it). */
+export interface DelegationEpochMirror {
+  applyDelegationEpoch(zoneId: string, epoch: number, ttlMs: number): void
+}
+
+export interface RedisRevocationConsumerOptions<Store = RevocationMirror> {
+  /**
+   * An ioredis client; stays yours. The consumer only calls `redis.duplicate()` on it, for a
+   * connection of its own. May also be given as the first constructor argument instead.
+   */
   readonly redis: Redis
-  /** Where accepted revocations are applied at once (e.g. a RedisRevocationStore). Optional. */
-  readonly store?: RevocationMirror
+  /** Where accepted events are applied at once (a RedisRevocationStore). Optional; the second argument in the Caracal wiring. */
+  readonly store?: Store
   /** This consumer's name in the group; unique per process. */
   readonly consumer: string
-  /** Default `resource-revocation`. */
+  /** Default `resource-revocation` / `resource-delegation-invalidation`. */
   readonly group?: string
+  /** Default `caracal.sessions.revoke` / `caracal.delegations.invalidate`. */
   readonly stream?: string
+  /** Default `caracal:revoked:sessions:` (epochs: `<keyPrefix>delegation-epoch:<zone>`). */
   readonly keyPrefix?: string
-  /** When set, every event must carry a valid `_sig`; the others are dead-lettered. */
+  /**
+   * HMAC key of the stream (Caracal's `STREAMS_HMAC_KEY` is hex: pass `Buffer.from(hex, 'hex')`; a
+   * string is used as its UTF-8 bytes). When set, every event must carry a valid `_sig`; the others
+   * are dead-lettered as `invalid_signature`.
+   */
   readonly streamHmacKey?: string | Uint8Array
+  /** Default: true when `streamHmacKey` is set. True without a key is an error (as in Caracal). */
+  readonly requireSignature?: boolean
   /** TTL of durable keys written for events that carry none. Default 24 h. */
   readonly defaultTtlMs?: number
   /** Entries per read. Default 50. */
   readonly batchSize?: number
+  /**
+   * How long one read blocks waiting for events (`pollOnce` returns after at most about this long).
+   * Default 5000. Caracal's 0 (block forever) is refused: a poll must return.
+   */
+  readonly blockMs?: number
   /** How long an entry must sit unacknowledged before another consumer takes it. Default 30 s. */
   readonly pendingIdleMs?: number
-  /** Approximate cap of `<stream>.dead`. Default 10 000. */
+  /** Approximate cap (`MAXLEN ~`) of `<stream>.dead`. Default 10 000. */
   readonly deadLetterMaxLength?: number
 }
 
+/** The options after the client and the store, in the Caracal wiring `new RedisRevocationConsumer(redis, store, options)`. */
+export type RedisRevocationConsumerSettings = Omit<RedisRevocationConsumerOptions, 'redis' | 'store'>
+export type RedisDelegationInvalidationConsumerOptions = RedisRevocationConsumerOptions<DelegationEpochMirror>
+export type RedisDelegationInvalidationConsumerSettings = RedisRevocationConsumerSettings
+
 export interface RedisRevocationConsumerStats {
+  /** Events accepted (applied and made durable). */
   readonly applied: number
   readonly deadLettered: Readonly<Partial<Record<RejectionReason, number>>>
   /** Entries taken over from idle consumers (this one's own included, after a restart). */
@@ -52,17 +88,64 @@ export interface RedisRevocationConsumerStats {
 export interface RunOptions {
   /** Stops the loop; an aborted signal ends `run` promptly, even while a read is blocked. */
   readonly signal?: AbortSignal
-  /** How long one read blocks. Default 1000. */
-  readonly blockMs?: number
 }
+
+const CONSUMER_OPTIONS = [
+  'redis', 'store', 'consumer', 'group', 'stream', 'keyPrefix', 'streamHmacKey', 'requireSignature', 'defaultTtlMs', 'batchSize',
+  'blockMs', 'pendingIdleMs', 'deadLetterMaxLength',
+] as const
 
 const RETRY_PAUSE_MS = 200
 /** Bounds one reclaim pass, so a huge backlog cannot starve new events. */
 const MAX_RECLAIM_PAGES = 20
+/** How long `ensureGroup` waits for the consumer's connection. */
+const CONNECT_WAIT_MS = 2_000
 
-export class RedisRevocationConsumer {
+/** What one stream's events mean: how to check one, apply it locally and make it durable. */
+interface MessageHandler<Store, Accepted> {
+  readonly storeMethod: keyof Store & string
+  check(fields: RevocationFields | undefined, stream: string, hmacKey: Buffer | undefined): { ok: true; value: Accepted; ttlMs: number | undefined } | { ok: false; reason: RejectionReason }
+  apply(store: Store, value: Accepted, ttlMs: number): void
+  durable(transaction: ChainableCommander, keyPrefix: string, value: Accepted, ttlMs: number): void
+}
+
+const REVOCATIONS: MessageHandler<RevocationMirror, readonly string[]> = {
+  storeMethod: 'applyRevocation',
+  check(fields, stream, hmacKey) {
+    const check = checkRevocationEvent(fields, stream, hmacKey)
+    return check.ok ? { ok: true, value: check.anchors, ttlMs: check.ttlMs } : check
+  },
+  apply(store, anchors, ttlMs) {
+    for (const anchor of anchors) store.applyRevocation(anchor, ttlMs)
+  },
+  durable(transaction, keyPrefix, anchors, ttlMs) {
+    for (const anchor of anchors) transaction.eval(DURABLE_KEY_SCRIPT, 1, keyPrefix + anchor, pxTtl(ttlMs))
+  },
+}
+
+const DELEGATION_EPOCHS: MessageHandler<DelegationEpochMirror, { readonly zoneId: string; readonly epoch: number }> = {
+  storeMethod: 'applyDelegationEpoch',
+  check(fields, stream, hmacKey) {
+    const check = checkDelegationEvent(fields, stream, hmacKey)
+    return check.ok ? { ok: true, value: { zoneId: check.zoneId, epoch: check.epoch }, ttlMs: check.ttlMs } : check
+  },
+  apply(store, { zoneId, epoch }, ttlMs) {
+    store.applyDelegationEpoch(zoneId, epoch, ttlMs)
+  },
+  durable(transaction, keyPrefix, { zoneId, epoch }, ttlMs) {
+    transaction.eval(MAX_EPOCH_SCRIPT, 1, delegationEpochKey(keyPrefix, zoneId), String(epoch), String(pxTtl(ttlMs)))
+  },
+}
+
+/**
+ * The group work shared by both consumers; `RedisRevocationConsumer` and
+ * `RedisDelegationInvalidationConsumer` are this with their stream's handler.
+ */
+export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
+  readonly #name: string
+  readonly #handler: MessageHandler<Store, Accepted>
   readonly #redis: Redis
-  readonly #store: RevocationMirror | undefined
+  readonly #store: Store | undefined
   readonly #consumer: string
   readonly #group: string
   readonly #stream: string
@@ -70,120 +153,179 @@ export class RedisRevocationConsumer {
   readonly #hmacKey: Buffer | undefined
   readonly #defaultTtlMs: number
   readonly #batchSize: number
+  readonly #blockMs: number
   readonly #pendingIdleMs: number
   readonly #deadLetterMaxLength: number
+  #conn: Redis | undefined
+  #ownPendingRead = false
+  #closed = false
+  /** Stops the current `run`, if any. */
+  #stopRun: (() => void) | undefined
+  #running: Promise<void> | undefined
   #applied = 0
   #reclaimed = 0
   readonly #deadLettered: Partial<Record<RejectionReason, number>> = {}
 
-  constructor(options: RedisRevocationConsumerOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object')
-    const {
-      redis, store, consumer, group = DEFAULT_CONSUMER_GROUP, stream = REVOCATION_STREAM, keyPrefix = REVOCATION_KEY_PREFIX,
-      streamHmacKey, defaultTtlMs = DEFAULT_REVOCATION_TTL_MS, batchSize = 50, pendingIdleMs = 30_000,
-      deadLetterMaxLength = DEAD_LETTER_MAX_LENGTH,
-    } = options
-    if (typeof redis !== 'object' || redis === null || typeof redis.duplicate !== 'function') throw new TypeError('redis must be an ioredis client')
-    if (store !== undefined && typeof store?.applyRevocation !== 'function') throw new TypeError('store must have applyRevocation(anchor, ttlMs)')
-    if (typeof consumer !== 'string' || consumer === '') throw new TypeError('consumer must be a non-empty string')
-    if (typeof group !== 'string' || group === '') throw new TypeError('group must be a non-empty string')
-    if (typeof stream !== 'string' || stream === '') throw new TypeError('stream must be a non-empty string')
-    if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new TypeError('keyPrefix must be a non-empty string')
-    if (!(Number.isFinite(defaultTtlMs) && defaultTtlMs > 0)) throw new TypeError('defaultTtlMs must be a positive number')
-    if (!(Number.isSafeInteger(batchSize) && batchSize > 0)) throw new TypeError('batchSize must be a positive integer')
-    if (!(Number.isSafeInteger(pendingIdleMs) && pendingIdleMs >= 0)) throw new TypeError('pendingIdleMs must be a non-negative integer')
-    if (!(Number.isSafeInteger(deadLetterMaxLength) && deadLetterMaxLength > 0)) throw new TypeError('deadLetterMaxLength must be a positive integer')
-    this.#redis = redis
-    this.#store = store
-    this.#consumer = consumer
-    this.#group = group
-    this.#stream = stream
-    this.#keyPrefix = keyPrefix
-    this.#hmacKey = hmacKeyBytes(streamHmacKey)
-    this.#defaultTtlMs = defaultTtlMs
-    this.#batchSize = batchSize
-    this.#pendingIdleMs = pendingIdleMs
-    this.#deadLetterMaxLength = deadLetterMaxLength
+  protected constructor(
+    name: string,
+    handler: MessageHandler<Store, Accepted>,
+    defaults: { readonly stream: string; readonly group: string },
+    args: readonly unknown[],
+  ) {
+    const o = new OptionReader(name, argumentsOf(name, args, ['redis', 'store']), CONSUMER_OPTIONS)
+    this.#name = name
+    this.#handler = handler
+    this.#redis = o.redis()
+    const store = o.raw('store')
+    if (store !== undefined && typeof (store as Record<string, unknown> | null)?.[handler.storeMethod] !== 'function') {
+      o.fail('store', `must have ${handler.storeMethod}() (a RedisRevocationStore)`)
+    }
+    this.#store = store as Store | undefined
+    this.#consumer = o.requiredString('consumer')
+    this.#group = o.string('group', defaults.group)
+    this.#stream = o.string('stream', defaults.stream)
+    this.#keyPrefix = o.string('keyPrefix', REVOCATION_KEY_PREFIX)
+    this.#hmacKey = o.signing()
+    this.#defaultTtlMs = o.positiveMs('defaultTtlMs', DEFAULT_REVOCATION_TTL_MS)
+    this.#batchSize = o.integer('batchSize', 50, 1)
+    if (o.raw('blockMs') === 0) o.fail('blockMs', 'must be a positive integer (0, "block forever", would never let pollOnce return)')
+    this.#blockMs = o.integer('blockMs', 5_000, 1)
+    this.#pendingIdleMs = o.integer('pendingIdleMs', 30_000, 0)
+    this.#deadLetterMaxLength = o.integer('deadLetterMaxLength', DEAD_LETTER_MAX_LENGTH, 1)
   }
 
-  /** Creates the group (and the stream) if missing; a group that exists is left as it is. */
+  /** Creates the group at id 0 (and the stream, MKSTREAM) if missing; a group that exists is left as it is. */
   async ensureGroup(): Promise<void> {
-    await this.#ensureGroupOn(this.#redis)
+    const conn = await this.#connected(CONNECT_WAIT_MS)
+    await this.#ensureGroupOn(conn)
   }
 
   /**
-   * One pass on the caller's client: take over entries idle longer than `pendingIdleMs`, then read
-   * what is new (without blocking unless `blockMs` is given — blocking holds the client's
-   * connection). Returns how many entries were handled.
+   * One pass: on the first, this consumer's own entries left pending by an earlier process; then
+   * entries of any consumer idle longer than `pendingIdleMs` (XAUTOCLAIM); then new events,
+   * blocking up to `blockMs` for them. Returns how many entries were handled, refused ones
+   * included. An idle `while (running) await consumer.pollOnce()` costs one blocked read per
+   * `blockMs`. Rejects when Redis fails (after waiting up to `blockMs` for a connection, so a
+   * retrying loop does not spin); a group that vanished (Redis restarted empty) is created again.
+   * Drive a consumer with either a `pollOnce` loop or `run`, not both at once: they share its connection.
    */
-  async pollOnce(options: { readonly blockMs?: number } = {}): Promise<number> {
-    const reclaimed = await this.#reclaim(this.#redis)
-    return reclaimed + (await this.#readNew(this.#redis, options.blockMs))
+  async pollOnce(): Promise<number> {
+    const conn = await this.#connected(this.#blockMs)
+    try {
+      return await this.#pass(conn, true)
+    } catch (error) {
+      if (!/NOGROUP/.test(errorMessage(error))) throw error
+      await this.#ensureGroupOn(conn)
+      return this.#pass(conn, true)
+    }
   }
 
   /**
-   * Consumes until `signal` aborts, on a connection of its own: first its own entries left
-   * pending by an earlier run, then new ones, reclaiming idle entries of other consumers every
-   * `pendingIdleMs` at most. Redis errors do not end the loop; the first of a streak is reported
-   * with a coded process warning.
+   * Consumes until `signal` aborts (or `close()`): the same passes as `pollOnce`, reclaiming idle
+   * entries every `pendingIdleMs` at most. Aborting disconnects the blocked read, so it ends at
+   * once. Redis errors do not end the loop; the first of a streak is reported with a coded
+   * process warning.
    */
   async run(options: RunOptions = {}): Promise<void> {
-    const { signal, blockMs = 1_000 } = options
-    if (!(Number.isSafeInteger(blockMs) && blockMs > 0)) throw new TypeError('blockMs must be a positive integer')
+    if (typeof options !== 'object' || options === null) throw new TypeError(`${this.#name}.run options must be an object`)
+    for (const key of Object.keys(options)) {
+      if (key === 'signal') continue
+      throw new TypeError(`${this.#name}.run option "${key}" is not an option of run${key === 'blockMs' ? ' (blockMs is a constructor option)' : ''}`)
+    }
+    const { signal } = options
+    if (this.#closed) throw new Error(`${this.#name} is closed`)
+    if (this.#running !== undefined) throw new Error(`${this.#name} is already running`)
     const stop = new AbortController()
+    const conn = this.#connection()
     const onAbort = () => {
       stop.abort()
       conn.disconnect()
     }
-    const conn = this.#redis.duplicate(blockingReaderOptions(blockMs))
-    conn.on('error', () => undefined)
+    this.#stopRun = onAbort
     if (signal?.aborted === true) onAbort()
     signal?.addEventListener('abort', onAbort, { once: true })
-    let groupReady = false
-    let ownPendingRead = false
-    let lastReclaim = Number.NEGATIVE_INFINITY
-    let failing = false
+    const loop = this.#runLoop(conn, stop.signal)
+    this.#running = loop
     try {
-      while (!stop.signal.aborted) {
-        try {
-          if (!(await whenReady(conn, stop.signal, true))) {
-            await pause(RETRY_PAUSE_MS * 5, stop.signal)
-            continue
-          }
-          if (!groupReady) {
-            await this.#ensureGroupOn(conn)
-            groupReady = true
-          }
-          if (!ownPendingRead) {
-            await this.#readOwnPending(conn)
-            ownPendingRead = true
-          }
-          if (performance.now() - lastReclaim >= this.#pendingIdleMs) {
-            await this.#reclaim(conn)
-            lastReclaim = performance.now()
-          }
-          await this.#readNew(conn, blockMs)
-          failing = false
-        } catch (error) {
-          if (stop.signal.aborted) break
-          const message = errorMessage(error)
-          // The stream or group vanished (e.g. Redis restarted empty): create them again.
-          if (/NOGROUP/.test(message)) groupReady = false
-          if (!failing) {
-            failing = true
-            process.emitWarning(`RedisRevocationConsumer ${this.#consumer}: ${message}; retrying`, { code: 'CARACAL_REVOCATION_CONSUMER_ERROR' })
-          }
-          await pause(RETRY_PAUSE_MS, stop.signal)
-        }
-      }
+      await loop
     } finally {
       signal?.removeEventListener('abort', onAbort)
+      this.#stopRun = undefined
+      this.#running = undefined
       conn.disconnect()
     }
   }
 
+  /** Stops `run`, if any, and closes the consumer's own connection (not the client you passed). */
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#stopRun?.()
+    this.#conn?.disconnect()
+    await this.#running
+  }
+
   stats(): RedisRevocationConsumerStats {
     return { applied: this.#applied, deadLettered: { ...this.#deadLettered }, reclaimed: this.#reclaimed }
+  }
+
+  async #runLoop(conn: Redis, stop: AbortSignal): Promise<void> {
+    let groupReady = false
+    let lastReclaim = Number.NEGATIVE_INFINITY
+    let failing = false
+    while (!stop.aborted) {
+      try {
+        if (!(await whenReady(conn, stop, true))) {
+          await pause(RETRY_PAUSE_MS * 5, stop)
+          continue
+        }
+        if (!groupReady) {
+          await this.#ensureGroupOn(conn)
+          groupReady = true
+        }
+        const reclaim = performance.now() - lastReclaim >= this.#pendingIdleMs
+        if (reclaim) lastReclaim = performance.now()
+        await this.#pass(conn, reclaim)
+        failing = false
+      } catch (error) {
+        if (stop.aborted) break
+        const message = errorMessage(error)
+        // The stream or group vanished (e.g. Redis restarted empty): create them again.
+        if (/NOGROUP/.test(message)) groupReady = false
+        if (!failing) {
+          failing = true
+          process.emitWarning(`${this.#name} ${this.#consumer}: ${message}; retrying`, { code: 'CARACAL_REVOCATION_CONSUMER_ERROR' })
+        }
+        await pause(RETRY_PAUSE_MS, stop)
+      }
+    }
+  }
+
+  /** The consumer's own connection, made on first use; blocking reads never hold up the caller's client. */
+  #connection(): Redis {
+    if (this.#conn === undefined) {
+      this.#conn = this.#redis.duplicate(blockingReaderOptions(this.#blockMs))
+      this.#conn.on('error', () => undefined)
+    }
+    return this.#conn
+  }
+
+  async #connected(waitMs: number): Promise<Redis> {
+    if (this.#closed) throw new Error(`${this.#name} is closed`)
+    const conn = this.#connection()
+    if (conn.status !== 'ready' && !(await whenReady(conn, AbortSignal.timeout(waitMs), true))) {
+      throw new Error(`${this.#name}: Redis is not connected`)
+    }
+    return conn
+  }
+
+  async #pass(conn: Redis, reclaim: boolean): Promise<number> {
+    let handled = 0
+    if (!this.#ownPendingRead) {
+      handled += await this.#readOwnPending(conn)
+      this.#ownPendingRead = true
+    }
+    if (reclaim) handled += await this.#reclaim(conn)
+    return handled + (await this.#readNew(conn))
   }
 
   async #ensureGroupOn(conn: Redis): Promise<void> {
@@ -195,23 +337,24 @@ export class RedisRevocationConsumer {
     }
   }
 
-  async #readNew(conn: Redis, blockMs: number | undefined): Promise<number> {
-    const block = blockMs === undefined ? [] : ['BLOCK', blockMs]
-    const reply = await conn.call('XREADGROUP', 'GROUP', this.#group, this.#consumer, 'COUNT', this.#batchSize, ...block, 'STREAMS', this.#stream, '>')
+  async #readNew(conn: Redis): Promise<number> {
+    const reply = await conn.call('XREADGROUP', 'GROUP', this.#group, this.#consumer, 'COUNT', this.#batchSize, 'BLOCK', this.#blockMs, 'STREAMS', this.#stream, '>')
     const entries = parseStreamReply(reply)
     for (const entry of entries) await this.#handle(conn, entry)
     return entries.length
   }
 
   /** This consumer's own unacknowledged entries, e.g. from a run that crashed mid-batch. */
-  async #readOwnPending(conn: Redis): Promise<void> {
+  async #readOwnPending(conn: Redis): Promise<number> {
     let after = '0-0'
+    let handled = 0
     for (;;) {
       const reply = await conn.call('XREADGROUP', 'GROUP', this.#group, this.#consumer, 'COUNT', this.#batchSize, 'STREAMS', this.#stream, after)
       const entries = parseStreamReply(reply)
       for (const entry of entries) await this.#handle(conn, entry)
+      handled += entries.length
       const last = entries[entries.length - 1]
-      if (last === undefined) return
+      if (last === undefined) return handled
       after = last.id
     }
   }
@@ -237,16 +380,16 @@ export class RedisRevocationConsumer {
   }
 
   /**
-   * Accepted: applied locally first (soonest), then the durable keys and the ack in one MULTI, so an
-   * entry is never acknowledged without its keys. A failure leaves it pending for a reclaim; doing
-   * it twice only rewrites the same keys.
+   * Accepted: applied locally first (soonest), then the durable writes and the ack in one MULTI,
+   * so an entry is never acknowledged without them. A failure leaves it pending for a reclaim;
+   * doing it twice only rewrites the same keys (never shortening or lowering them).
    */
   async #handle(conn: Redis, entry: StreamEntry): Promise<void> {
     if (entry.deleted) {
       await conn.call('XACK', this.#stream, this.#group, entry.id)
       return
     }
-    const check = checkRevocationEvent(entry.fields, this.#stream, this.#hmacKey)
+    const check = this.#handler.check(entry.fields, this.#stream, this.#hmacKey)
     if (!check.ok) {
       const reply = await conn.multi()
         .xadd(deadLetterStream(this.#stream), 'MAXLEN', '~', this.#deadLetterMaxLength, '*',
@@ -258,11 +401,43 @@ export class RedisRevocationConsumer {
       return
     }
     const ttlMs = check.ttlMs ?? this.#defaultTtlMs
-    for (const anchor of check.anchors) this.#store?.applyRevocation(anchor, ttlMs)
+    if (this.#store !== undefined) this.#handler.apply(this.#store, check.value, ttlMs)
     const transaction = conn.multi()
-    for (const anchor of check.anchors) transaction.eval(DURABLE_KEY_SCRIPT, 1, this.#keyPrefix + anchor, ttlMs)
+    this.#handler.durable(transaction, this.#keyPrefix, check.value, ttlMs)
     const reply = await transaction.xack(this.#stream, this.#group, entry.id).exec()
     checkExecReply(reply, 'durable keys')
     this.#applied++
+  }
+}
+
+/**
+ * Group `resource-revocation` on `caracal.sessions.revoke`: each accepted event's anchors
+ * (`session_id`, `sid`, `root_sid`, `agent_session_id`, `delegation_edge_id`) get a durable key
+ * `<keyPrefix><anchor>` and are applied to the store. Dead-letter reasons: `invalid_signature`,
+ * `missing_revocation_anchor`, `malformed_event`.
+ */
+export class RedisRevocationConsumer extends RedisStreamGroupConsumer<RevocationMirror, readonly string[]> {
+  /** The Caracal wiring: `new RedisRevocationConsumer(redis, store, { consumer: 'fastmcp-server-1' })`. */
+  constructor(redis: Redis, store: RevocationMirror | undefined, options: RedisRevocationConsumerSettings)
+  /** One options object: `{ redis, store, consumer, … }`. */
+  constructor(options: RedisRevocationConsumerOptions)
+  constructor(...args: unknown[]) {
+    super('RedisRevocationConsumer', REVOCATIONS, { stream: REVOCATION_STREAM, group: DEFAULT_CONSUMER_GROUP }, args)
+  }
+}
+
+/**
+ * Group `resource-delegation-invalidation` on `caracal.delegations.invalidate`: each accepted
+ * event (`zone_id`, decimal `epoch`; `event` and the rest ignored) raises the durable key
+ * `<keyPrefix>delegation-epoch:<zone>` (atomic max, PX ttl) and the store's copy. Dead-letter
+ * reasons: `invalid_signature`, `invalid_delegation_epoch`, `malformed_event`.
+ */
+export class RedisDelegationInvalidationConsumer extends RedisStreamGroupConsumer<DelegationEpochMirror, { readonly zoneId: string; readonly epoch: number }> {
+  /** The Caracal wiring: `new RedisDelegationInvalidationConsumer(redis, store, { consumer: 'fastmcp-server-1' })`. */
+  constructor(redis: Redis, store: DelegationEpochMirror | undefined, options: RedisDelegationInvalidationConsumerSettings)
+  /** One options object: `{ redis, store, consumer, … }`. */
+  constructor(options: RedisDelegationInvalidationConsumerOptions)
+  constructor(...args: unknown[]) {
+    super('RedisDelegationInvalidationConsumer', DELEGATION_EPOCHS, { stream: DELEGATION_INVALIDATION_STREAM, group: DEFAULT_DELEGATION_GROUP }, args)
   }
 }

@@ -1,51 +1,91 @@
 /**
- * `RedisRevocationStore`: a local revocation set that mirrors Redis (docs/architecture.md "Revocation"), so that a check is
- * a Map lookup and never a round trip. It loads the durable keys at start (SCAN), then follows the
- * revocation stream itself (XREAD, no group: every instance sees every event) on a connection of
- * its own. While it cannot vouch for its copy (not loaded yet, or cut off longer than
- * `maxStalenessMs`) it fails closed, or, with `failClosed: false`, serves what it has and warns.
+ * `RedisRevocationStore`: a local copy of the revocations and delegation epochs in Redis
+ * (docs/architecture.md "Revocation"), so that a check is a Map lookup and never a round trip. It
+ * loads the durable keys at start (SCAN: `<prefix><anchor>` revocations and
+ * `<prefix>delegation-epoch:<zone>` epochs, told apart by name), then follows three streams in one
+ * XREAD (no group: every instance sees every event) on a connection of its own:
+ *
+ * - `caracal.sessions.revoke`, Caracal's revocations;
+ * - `caracal.delegations.invalidate`, Caracal's delegation epochs (`zone_id`, `epoch`);
+ * - `caracal-fastmcp.revocations`, this library's own: what `markRevoked` and
+ *   `markDelegationEpoch` on any instance announce. They write the durable key and append there in
+ *   one MULTI, capped with `MAXLEN ~`, signed like Caracal's events when a key is set. Nothing this
+ *   library does on its own initiative appends to Caracal's streams: their consumers (the STS's,
+ *   the gateway's) see only what Caracal published. The other mirrors hear of it as fast as of a
+ *   Caracal event (one XREAD wake-up), and a mirror that reconnects catches up from its last ID on
+ *   every stream alike, or reloads the keys when a stream was trimmed past it.
+ *
+ * While it cannot vouch for its copy (not loaded yet, or cut off longer than `maxStalenessMs`) it
+ * fails closed (every anchor revoked, every zone at `FAIL_CLOSED_EPOCH`), or, with
+ * `failClosed: false`, serves what it has and warns. Checks made before the first load wait for it
+ * (up to `initialLoadTimeoutMs`): those answers are promises; once loaded they are synchronous.
  */
 import type { Redis } from 'ioredis'
 import { DEFAULT_REVOCATION_TTL_MS, InMemoryRevocationStore } from './in-memory-store.js'
 import type { RevocationStore } from './types.js'
 import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
+import { OptionReader, argumentsOf } from './redis-options.js'
 import {
-  DURABLE_KEY_SCRIPT, REVOCATION_KEY_PREFIX, REVOCATION_STREAM, checkRevocationEvent, compareStreamIds, hmacKeyBytes, parseStreamReply,
+  DELEGATION_EPOCH_KEY_INFIX, DELEGATION_INVALIDATION_STREAM, DURABLE_KEY_SCRIPT, FAIL_CLOSED_EPOCH, MAX_EPOCH_SCRIPT, PEER_EPOCH_EVENT,
+  PEER_STREAM, PEER_STREAM_MAX_LENGTH, REVOCATION_KEY_PREFIX, REVOCATION_STREAM, checkDelegationEvent, checkRevocationEvent,
+  compareStreamIds, delegationEpochEventFields, delegationEpochKey, parseEpoch, parseStreamReply, parseStreamsReply, pxTtl,
   revocationEventFields, scanPatternFor, type StreamEntry,
 } from './redis-wire.js'
 
 export interface RedisRevocationStoreOptions {
   /**
    * An ioredis client; it stays yours (`close()` does not quit it). The store sends its writes
-   * (`markRevoked`) on it and opens one more connection with `redis.duplicate()` for the stream
-   * reads and the key loading, configured to fail fast whatever the client's own options.
+   * (`markRevoked`, `markDelegationEpoch`) on it and opens one more connection with
+   * `redis.duplicate()` for the stream reads and the key loading, configured to fail fast whatever
+   * the client's own options. May also be given as the first constructor argument instead.
    */
   readonly redis: Redis
-  /** Answer every check "revoked" while the mirror cannot be trusted. Default true. */
+  /** Answer every check "revoked" (and every epoch `FAIL_CLOSED_EPOCH`) while the mirror cannot be trusted. Default true. */
   readonly failClosed?: boolean
-  /** HMAC key of the stream. When set, events without a valid `_sig` are ignored, and ours are signed. */
+  /**
+   * HMAC key of the streams (Caracal's `STREAMS_HMAC_KEY` is hex: pass its bytes,
+   * `Buffer.from(hex, 'hex')`; a string is used as its UTF-8 bytes). When set, events without a
+   * valid `_sig` are ignored, and ours are signed.
+   */
   readonly streamHmacKey?: string | Uint8Array
+  /** Default: true when `streamHmacKey` is set. True without a key is an error (as in Caracal). */
+  readonly requireSignature?: boolean
   /** How long the mirror may go without hearing from Redis before it stops vouching. Default 5000. */
   readonly maxStalenessMs?: number
-  /** Default `caracal.sessions.revoke`. */
+  /**
+   * How long checks made before the first load wait for it (from construction), answering with a
+   * promise; then they answer as the mirror stands (failing closed unless `failClosed: false`).
+   * 0: never wait. Default 5000.
+   */
+  readonly initialLoadTimeoutMs?: number
+  /** Caracal's revocation stream. Default `caracal.sessions.revoke`. */
   readonly stream?: string
+  /** Caracal's delegation stream. Default `caracal.delegations.invalidate`. */
+  readonly delegationStream?: string
+  /** This library's stream between instances. Default `caracal-fastmcp.revocations`. */
+  readonly peerStream?: string
+  /** Approximate cap (`MAXLEN ~`) of the peer stream. Default 10 000. */
+  readonly peerStreamMaxLength?: number
   /** Default `caracal:revoked:sessions:`. */
   readonly keyPrefix?: string
-  /** TTL of a revocation whose event carries none (and of `markRevoked` without one). Default 24 h. */
+  /** TTL of a revocation or epoch whose event carries none (and of `markRevoked` without one). Default 24 h. */
   readonly defaultTtlMs?: number
-  /** `zone_id` of the events `markRevoked` publishes. Default ''. */
+  /** `zone_id` of the revocations `markRevoked` announces. Default ''. */
   readonly zoneId?: string
-  /** `reason` of the events `markRevoked` publishes. Default 'revoked_by_resource_server'. */
+  /** `reason` of the revocations `markRevoked` announces. Default 'revoked_by_resource_server'. */
   readonly reason?: string
   /** Most anchors held locally (see InMemoryRevocationStore). Default 1 000 000. */
   readonly maxEntries?: number
   /** How long one XREAD blocks. Default maxStalenessMs / 5, between 10 ms and 1 s. */
   readonly blockMs?: number
-  /** Entries per XREAD and keys per SCAN step. Default 1000. */
+  /** Entries per stream per XREAD and keys per SCAN step. Default 1000. */
   readonly batchSize?: number
   /** Clock (ms) for entry expiry and staleness. */
   readonly now?: () => number
 }
+
+/** The options after the client, in the Caracal wiring `new RedisRevocationStore(redis, options)`. */
+export type RedisRevocationStoreSettings = Omit<RedisRevocationStoreOptions, 'redis'>
 
 /** What an operator's health check wants to know. */
 export interface RedisRevocationStoreState {
@@ -56,13 +96,36 @@ export interface RedisRevocationStoreState {
   readonly stalenessMs: number
   /** Why the mirror cannot vouch for its copy right now (with failClosed, every check answers revoked). */
   readonly unavailable: string | undefined
+  /** The last ID read from Caracal's revocation stream. */
   readonly lastId: string
+  /** The last ID read from each followed stream, by name. */
+  readonly lastIds: Readonly<Record<string, string>>
   readonly size: number
-  /** Events applied, events refused by the consumer's checks, key reloads after a gap. */
+  /** Events applied, events refused by the consumers' checks, key reloads after a gap. */
   readonly applied: number
   readonly refused: number
   readonly reloads: number
   readonly lastError: string | undefined
+}
+
+const STORE_OPTIONS = [
+  'redis', 'failClosed', 'streamHmacKey', 'requireSignature', 'maxStalenessMs', 'initialLoadTimeoutMs', 'stream', 'delegationStream',
+  'peerStream', 'peerStreamMaxLength', 'keyPrefix', 'defaultTtlMs', 'zoneId', 'reason', 'maxEntries', 'blockMs', 'batchSize', 'now',
+] as const
+
+/** A followed stream: Caracal's revocations, Caracal's delegation epochs, or our instances' announcements. */
+interface Followed {
+  readonly name: string
+  readonly role: 'revocations' | 'delegations' | 'peer'
+  lastId: string
+}
+
+interface StreamInfo {
+  firstId?: string
+  lastGeneratedId?: string
+  maxDeletedId?: string
+  length?: number
+  entriesAdded?: number
 }
 
 const RETRY_PAUSE_MS = 100
@@ -78,7 +141,10 @@ export class RedisRevocationStore implements RevocationStore {
   readonly #failClosed: boolean
   readonly #hmacKey: Buffer | undefined
   readonly #maxStalenessMs: number
-  readonly #stream: string
+  readonly #streams: readonly Followed[]
+  readonly #revocations: Followed
+  readonly #peerStream: string
+  readonly #peerStreamMaxLength: number
   readonly #keyPrefix: string
   readonly #defaultTtlMs: number
   readonly #zoneId: string
@@ -91,54 +157,55 @@ export class RedisRevocationStore implements RevocationStore {
   readonly #ready: Promise<void>
   #resolveReady!: () => void
   #rejectReady!: (error: Error) => void
+  /** Set while checks made before the first load should wait for it; resolves (never rejects) when they stop waiting. */
+  #loadWait: Promise<void> | undefined
   #loaded = false
   /** When the mirror last knew it held everything Redis had; -Infinity until the first load. */
   #syncedAt = Number.NEGATIVE_INFINITY
-  #lastId = '0-0'
   #warned = false
   #applied = 0
   #refused = 0
   #reloads = 0
   #lastError: string | undefined
 
-  constructor(options: RedisRevocationStoreOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object')
-    const {
-      redis, failClosed = true, streamHmacKey, maxStalenessMs = 5_000, stream = REVOCATION_STREAM,
-      keyPrefix = REVOCATION_KEY_PREFIX, defaultTtlMs = DEFAULT_REVOCATION_TTL_MS, zoneId = '',
-      reason = 'revoked_by_resource_server', maxEntries = 1_000_000, batchSize = 1_000, now = Date.now,
-    } = options
-    if (typeof redis !== 'object' || redis === null || typeof redis.duplicate !== 'function') throw new TypeError('redis must be an ioredis client')
-    if (typeof failClosed !== 'boolean') throw new TypeError('failClosed must be a boolean')
-    if (!(Number.isFinite(maxStalenessMs) && maxStalenessMs > 0)) throw new TypeError('maxStalenessMs must be a positive number')
-    const blockMs = options.blockMs ?? Math.min(1_000, Math.max(10, Math.floor(maxStalenessMs / 5)))
-    if (!(Number.isSafeInteger(blockMs) && blockMs > 0 && blockMs < maxStalenessMs)) throw new TypeError('blockMs must be a positive integer below maxStalenessMs')
-    if (typeof stream !== 'string' || stream === '') throw new TypeError('stream must be a non-empty string')
-    if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new TypeError('keyPrefix must be a non-empty string')
-    if (!(Number.isFinite(defaultTtlMs) && defaultTtlMs > 0)) throw new TypeError('defaultTtlMs must be a positive number')
-    if (typeof zoneId !== 'string') throw new TypeError('zoneId must be a string')
-    if (typeof reason !== 'string') throw new TypeError('reason must be a string')
-    if (!(Number.isSafeInteger(batchSize) && batchSize > 0)) throw new TypeError('batchSize must be a positive integer')
-    if (typeof now !== 'function') throw new TypeError('now must be a function')
+  /** The Caracal wiring: the client first, then the options. */
+  constructor(redis: Redis, options?: RedisRevocationStoreSettings)
+  /** One options object, the client in `redis`. */
+  constructor(options: RedisRevocationStoreOptions)
+  constructor(...args: unknown[]) {
+    const o = new OptionReader('RedisRevocationStore', argumentsOf('RedisRevocationStore', args, ['redis']), STORE_OPTIONS)
+    const redis = o.redis()
+    this.#failClosed = o.boolean('failClosed', true)
+    this.#hmacKey = o.signing()
+    this.#maxStalenessMs = o.positiveMs('maxStalenessMs', 5_000)
+    const initialLoadTimeoutMs = o.integer('initialLoadTimeoutMs', 5_000, 0)
+    const blockMs = o.integer('blockMs', Math.min(1_000, Math.max(10, Math.floor(this.#maxStalenessMs / 5))), 1)
+    if (blockMs >= this.#maxStalenessMs) o.fail('blockMs', 'must be a positive integer below maxStalenessMs')
+    const stream = o.string('stream', REVOCATION_STREAM)
+    const delegationStream = o.string('delegationStream', DELEGATION_INVALIDATION_STREAM)
+    this.#peerStream = o.string('peerStream', PEER_STREAM)
+    if (this.#peerStream === stream || this.#peerStream === delegationStream) o.fail('peerStream', 'must differ from stream and delegationStream')
+    if (delegationStream === stream) o.fail('delegationStream', 'must differ from stream')
+    this.#peerStreamMaxLength = o.integer('peerStreamMaxLength', PEER_STREAM_MAX_LENGTH, 1)
+    this.#keyPrefix = o.string('keyPrefix', REVOCATION_KEY_PREFIX)
+    this.#defaultTtlMs = o.positiveMs('defaultTtlMs', DEFAULT_REVOCATION_TTL_MS)
+    this.#zoneId = o.string('zoneId', '', true)
+    this.#reason = o.string('reason', 'revoked_by_resource_server', true)
+    const maxEntries = o.integer('maxEntries', 1_000_000, 1)
+    this.#batchSize = o.integer('batchSize', 1_000, 1)
+    this.#now = o.fn('now', Date.now)
     this.#redis = redis
-    this.#failClosed = failClosed
-    this.#hmacKey = hmacKeyBytes(streamHmacKey)
-    this.#maxStalenessMs = maxStalenessMs
-    this.#stream = stream
-    this.#keyPrefix = keyPrefix
-    this.#defaultTtlMs = defaultTtlMs
-    this.#zoneId = zoneId
-    this.#reason = reason
     this.#blockMs = blockMs
-    this.#batchSize = batchSize
-    this.#now = now
-    this.#local = new InMemoryRevocationStore({ defaultTtlMs, maxEntries, now })
+    this.#revocations = { name: stream, role: 'revocations', lastId: '0-0' }
+    this.#streams = [this.#revocations, { name: delegationStream, role: 'delegations', lastId: '0-0' }, { name: this.#peerStream, role: 'peer', lastId: '0-0' }]
+    this.#local = new InMemoryRevocationStore({ defaultTtlMs: this.#defaultTtlMs, maxEntries, now: this.#now })
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve
       this.#rejectReady = reject
     })
     // Nobody may be waiting on ready(); a close before the first load must not be an unhandled rejection.
     this.#ready.catch(() => undefined)
+    if (initialLoadTimeoutMs > 0) this.#loadWait = this.#waitForLoad(initialLoadTimeoutMs)
     this.#reader = redis.duplicate(blockingReaderOptions(blockMs))
     this.#reader.on('error', (error: unknown) => {
       this.#lastError = errorMessage(error)
@@ -146,13 +213,27 @@ export class RedisRevocationStore implements RevocationStore {
     this.#loop = this.#follow()
   }
 
-  /** Synchronous: a lookup in the local set, plus the staleness check. */
-  isRevoked(anchor: string): boolean {
-    if (this.#now() - this.#syncedAt > this.#maxStalenessMs) {
-      if (!this.#warned) this.#warnStale()
-      if (this.#failClosed) return true
-    }
-    return this.#local.isRevoked(anchor)
+  /**
+   * A lookup in the local set, plus the staleness check: synchronous once loaded. Before the first
+   * load (and within `initialLoadTimeoutMs` of construction) a promise that answers once it is loaded.
+   */
+  isRevoked(anchor: string): boolean | Promise<boolean> {
+    const waiting = this.#loadWait
+    if (waiting !== undefined && !this.#loaded) return waiting.then(() => this.#isRevokedNow(anchor))
+    return this.#isRevokedNow(anchor)
+  }
+
+  /**
+   * The zone's delegation epoch from the local copy (0 when none is known), synchronous once loaded
+   * (a promise before, as `isRevoked`). While the mirror cannot vouch for its copy and fails
+   * closed, `FAIL_CLOSED_EPOCH` (Number.MAX_SAFE_INTEGER), as Caracal's store answers on an error:
+   * every mandate that carries an epoch is then stale. `CaracalAuth` asks the anchors first, so it
+   * refuses such a mandate as `session_revoked` with `unavailable: true` before it gets here.
+   */
+  currentDelegationEpoch(zoneId: string): number | Promise<number> {
+    const waiting = this.#loadWait
+    if (waiting !== undefined && !this.#loaded) return waiting.then(() => this.#epochNow(zoneId))
+    return this.#epochNow(zoneId)
   }
 
   unavailableReason(): string | undefined {
@@ -161,32 +242,52 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   /**
-   * Applies at once on this instance, then writes the durable key and appends an event (signed
-   * when a key is configured) so that every instance and consumer learns it. Rejects when Redis
+   * Applies at once on this instance, then, in one MULTI, writes the durable key (never
+   * shortening it) and announces it on the peer stream (signed when a key is configured), where
+   * every other instance's mirror reads it. Caracal's stream is not written. Rejects when Redis
    * cannot take the write; the local entry stays.
    */
   async markRevoked(anchor: string, ttlMs: number = this.#defaultTtlMs): Promise<void> {
     this.applyRevocation(anchor, ttlMs)
-    if (this.#stop.signal.aborted) throw new Error('RedisRevocationStore is closed')
-    if (this.#redis.status !== 'ready' && !(await whenReady(this.#redis, AbortSignal.timeout(CONNECT_WAIT_MS)))) {
-      throw new Error('Redis is not connected: the revocation holds on this instance only')
-    }
-    const fields = revocationEventFields({ zoneId: this.#zoneId, anchor, reason: this.#reason, ttlMs }, this.#stream, this.#hmacKey)
+    await this.#writable('the revocation')
+    const fields = revocationEventFields({ zoneId: this.#zoneId, anchor, reason: this.#reason, ttlMs }, this.#peerStream, this.#hmacKey)
     const reply = await this.#redis.multi()
-      .eval(DURABLE_KEY_SCRIPT, 1, this.#keyPrefix + anchor, Math.ceil(ttlMs))
-      .xadd(this.#stream, '*', ...fields)
+      .eval(DURABLE_KEY_SCRIPT, 1, this.#keyPrefix + anchor, pxTtl(ttlMs))
+      .xadd(this.#peerStream, 'MAXLEN', '~', this.#peerStreamMaxLength, '*', ...fields)
       .exec()
     checkExecReply(reply, 'markRevoked')
   }
 
   /**
-   * Adds a revocation to this instance's set only, without publishing it: what the consumer calls
-   * for the events it accepts (re-publishing them would loop).
+   * Raises the zone's epoch (never lowers it) at once on this instance, then, in one MULTI, on the
+   * durable key `<prefix>delegation-epoch:<zone>` (a Lua script: set only if greater, PX ttl) and
+   * on the peer stream, so the other instances raise theirs too. Rejects when Redis cannot take
+   * the write; the local epoch stays.
+   */
+  async markDelegationEpoch(zoneId: string, epoch: number, ttlMs: number = this.#defaultTtlMs): Promise<void> {
+    this.applyDelegationEpoch(zoneId, epoch, ttlMs)
+    await this.#writable('the epoch')
+    const fields = delegationEpochEventFields({ zoneId, epoch, ttlMs }, this.#peerStream, this.#hmacKey)
+    const reply = await this.#redis.multi()
+      .eval(MAX_EPOCH_SCRIPT, 1, delegationEpochKey(this.#keyPrefix, zoneId), String(epoch), String(pxTtl(ttlMs)))
+      .xadd(this.#peerStream, 'MAXLEN', '~', this.#peerStreamMaxLength, '*', ...fields)
+      .exec()
+    checkExecReply(reply, 'markDelegationEpoch')
+  }
+
+  /**
+   * Adds a revocation to this instance's set only, without writing or announcing it: what the
+   * consumer calls for the events it accepts (announcing them again would loop).
    */
   applyRevocation(anchor: string, ttlMs: number = this.#defaultTtlMs): void {
     if (typeof anchor !== 'string' || anchor === '') throw new TypeError('anchor must be a non-empty string')
     if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError('ttlMs must be a positive number')
     this.#local.markRevoked(anchor, ttlMs)
+  }
+
+  /** Raises the zone's epoch in this instance's copy only (max semantics): what the delegation consumer calls. */
+  applyDelegationEpoch(zoneId: string, epoch: number, ttlMs: number = this.#defaultTtlMs): void {
+    this.#local.markDelegationEpoch(zoneId, epoch, ttlMs)
   }
 
   /** Resolves when the first load completed; rejects if the store closes first or `timeoutMs` passes. */
@@ -206,7 +307,8 @@ export class RedisRevocationStore implements RevocationStore {
       connected: this.#reader.status === 'ready',
       stalenessMs: Math.max(0, this.#now() - this.#syncedAt),
       unavailable: this.#staleReason(),
-      lastId: this.#lastId,
+      lastId: this.#revocations.lastId,
+      lastIds: Object.fromEntries(this.#streams.map((s) => [s.name, s.lastId])),
       size: this.#local.size,
       applied: this.#applied,
       refused: this.#refused,
@@ -222,6 +324,46 @@ export class RedisRevocationStore implements RevocationStore {
     this.#rejectReady(new Error('RedisRevocationStore closed before its first load'))
     this.#reader.disconnect()
     await this.#loop
+  }
+
+  #isRevokedNow(anchor: string): boolean {
+    if (this.#untrusted() && this.#failClosed) return true
+    return this.#local.isRevoked(anchor)
+  }
+
+  #epochNow(zoneId: string): number {
+    if (this.#untrusted() && this.#failClosed) return FAIL_CLOSED_EPOCH
+    return this.#local.currentDelegationEpoch(zoneId)
+  }
+
+  /** True while the copy cannot be vouched for (warning once per episode). */
+  #untrusted(): boolean {
+    if (this.#now() - this.#syncedAt <= this.#maxStalenessMs) return false
+    if (!this.#warned) this.#warnStale()
+    return true
+  }
+
+  /** Ends when the first load completes, the store closes, or `timeoutMs` of real time pass. */
+  #waitForLoad(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      // A store nobody closes must not keep the process alive for this.
+      timer.unref?.()
+      const done = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.#ready.then(done, done)
+    }).then(() => {
+      this.#loadWait = undefined
+    })
+  }
+
+  async #writable(what: string): Promise<void> {
+    if (this.#stop.signal.aborted) throw new Error('RedisRevocationStore is closed')
+    if (this.#redis.status !== 'ready' && !(await whenReady(this.#redis, AbortSignal.timeout(CONNECT_WAIT_MS)))) {
+      throw new Error(`Redis is not connected: ${what} holds on this instance only`)
+    }
   }
 
   #staleReason(): string | undefined {
@@ -246,7 +388,7 @@ export class RedisRevocationStore implements RevocationStore {
     this.#warned = false
   }
 
-  /** The follower: (re)load when needed, then block on the stream from the last ID seen. */
+  /** The follower: (re)load when needed, then block on all three streams from the last IDs seen. */
   async #follow(): Promise<void> {
     const stop = this.#stop.signal
     let resync = false
@@ -259,14 +401,23 @@ export class RedisRevocationStore implements RevocationStore {
         if (!this.#loaded) await this.#initialLoad()
         else if (resync) await this.#resync()
         resync = false
-        const reply = await this.#reader.call('XREAD', 'COUNT', this.#batchSize, 'BLOCK', this.#blockMs, 'STREAMS', this.#stream, this.#lastId)
+        const reply = await this.#reader.call(
+          'XREAD', 'COUNT', this.#batchSize, 'BLOCK', this.#blockMs, 'STREAMS',
+          ...this.#streams.map((s) => s.name), ...this.#streams.map((s) => s.lastId),
+        )
         const readAt = this.#now()
-        const entries = parseStreamReply(reply)
-        for (const entry of entries) this.#applyEntry(entry)
-        const last = entries[entries.length - 1]
-        if (last !== undefined) this.#lastId = last.id
-        // A full batch means more may be waiting: current only once a read comes back short.
-        if (entries.length < this.#batchSize) this.#markSynced(readAt)
+        const byStream = parseStreamsReply(reply)
+        let full = false
+        for (const followed of this.#streams) {
+          const entries = byStream.get(followed.name)
+          if (entries === undefined) continue
+          for (const entry of entries) this.#applyEntry(followed, entry)
+          const last = entries[entries.length - 1]
+          if (last !== undefined) followed.lastId = last.id
+          if (entries.length >= this.#batchSize) full = true
+        }
+        // A full batch means more may be waiting: current only once every stream comes back short.
+        if (!full) this.#markSynced(readAt)
       } catch (error) {
         if (stop.aborted) return
         this.#lastError = errorMessage(error)
@@ -279,75 +430,92 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   /**
-   * The stream position is taken before the keys are scanned: an event published during the
-   * scan is then read from the stream even if its key was not written yet.
+   * The stream positions are taken before the keys are scanned: an event published during the
+   * scan is then read from its stream even if its key was not written yet.
    */
   async #initialLoad(): Promise<void> {
     const at = this.#now()
-    const newest = await this.#reader.call('XREVRANGE', this.#stream, '+', '-', 'COUNT', 1)
-    const startId = parseStreamReply([[this.#stream, newest]])[0]?.id ?? '0-0'
+    const pipeline = this.#reader.pipeline()
+    for (const followed of this.#streams) pipeline.xrevrange(followed.name, '+', '-', 'COUNT', 1)
+    const newest = await pipeline.exec()
+    checkExecReply(newest, 'XREVRANGE')
+    const startIds = this.#streams.map((followed, i) => parseStreamReply([[followed.name, newest![i]![1]]])[0]?.id ?? '0-0')
     await this.#loadKeys()
-    this.#lastId = startId
+    this.#streams.forEach((followed, i) => {
+      followed.lastId = startIds[i]!
+    })
     this.#loaded = true
     this.#markSynced(at)
     this.#resolveReady()
   }
 
   /**
-   * After a reconnect: reading on from the last ID catches up, unless entries after it were
-   * trimmed (then the durable keys fill the gap) or the stream was recreated (then read it all).
+   * After a reconnect, per stream: reading on from the last ID catches up, unless entries after it
+   * were trimmed (then the durable keys fill the gap) or the stream was recreated (then read it
+   * all). One key reload serves every stream that needs one.
    */
   async #resync(): Promise<void> {
-    const info = await this.#streamInfo()
-    if (info === undefined) {
-      if (this.#lastId !== '0-0') await this.#reload('0-0')
-      return
+    let reload = false
+    const restart = new Set<Followed>()
+    for (const followed of this.#streams) {
+      const info = await this.#streamInfo(followed.name)
+      if (info === undefined) {
+        if (followed.lastId !== '0-0') restart.add(followed)
+        continue
+      }
+      const generated = info.lastGeneratedId === undefined ? 1 : compareStreamIds(info.lastGeneratedId, followed.lastId)
+      if (generated < 0) {
+        restart.add(followed)
+        continue
+      }
+      // Nothing was added after our last ID, so nothing after it can be missing.
+      if (generated === 0) continue
+      // Nothing was ever removed from the stream (Redis 7.0: as many entries as were ever added).
+      if (info.entriesAdded !== undefined && info.entriesAdded === info.length) continue
+      // Trimming removes from the head and leaves max-deleted-entry-id alone (Redis 7.0), so a first
+      // entry past ours, or none at all, may hide a gap; XDEL after ours shows in max-deleted-entry-id.
+      // When only our own last entry was trimmed this reloads for nothing: rare, and only costs a SCAN.
+      const gap = info.firstId === undefined
+        || compareStreamIds(info.firstId, followed.lastId) > 0
+        || (info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, followed.lastId) > 0)
+      if (gap) reload = true
     }
-    const generated = info.lastGeneratedId === undefined ? 1 : compareStreamIds(info.lastGeneratedId, this.#lastId)
-    if (generated < 0) {
-      await this.#reload('0-0')
-      return
-    }
-    // Nothing was added after our last ID, so nothing after it can be missing.
-    if (generated === 0) return
-    // Trimming removes from the head and leaves max-deleted-entry-id alone (Redis 7.0), so a first
-    // entry past ours, or none at all, may hide a gap; XDEL after ours shows in max-deleted-entry-id.
-    // When only our own last entry was trimmed this reloads for nothing: rare, and only costs a SCAN.
-    const gap = info.firstId === undefined
-      || compareStreamIds(info.firstId, this.#lastId) > 0
-      || (info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, this.#lastId) > 0)
-    if (gap) await this.#reload(this.#lastId)
-  }
-
-  async #reload(readFrom: string): Promise<void> {
+    if (!reload && restart.size === 0) return
     await this.#loadKeys()
-    this.#lastId = readFrom
+    // Only once the keys are in: a failed load must leave the decision to be made again.
+    for (const followed of restart) followed.lastId = '0-0'
     this.#reloads++
   }
 
-  async #streamInfo(): Promise<{ firstId?: string; lastGeneratedId?: string; maxDeletedId?: string } | undefined> {
+  async #streamInfo(stream: string): Promise<StreamInfo | undefined> {
     let reply: unknown
     try {
-      reply = await this.#reader.call('XINFO', 'STREAM', this.#stream)
+      reply = await this.#reader.call('XINFO', 'STREAM', stream)
     } catch (error) {
       if (/no such key/i.test(errorMessage(error))) return undefined
       throw error
     }
     if (!Array.isArray(reply)) return {}
-    const info: { firstId?: string; lastGeneratedId?: string; maxDeletedId?: string } = {}
+    const info: StreamInfo = {}
     for (let i = 0; i + 1 < reply.length; i += 2) {
       const name: unknown = reply[i]
       const value: unknown = reply[i + 1]
       if (name === 'last-generated-id' && typeof value === 'string') info.lastGeneratedId = value
       else if (name === 'max-deleted-entry-id' && typeof value === 'string') info.maxDeletedId = value
       else if (name === 'first-entry' && Array.isArray(value) && typeof value[0] === 'string') info.firstId = value[0]
+      else if (name === 'length' && typeof value === 'number') info.length = value
+      else if (name === 'entries-added' && typeof value === 'number') info.entriesAdded = value
     }
     return info
   }
 
-  /** SCAN (never KEYS) the durable keys; each local entry expires with its key. */
+  /**
+   * SCAN (never KEYS) the durable keys; each local entry expires with its key. Keys under
+   * `<prefix>delegation-epoch:` are zones' epochs (GET and PTTL), never revoked anchors.
+   */
   async #loadKeys(): Promise<void> {
     const pattern = scanPatternFor(this.#keyPrefix)
+    const epochPrefix = this.#keyPrefix + DELEGATION_EPOCH_KEY_INFIX
     let cursor = '0'
     do {
       const reply = await this.#reader.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', this.#batchSize)
@@ -356,27 +524,53 @@ export class RedisRevocationStore implements RevocationStore {
       const keys = (reply[1] as unknown[]).filter((k): k is string => typeof k === 'string' && k.length > this.#keyPrefix.length)
       if (keys.length === 0) continue
       const pipeline = this.#reader.pipeline()
-      for (const key of keys) pipeline.pttl(key)
-      const ttls = await pipeline.exec()
-      if (ttls === null) throw new Error('PTTL pipeline aborted')
-      keys.forEach((key, i) => {
-        const [error, ttl] = ttls[i] ?? [null, -2]
+      for (const key of keys) {
+        if (key.startsWith(epochPrefix)) pipeline.get(key)
+        pipeline.pttl(key)
+      }
+      const replies = await pipeline.exec()
+      if (replies === null) throw new Error('key loading pipeline aborted')
+      let at = 0
+      const next = (): unknown => {
+        const [error, value] = replies[at++] ?? [null, null]
         if (error !== null) throw error
+        return value
+      }
+      for (const key of keys) {
+        const value = key.startsWith(epochPrefix) ? next() : undefined
+        const ttl = next()
         // -2: the key expired since SCAN saw it; -1: no TTL.
-        if (typeof ttl !== 'number' || ttl === -2 || ttl === 0) return
-        this.#local.markRevoked(key.slice(this.#keyPrefix.length), ttl === -1 ? NO_EXPIRY_TTL_MS : ttl)
-      })
+        if (typeof ttl !== 'number' || ttl === -2 || ttl === 0) continue
+        const ttlMs = ttl === -1 ? NO_EXPIRY_TTL_MS : ttl
+        if (key.startsWith(epochPrefix)) {
+          const zoneId = key.slice(epochPrefix.length)
+          const epoch = parseEpoch(value as string | null)
+          if (zoneId !== '' && epoch !== undefined) this.#local.markDelegationEpoch(zoneId, epoch, ttlMs)
+        } else {
+          this.#local.markRevoked(key.slice(this.#keyPrefix.length), ttlMs)
+        }
+      }
     } while (cursor !== '0' && !this.#stop.signal.aborted)
   }
 
-  #applyEntry(entry: StreamEntry): void {
-    const check = checkRevocationEvent(entry.fields, this.#stream, this.#hmacKey)
-    if (!check.ok) {
-      this.#refused++
-      return
+  #applyEntry(followed: Followed, entry: StreamEntry): void {
+    const epochEvent = followed.role === 'delegations' || (followed.role === 'peer' && entry.fields?.event === PEER_EPOCH_EVENT)
+    if (epochEvent) {
+      const check = checkDelegationEvent(entry.fields, followed.name, this.#hmacKey)
+      if (!check.ok) {
+        this.#refused++
+        return
+      }
+      this.#local.markDelegationEpoch(check.zoneId, check.epoch, check.ttlMs ?? this.#defaultTtlMs)
+    } else {
+      const check = checkRevocationEvent(entry.fields, followed.name, this.#hmacKey)
+      if (!check.ok) {
+        this.#refused++
+        return
+      }
+      const ttlMs = check.ttlMs ?? this.#defaultTtlMs
+      for (const anchor of check.anchors) this.#local.markRevoked(anchor, ttlMs)
     }
-    const ttlMs = check.ttlMs ?? this.#defaultTtlMs
-    for (const anchor of check.anchors) this.#local.markRevoked(anchor, ttlMs)
     this.#applied++
   }
 }

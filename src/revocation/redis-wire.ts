@@ -1,16 +1,35 @@
 /**
- * The revocation wire format shared with the Caracal backend (docs/architecture.md "Revocation"): durable key names, the
- * stream, event fields, the `_sig` HMAC canonical form and the checks an event must pass before
- * anything acts on it. The store and the consumer both decide through `checkRevocationEvent`, so a
- * mirror learns exactly what the consumer would accept.
+ * The wire format shared with the Caracal backend (docs/architecture.md "Revocation"): durable key
+ * names, the streams, event fields, the `_sig` HMAC canonical form and the checks an event must pass
+ * before anything acts on it. The store and the consumers decide through `checkRevocationEvent` and
+ * `checkDelegationEvent`, so a mirror learns exactly what a consumer would accept.
+ *
+ * Streams: `caracal.sessions.revoke` and `caracal.delegations.invalidate` are Caracal's (its
+ * coordinator appends to them; this library only reads them). `caracal-fastmcp.revocations` is
+ * this library's own: what `markRevoked`/`markDelegationEpoch` announce to the other instances.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 
 export const REVOCATION_STREAM = 'caracal.sessions.revoke'
+export const DELEGATION_INVALIDATION_STREAM = 'caracal.delegations.invalidate'
+/**
+ * The stream of this library's own instances: `markRevoked` and `markDelegationEpoch` append here
+ * (never to Caracal's streams), and every mirror follows it. Capped with `MAXLEN ~`.
+ */
+export const PEER_STREAM = 'caracal-fastmcp.revocations'
+export const PEER_STREAM_MAX_LENGTH = 10_000
 export const REVOCATION_KEY_PREFIX = 'caracal:revoked:sessions:'
+/** Under the key prefix: `<prefix>delegation-epoch:<zone>` holds the zone's epoch (decimal). */
+export const DELEGATION_EPOCH_KEY_INFIX = 'delegation-epoch:'
 export const DEFAULT_CONSUMER_GROUP = 'resource-revocation'
+export const DEFAULT_DELEGATION_GROUP = 'resource-delegation-invalidation'
 export const DEAD_LETTER_MAX_LENGTH = 10_000
 export const SIGNATURE_FIELD = '_sig'
+/** What a store that fails closed answers for a zone's epoch: every epoch-carrying mandate is stale. */
+export const FAIL_CLOSED_EPOCH = Number.MAX_SAFE_INTEGER
+/** `event` of the epoch announcements on the peer stream (revocations there carry `session_revoke`). */
+export const PEER_EPOCH_EVENT = 'delegation_epoch'
+export const PEER_REVOKE_EVENT = 'session_revoke'
 
 /** Fields that name a revoked anchor, in the order the backend's consumers read them. */
 export const ANCHOR_FIELDS = ['session_id', 'sid', 'root_sid', 'agent_session_id', 'delegation_edge_id'] as const
@@ -23,7 +42,7 @@ export const ANCHOR_FIELDS = ['session_id', 'sid', 'root_sid', 'agent_session_id
 export const TTL_FIELD = 'ttl_ms'
 
 /** Why an event was refused; these strings are the `reason` of its dead letter. */
-export type RejectionReason = 'invalid_signature' | 'missing_revocation_anchor' | 'malformed_event'
+export type RejectionReason = 'invalid_signature' | 'missing_revocation_anchor' | 'invalid_delegation_epoch' | 'malformed_event'
 
 export type RevocationFields = Readonly<Record<string, string>>
 
@@ -31,8 +50,24 @@ export type EventCheck =
   | { readonly ok: true; readonly anchors: readonly string[]; readonly ttlMs: number | undefined }
   | { readonly ok: false; readonly reason: RejectionReason }
 
+export type DelegationCheck =
+  | { readonly ok: true; readonly zoneId: string; readonly epoch: number; readonly ttlMs: number | undefined }
+  | { readonly ok: false; readonly reason: RejectionReason }
+
 export function deadLetterStream(stream: string): string {
   return `${stream}.dead`
+}
+
+export function delegationEpochKey(keyPrefix: string, zoneId: string): string {
+  return `${keyPrefix}${DELEGATION_EPOCH_KEY_INFIX}${zoneId}`
+}
+
+/**
+ * A TTL as `PX` takes it: a whole number of milliseconds, at least 1. Fractions round up, the same
+ * way for the store and the consumer (a fractional PX is an error Redis would answer forever).
+ */
+export function pxTtl(ttlMs: number): number {
+  return Math.max(1, Math.ceil(ttlMs))
 }
 
 /** A key given as text is used as its UTF-8 bytes, as the backend reads it from its environment. */
@@ -103,16 +138,58 @@ export function checkRevocationEvent(fields: RevocationFields | undefined, strea
   return { ok: true, anchors, ttlMs: eventTtlMs(fields) }
 }
 
-/** Builds the flat field list of an event the library publishes, signed when a key is given. */
+/** A decimal epoch as the coordinator writes it (`JSON.stringify` of an integer): digits only, a safe integer. */
+export function parseEpoch(raw: string | undefined | null): number | undefined {
+  if (typeof raw !== 'string' || !/^[0-9]{1,16}$/.test(raw)) return undefined
+  const epoch = Number(raw)
+  return Number.isSafeInteger(epoch) ? epoch : undefined
+}
+
+/**
+ * The delegation consumer's rules: signature first (required with a key), then a non-empty
+ * `zone_id` and an `epoch` of decimal digits. Stricter than Caracal's TypeScript consumer, which
+ * reads an empty epoch as 0 and lets an empty zone through (its store then ignores it); like its
+ * Python one, both are `invalid_delegation_epoch` here. `event` and the other fields are ignored.
+ */
+export function checkDelegationEvent(fields: RevocationFields | undefined, stream: string, hmacKey: Uint8Array | undefined): DelegationCheck {
+  if (fields === undefined) return { ok: false, reason: 'malformed_event' }
+  if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields)) return { ok: false, reason: 'invalid_signature' }
+  const zoneId = fields.zone_id
+  const epoch = parseEpoch(fields.epoch)
+  if (zoneId === undefined || zoneId === '' || epoch === undefined) return { ok: false, reason: 'invalid_delegation_epoch' }
+  return { ok: true, zoneId, epoch, ttlMs: eventTtlMs(fields) }
+}
+
+function signedFlat(fields: Record<string, string>, stream: string, hmacKey: Uint8Array | undefined): string[] {
+  if (hmacKey !== undefined) fields[SIGNATURE_FIELD] = signRevocationEvent(hmacKey, stream, fields)
+  return Object.entries(fields).flat()
+}
+
+/**
+ * Builds the flat field list of a revocation the library announces on its peer stream, signed
+ * (over that stream's name) when a key is given. The anchor goes in `session_id`, so that
+ * `checkRevocationEvent` reads it like any revocation.
+ */
 export function revocationEventFields(
   event: { readonly zoneId: string; readonly anchor: string; readonly reason: string; readonly ttlMs?: number },
   stream: string,
   hmacKey: Uint8Array | undefined,
 ): string[] {
-  const fields: Record<string, string> = { zone_id: event.zoneId, session_id: event.anchor, reason: event.reason }
-  if (event.ttlMs !== undefined) fields[TTL_FIELD] = String(Math.ceil(event.ttlMs))
-  if (hmacKey !== undefined) fields[SIGNATURE_FIELD] = signRevocationEvent(hmacKey, stream, fields)
-  return Object.entries(fields).flat()
+  const fields: Record<string, string> = { event: PEER_REVOKE_EVENT, zone_id: event.zoneId, session_id: event.anchor, reason: event.reason }
+  if (event.ttlMs !== undefined) fields[TTL_FIELD] = String(pxTtl(event.ttlMs))
+  return signedFlat(fields, stream, hmacKey)
+}
+
+/** The announcement of a raised delegation epoch on the peer stream. */
+export function delegationEpochEventFields(
+  event: { readonly zoneId: string; readonly epoch: number; readonly ttlMs: number },
+  stream: string,
+  hmacKey: Uint8Array | undefined,
+): string[] {
+  const fields: Record<string, string> = {
+    event: PEER_EPOCH_EVENT, zone_id: event.zoneId, epoch: String(event.epoch), [TTL_FIELD]: String(pxTtl(event.ttlMs)),
+  }
+  return signedFlat(fields, stream, hmacKey)
 }
 
 export interface StreamEntry {
@@ -143,6 +220,17 @@ export function parseStreamEntry(entry: unknown): StreamEntry | undefined {
     fields[name] = value
   }
   return { id, deleted: false, fields, raw }
+}
+
+/** The entries of an XREAD over several streams, by stream name (`null` when nothing arrived). */
+export function parseStreamsReply(reply: unknown): Map<string, StreamEntry[]> {
+  const byStream = new Map<string, StreamEntry[]>()
+  if (!Array.isArray(reply)) return byStream
+  for (const perStream of reply) {
+    if (!Array.isArray(perStream) || typeof perStream[0] !== 'string' || !Array.isArray(perStream[1])) continue
+    byStream.set(perStream[0], parseStreamReply([perStream]))
+  }
+  return byStream
 }
 
 /** The entries of an XREAD/XREADGROUP reply for one stream (`null` when nothing arrived). */
@@ -185,6 +273,18 @@ local ttl = tonumber(ARGV[1])
 local current = redis.call('PTTL', KEYS[1])
 if current == -1 or current >= ttl then return 0 end
 redis.call('SET', KEYS[1], '1', 'PX', ttl)
+return 1
+`
+
+/**
+ * Raises a zone's epoch key to ARGV[1] (decimal) with a PX TTL of ARGV[2], atomically, only when
+ * that is greater than what the key holds (missing or unreadable counts as 0); the TTL is renewed
+ * only by a raise. Returns 1 when it raised the key, else 0: Caracal's max semantics.
+ */
+export const MAX_EPOCH_SCRIPT = `
+local held = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tonumber(ARGV[1]) <= held then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `
 

@@ -96,10 +96,41 @@ export function describeWithRedisServer(name: string, body: () => void): void {
   }
 }
 
-/** Names no other test (or suite) uses: a stream and a key prefix under one random namespace. */
-export function uniqueNames(label: string): { readonly stream: string; readonly keyPrefix: string; readonly namespace: string } {
+export interface UniqueNames {
+  readonly namespace: string
+  /** Caracal's revocation stream (`caracal.sessions.revoke` in production). */
+  readonly stream: string
+  /** Caracal's delegation stream (`caracal.delegations.invalidate`). */
+  readonly delegationStream: string
+  /** This library's stream between instances (`caracal-fastmcp.revocations`). */
+  readonly peerStream: string
+  readonly keyPrefix: string
+  /** The options of a RedisRevocationStore: every stream it follows, and the key prefix. */
+  readonly store: { readonly stream: string; readonly delegationStream: string; readonly peerStream: string; readonly keyPrefix: string }
+  /** The options of a RedisRevocationConsumer. */
+  readonly revocations: { readonly stream: string; readonly keyPrefix: string }
+  /** The options of a RedisDelegationInvalidationConsumer. */
+  readonly delegations: { readonly stream: string; readonly keyPrefix: string }
+}
+
+/** Names no other test (or suite) uses: the streams and a key prefix under one random namespace. */
+export function uniqueNames(label: string): UniqueNames {
   const namespace = `test:${label}:${randomBytes(6).toString('hex')}`
-  return { namespace, stream: `${namespace}:caracal.sessions.revoke`, keyPrefix: `${namespace}:revoked:` }
+  const stream = `${namespace}:caracal.sessions.revoke`
+  const delegationStream = `${namespace}:caracal.delegations.invalidate`
+  const peerStream = `${namespace}:caracal-fastmcp.revocations`
+  const keyPrefix = `${namespace}:revoked:`
+  return {
+    namespace, stream, delegationStream, peerStream, keyPrefix,
+    store: { stream, delegationStream, peerStream, keyPrefix },
+    revocations: { stream, keyPrefix },
+    delegations: { stream: delegationStream, keyPrefix },
+  }
+}
+
+/** A stream entry's flat field list as an object. */
+export function fieldsOf(flat: readonly string[]): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]))
 }
 
 /** A fail-fast client; tracked so `closeClients` can end every connection a test opened. */
