@@ -1,7 +1,9 @@
 /**
  * Revocation at gateway scale: what a check costs on the Redis mirror (against the in-memory
  * store and against asking Redis per check), and how fast a revocation reaches the other
- * instances: an event added to the stream by a publisher, and one instance's `markRevoked`.
+ * instances: an event added to Caracal's stream by a publisher, one instance's `markRevoked`
+ * (through the library's own peer stream; Caracal's stream is checked to stay untouched), and a
+ * delegation epoch raised on Caracal's delegation stream.
  * Prints its own target (p99 < 50 ms, README "Revocation") as met/MISS lines.
  * Runs against REDIS_URL or 127.0.0.1:6379; without Redis it returns one row saying so.
  */
@@ -113,12 +115,20 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
 
   if (!(await reachable(url))) {
     rows.push({ suite: SUITE, group: 'redis', name: `not measured: Redis not reachable at ${url.replace(/\/\/[^@]*@/, '//')}`, value: 0, unit: 'skipped' })
-    printTargets([[`to ${INSTANCES} instances`, undefined], [`from one instance to the other ${INSTANCES - 1}`, undefined]])
+    printTargets([
+      [`to ${INSTANCES} instances`, undefined], [`from one instance to the other ${INSTANCES - 1}`, undefined],
+      [`delegation epoch to ${INSTANCES} instances`, undefined],
+    ])
     return rows
   }
 
   const namespace = `bench:${randomBytes(6).toString('hex')}`
-  const names = { stream: `${namespace}:caracal.sessions.revoke`, keyPrefix: `${namespace}:revoked:` }
+  const names = {
+    stream: `${namespace}:caracal.sessions.revoke`,
+    delegationStream: `${namespace}:caracal.delegations.invalidate`,
+    peerStream: `${namespace}:caracal-fastmcp.revocations`,
+    keyPrefix: `${namespace}:revoked:`,
+  }
   const clients: Redis[] = []
   const client = () => {
     const c = new Redis(url, FAIL_FAST_REDIS_OPTIONS)
@@ -147,24 +157,38 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
         const signed = { ...fields, _sig: signRevocationEvent(HMAC_KEY, names.stream, fields) }
         return admin.xadd(names.stream, '*', ...Object.entries(signed).flat())
       },
-      (i) => stores.every((s) => s.isRevoked(`agent-propagation-${i}`)),
+      (i) => stores.every((s) => s.isRevoked(`agent-propagation-${i}`) === true),
     )
     rows.push({ suite: SUITE, group: 'propagation', name: `to ${INSTANCES} instances, p50 of ${EVENTS}`, value: percentile(fromStream, 50), unit: 'ms' })
     rows.push({ suite: SUITE, group: 'propagation', name: `to ${INSTANCES} instances, p99 of ${EVENTS}`, value: percentile(fromStream, 99), unit: 'ms' })
-    // One instance revokes (markRevoked: key and event); the others hear of it from the stream.
+    // One instance revokes (markRevoked: key and peer event); the others hear of it from the peer stream.
     const others = stores.slice(1)
     const fromInstance = await propagation(
       (i) => mirror.markRevoked(`agent-instance-${i}`),
-      (i) => others.every((s) => s.isRevoked(`agent-instance-${i}`)),
+      (i) => others.every((s) => s.isRevoked(`agent-instance-${i}`) === true),
     )
+    const revokeStreamLength = await admin.xlen(names.stream)
+    if (revokeStreamLength !== EVENTS) throw new Error(`markRevoked appended to Caracal's stream: ${revokeStreamLength} entries, not ${EVENTS}`)
     const between = `from one instance to the other ${others.length}`
     rows.push({ suite: SUITE, group: 'propagation', name: `${between}, p50 of ${EVENTS}`, value: percentile(fromInstance, 50), unit: 'ms' })
     rows.push({ suite: SUITE, group: 'propagation', name: `${between}, p99 of ${EVENTS}`, value: percentile(fromInstance, 99), unit: 'ms' })
-    p99s = [[`to ${INSTANCES} instances`, percentile(fromStream, 99)], [between, percentile(fromInstance, 99)]]
+    // The coordinator raises a zone's delegation epoch; every instance follows that stream too.
+    const epochs = await propagation(
+      (i) => {
+        const fields = { outbox_id: `bench-${i}`, dedupe_key: `edge_revoke:e${i}`, event: 'edge_revoke', zone_id: 'bench', edge_id: `e${i}`, epoch: String(i + 1) }
+        const signed = { ...fields, _sig: signRevocationEvent(HMAC_KEY, names.delegationStream, fields) }
+        return admin.xadd(names.delegationStream, 'MAXLEN', '~', 100_000, '*', ...Object.entries(signed).flat())
+      },
+      (i) => stores.every((s) => s.currentDelegationEpoch('bench') === i + 1),
+    )
+    const epochName = `delegation epoch to ${INSTANCES} instances`
+    rows.push({ suite: SUITE, group: 'propagation', name: `${epochName}, p50 of ${EVENTS}`, value: percentile(epochs, 50), unit: 'ms' })
+    rows.push({ suite: SUITE, group: 'propagation', name: `${epochName}, p99 of ${EVENTS}`, value: percentile(epochs, 99), unit: 'ms' })
+    p99s = [[`to ${INSTANCES} instances`, percentile(fromStream, 99)], [between, percentile(fromInstance, 99)], [epochName, percentile(epochs, 99)]]
   } finally {
     await Promise.all(stores.map((s) => s.close()))
     if (admin.status === 'ready') {
-      await admin.del(names.stream)
+      await admin.del(names.stream, names.delegationStream, names.peerStream)
       let cursor = '0'
       do {
         const [next, keys] = await admin.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000)
