@@ -23,9 +23,20 @@ export function makeFixture(alg: Algorithm, poolSize: number): AlgFixture {
   for (let i = 0; i < poolSize; i++) {
     pool.push(
       signJws(key, {
-        iss: ISSUER, aud: AUDIENCE, exp: now + 3600, iat: now, jti: `${alg}-${i}`, sub: `user-${i % 97}`,
-        client_id: 'bench-client', sid: `sid-${i}`, root_sid: `root-${i % 13}`, use: 'resource', sub_type: 'user',
-        scope: 'tool:call documents:read', zone_id: ZONE, agent_session_id: `agent-${i}`,
+        iss: ISSUER,
+        aud: AUDIENCE,
+        exp: now + 3600,
+        iat: now,
+        jti: `${alg}-${i}`,
+        sub: `user-${i % 97}`,
+        client_id: 'bench-client',
+        sid: `sid-${i}`,
+        root_sid: `root-${i % 13}`,
+        use: 'resource',
+        sub_type: 'user',
+        scope: 'tool:call documents:read',
+        zone_id: ZONE,
+        agent_session_id: `agent-${i}`,
       }),
     )
   }

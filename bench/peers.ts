@@ -35,9 +35,19 @@ export function plainJoseVerifier(f: AlgFixture, revocations: RevocationStore): 
   }
 }
 
-export function fastJwtVerifier(f: AlgFixture, revocations: RevocationStore, cache: boolean): (token: string) => unknown {
+export function fastJwtVerifier(
+  f: AlgFixture,
+  revocations: RevocationStore,
+  cache: boolean,
+): (token: string) => unknown {
   const pem = f.key.publicKey.export({ format: 'pem', type: 'spki' }).toString()
-  const verify = createVerifier({ key: pem, algorithms: [f.alg], allowedIss: ISSUER, allowedAud: AUDIENCE, cache: cache ? 10_000 : false })
+  const verify = createVerifier({
+    key: pem,
+    algorithms: [f.alg],
+    allowedIss: ISSUER,
+    allowedAud: AUDIENCE,
+    cache: cache ? 10_000 : false,
+  })
   return (token) => applyPolicy(verify(token) as Record<string, unknown>, revocations)
 }
 
@@ -47,7 +57,12 @@ export function rawNodeVerifier(f: AlgFixture): (token: string) => unknown {
   return (token) => {
     const dot1 = token.indexOf('.')
     const dot2 = token.lastIndexOf('.')
-    const ok = cryptoVerify('sha256', Buffer.from(token.slice(0, dot2), 'latin1'), keyArg, Buffer.from(token.slice(dot2 + 1), 'base64url'))
+    const ok = cryptoVerify(
+      'sha256',
+      Buffer.from(token.slice(0, dot2), 'latin1'),
+      keyArg,
+      Buffer.from(token.slice(dot2 + 1), 'base64url'),
+    )
     if (!ok) throw new Error('bad signature')
     return JSON.parse(Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8'))
   }

@@ -74,7 +74,8 @@ async function propagation(publish: (i: number) => Promise<unknown>, seen: (i: n
   for (let i = 0; i < EVENTS; i++) {
     const t0 = performance.now()
     await publish(i)
-    if (!(await waitUntil(() => seen(i), 5_000))) throw new Error(`revocation ${i} did not reach every instance within 5 s`)
+    if (!(await waitUntil(() => seen(i), 5_000)))
+      throw new Error(`revocation ${i} did not reach every instance within 5 s`)
     latencies.push(performance.now() - t0)
   }
   return latencies.sort((a, b) => a - b)
@@ -111,12 +112,25 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
 
   const memory = new InMemoryRevocationStore()
   for (const anchor of hits) memory.markRevoked(anchor)
-  rows.push({ suite: SUITE, group: 'isRevoked', name: 'InMemoryRevocationStore (hit)', value: nsPerCheck(memory, hits, options.timeMs), unit: 'ns/op' })
+  rows.push({
+    suite: SUITE,
+    group: 'isRevoked',
+    name: 'InMemoryRevocationStore (hit)',
+    value: nsPerCheck(memory, hits, options.timeMs),
+    unit: 'ns/op',
+  })
 
   if (!(await reachable(url))) {
-    rows.push({ suite: SUITE, group: 'redis', name: `not measured: Redis not reachable at ${url.replace(/\/\/[^@]*@/, '//')}`, value: 0, unit: 'skipped' })
+    rows.push({
+      suite: SUITE,
+      group: 'redis',
+      name: `not measured: Redis not reachable at ${url.replace(/\/\/[^@]*@/, '//')}`,
+      value: 0,
+      unit: 'skipped',
+    })
     printTargets([
-      [`to ${INSTANCES} instances`, undefined], [`from one instance to the other ${INSTANCES - 1}`, undefined],
+      [`to ${INSTANCES} instances`, undefined],
+      [`from one instance to the other ${INSTANCES - 1}`, undefined],
       [`delegation epoch to ${INSTANCES} instances`, undefined],
     ])
     return rows
@@ -136,31 +150,70 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
     clients.push(c)
     return c
   }
-  const stores = Array.from({ length: INSTANCES }, () => new RedisRevocationStore({ redis: client(), streamHmacKey: HMAC_KEY, ...names }))
+  const stores = Array.from(
+    { length: INSTANCES },
+    () => new RedisRevocationStore({ redis: client(), streamHmacKey: HMAC_KEY, ...names }),
+  )
   const admin = client()
   let p99s: [string, number | undefined][] = []
   try {
     await Promise.all(stores.map((s) => s.ready({ timeoutMs: 10_000 })))
     const mirror = stores[0]!
     for (const anchor of hits) mirror.applyRevocation(anchor, 3_600_000)
-    rows.push({ suite: SUITE, group: 'isRevoked', name: 'RedisRevocationStore mirror (hit)', value: nsPerCheck(mirror, hits, options.timeMs), unit: 'ns/op' })
-    rows.push({ suite: SUITE, group: 'isRevoked', name: 'RedisRevocationStore mirror (miss)', value: nsPerCheck(mirror, misses, options.timeMs), unit: 'ns/op' })
     rows.push({
-      suite: SUITE, group: 'isRevoked', name: 'Redis EXISTS per check (no mirror)',
-      value: await nsPerRoundTrip(admin, misses.map((a) => names.keyPrefix + a), options.timeMs), unit: 'ns/op',
+      suite: SUITE,
+      group: 'isRevoked',
+      name: 'RedisRevocationStore mirror (hit)',
+      value: nsPerCheck(mirror, hits, options.timeMs),
+      unit: 'ns/op',
+    })
+    rows.push({
+      suite: SUITE,
+      group: 'isRevoked',
+      name: 'RedisRevocationStore mirror (miss)',
+      value: nsPerCheck(mirror, misses, options.timeMs),
+      unit: 'ns/op',
+    })
+    rows.push({
+      suite: SUITE,
+      group: 'isRevoked',
+      name: 'Redis EXISTS per check (no mirror)',
+      value: await nsPerRoundTrip(
+        admin,
+        misses.map((a) => names.keyPrefix + a),
+        options.timeMs,
+      ),
+      unit: 'ns/op',
     })
 
     // A publisher (the STS, say) adds the signed event; every instance follows the stream.
     const fromStream = await propagation(
       (i) => {
-        const fields = { zone_id: 'bench', session_id: `sess-propagation-${i}`, agent_session_id: `agent-propagation-${i}`, reason: 'bench' }
+        const fields = {
+          zone_id: 'bench',
+          session_id: `sess-propagation-${i}`,
+          agent_session_id: `agent-propagation-${i}`,
+          reason: 'bench',
+        }
         const signed = { ...fields, _sig: signRevocationEvent(HMAC_KEY, names.stream, fields) }
         return admin.xadd(names.stream, '*', ...Object.entries(signed).flat())
       },
       (i) => stores.every((s) => s.isRevoked(`agent-propagation-${i}`) === true),
     )
-    rows.push({ suite: SUITE, group: 'propagation', name: `to ${INSTANCES} instances, p50 of ${EVENTS}`, value: percentile(fromStream, 50), unit: 'ms' })
-    rows.push({ suite: SUITE, group: 'propagation', name: `to ${INSTANCES} instances, p99 of ${EVENTS}`, value: percentile(fromStream, 99), unit: 'ms' })
+    rows.push({
+      suite: SUITE,
+      group: 'propagation',
+      name: `to ${INSTANCES} instances, p50 of ${EVENTS}`,
+      value: percentile(fromStream, 50),
+      unit: 'ms',
+    })
+    rows.push({
+      suite: SUITE,
+      group: 'propagation',
+      name: `to ${INSTANCES} instances, p99 of ${EVENTS}`,
+      value: percentile(fromStream, 99),
+      unit: 'ms',
+    })
     // One instance revokes (markRevoked: key and peer event); the others hear of it from the peer stream.
     const others = stores.slice(1)
     const fromInstance = await propagation(
@@ -168,23 +221,59 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
       (i) => others.every((s) => s.isRevoked(`agent-instance-${i}`) === true),
     )
     const revokeStreamLength = await admin.xlen(names.stream)
-    if (revokeStreamLength !== EVENTS) throw new Error(`markRevoked appended to Caracal's stream: ${revokeStreamLength} entries, not ${EVENTS}`)
+    if (revokeStreamLength !== EVENTS)
+      throw new Error(`markRevoked appended to Caracal's stream: ${revokeStreamLength} entries, not ${EVENTS}`)
     const between = `from one instance to the other ${others.length}`
-    rows.push({ suite: SUITE, group: 'propagation', name: `${between}, p50 of ${EVENTS}`, value: percentile(fromInstance, 50), unit: 'ms' })
-    rows.push({ suite: SUITE, group: 'propagation', name: `${between}, p99 of ${EVENTS}`, value: percentile(fromInstance, 99), unit: 'ms' })
+    rows.push({
+      suite: SUITE,
+      group: 'propagation',
+      name: `${between}, p50 of ${EVENTS}`,
+      value: percentile(fromInstance, 50),
+      unit: 'ms',
+    })
+    rows.push({
+      suite: SUITE,
+      group: 'propagation',
+      name: `${between}, p99 of ${EVENTS}`,
+      value: percentile(fromInstance, 99),
+      unit: 'ms',
+    })
     // The coordinator raises a zone's delegation epoch; every instance follows that stream too.
     const epochs = await propagation(
       (i) => {
-        const fields = { outbox_id: `bench-${i}`, dedupe_key: `edge_revoke:e${i}`, event: 'edge_revoke', zone_id: 'bench', edge_id: `e${i}`, epoch: String(i + 1) }
+        const fields = {
+          outbox_id: `bench-${i}`,
+          dedupe_key: `edge_revoke:e${i}`,
+          event: 'edge_revoke',
+          zone_id: 'bench',
+          edge_id: `e${i}`,
+          epoch: String(i + 1),
+        }
         const signed = { ...fields, _sig: signRevocationEvent(HMAC_KEY, names.delegationStream, fields) }
         return admin.xadd(names.delegationStream, 'MAXLEN', '~', 100_000, '*', ...Object.entries(signed).flat())
       },
       (i) => stores.every((s) => s.currentDelegationEpoch('bench') === i + 1),
     )
     const epochName = `delegation epoch to ${INSTANCES} instances`
-    rows.push({ suite: SUITE, group: 'propagation', name: `${epochName}, p50 of ${EVENTS}`, value: percentile(epochs, 50), unit: 'ms' })
-    rows.push({ suite: SUITE, group: 'propagation', name: `${epochName}, p99 of ${EVENTS}`, value: percentile(epochs, 99), unit: 'ms' })
-    p99s = [[`to ${INSTANCES} instances`, percentile(fromStream, 99)], [between, percentile(fromInstance, 99)], [epochName, percentile(epochs, 99)]]
+    rows.push({
+      suite: SUITE,
+      group: 'propagation',
+      name: `${epochName}, p50 of ${EVENTS}`,
+      value: percentile(epochs, 50),
+      unit: 'ms',
+    })
+    rows.push({
+      suite: SUITE,
+      group: 'propagation',
+      name: `${epochName}, p99 of ${EVENTS}`,
+      value: percentile(epochs, 99),
+      unit: 'ms',
+    })
+    p99s = [
+      [`to ${INSTANCES} instances`, percentile(fromStream, 99)],
+      [between, percentile(fromInstance, 99)],
+      [epochName, percentile(epochs, 99)],
+    ]
   } finally {
     await Promise.all(stores.map((s) => s.close()))
     if (admin.status === 'ready') {

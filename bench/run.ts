@@ -34,7 +34,8 @@ const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n
 const lines = rows.map((r) => {
   const label = `${r.alg ? `${r.alg} ` : ''}${r.name}`
   const base = r.baseline === undefined ? undefined : byName.get(r.baseline)
-  const ratio = r.opsPerSec !== undefined && base?.opsPerSec !== undefined ? `${(r.opsPerSec / base.opsPerSec).toFixed(2)}×` : ''
+  const ratio =
+    r.opsPerSec !== undefined && base?.opsPerSec !== undefined ? `${(r.opsPerSec / base.opsPerSec).toFixed(2)}×` : ''
   const measure = r.opsPerSec !== undefined ? `${fmt(r.opsPerSec)} ops/s` : `${fmt(r.value ?? NaN)} ${r.unit ?? ''}`
   return { label: `[${r.suite}/${r.group}] ${label}`, measure, ratio, vs: base ? `vs ${r.baseline}` : '' }
 })
@@ -50,8 +51,18 @@ const TARGETS: readonly [string, string, string | number, number][] = [
   ['cached ES256 ≥ 4× fast-jwt cache', 'ES256 CaracalAuth cached (auto)', 'ES256 fast-jwt (cache)', 4],
   ['cached RS256 ≥ 4× fast-jwt cache', 'RS256 CaracalAuth cached (auto)', 'RS256 fast-jwt (cache)', 4],
   ['cold ES256 node ≥ 2× plain jose', 'ES256 CaracalAuth cold (node)', 'ES256 plain jose verifier', 2],
-  ['cold ES256 node ≥ 0.95× raw node:crypto', 'ES256 CaracalAuth cold (node)', 'ES256 raw node:crypto verify + JSON.parse', 0.95],
-  ['cold RS256 auto ≥ 0.9× raw node:crypto', 'RS256 CaracalAuth cold (auto)', 'RS256 raw node:crypto verify + JSON.parse', 0.9],
+  [
+    'cold ES256 node ≥ 0.95× raw node:crypto',
+    'ES256 CaracalAuth cold (node)',
+    'ES256 raw node:crypto verify + JSON.parse',
+    0.95,
+  ],
+  [
+    'cold RS256 auto ≥ 0.9× raw node:crypto',
+    'RS256 CaracalAuth cold (auto)',
+    'RS256 raw node:crypto verify + JSON.parse',
+    0.9,
+  ],
   ['cold ES256 auto ≥ 4× plain jose', 'ES256 CaracalAuth cold (auto)', 'ES256 plain jose verifier', 4],
   ['wasm ES256 signature ≥ 2× node:crypto', 'ES256 signature (wasm)', 'ES256 signature (node)', 2],
   ['wasm ES256 signature ≥ 20× noble', 'ES256 signature (wasm)', 'ES256 signature (noble)', 20],
@@ -71,4 +82,7 @@ for (const [what, rowName, against, atLeast] of TARGETS) {
 }
 
 // bench/results.json beside the sources (this file runs from dist/bench).
-writeFileSync(new URL('../../bench/results.json', import.meta.url), JSON.stringify({ node: process.version, cpu, date: new Date().toISOString(), timeMs, rows }, null, 2))
+writeFileSync(
+  new URL('../../bench/results.json', import.meta.url),
+  JSON.stringify({ node: process.version, cpu, date: new Date().toISOString(), timeMs, rows }, null, 2),
+)

@@ -23,8 +23,13 @@ interface Contender {
 
 function caracal(f: AlgFixture, backend: BackendChoice, cached: boolean): CaracalAuth {
   return new CaracalAuth({
-    issuer: ISSUER, audience: AUDIENCE, revocations: new InMemoryRevocationStore(),
-    requiredScopes: REQUIRED_SCOPES, expectedZoneId: ZONE, requireAgent: true, backend,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    revocations: new InMemoryRevocationStore(),
+    requiredScopes: REQUIRED_SCOPES,
+    expectedZoneId: ZONE,
+    requireAgent: true,
+    backend,
     jwks: { keys: { keys: [f.key.publicJwk] } },
     // Cold: a small cache and a larger pool of distinct tokens, so every call misses and inserts.
     cache: { max: cached ? 10_000 : 64 },
@@ -36,16 +41,63 @@ export async function verifySuite(options: { timeMs: number }): Promise<BenchRow
   for (const alg of ['ES256', 'RS256'] as const) {
     const f = makeFixture(alg, 2048)
     const revocations = new InMemoryRevocationStore()
-    const backends: BackendChoice[] = ['auto', 'node', 'noble', ...(isBackendAvailable('wasm') ? (['wasm'] as const) : [])]
+    const backends: BackendChoice[] = [
+      'auto',
+      'node',
+      'noble',
+      ...(isBackendAvailable('wasm') ? (['wasm'] as const) : []),
+    ]
     const contenders: Contender[] = [
-      { name: 'plain jose verifier', group: 'cold', tokens: f.pool, verify: plainJoseVerifier(f, revocations), batch: 1 },
-      { name: 'fast-jwt (no cache)', group: 'cold', tokens: f.pool, verify: fastJwtVerifier(f, revocations, false), batch: 1 },
-      { name: 'raw node:crypto verify + JSON.parse', group: 'cold', tokens: f.pool, verify: rawNodeVerifier(f), batch: 1 },
-      ...backends.map((b) => ({ name: `CaracalAuth cold (${b})`, group: 'cold', tokens: f.pool, verify: caracal(f, b, false).verify, batch: 1 })),
-      { name: 'fast-jwt (cache)', group: 'cached', tokens: [f.hot], verify: fastJwtVerifier(f, revocations, true), batch: 256 },
-      { name: 'CaracalAuth cached (auto)', group: 'cached', tokens: [f.hot], verify: caracal(f, 'auto', true).verify, batch: 256 },
+      {
+        name: 'plain jose verifier',
+        group: 'cold',
+        tokens: f.pool,
+        verify: plainJoseVerifier(f, revocations),
+        batch: 1,
+      },
+      {
+        name: 'fast-jwt (no cache)',
+        group: 'cold',
+        tokens: f.pool,
+        verify: fastJwtVerifier(f, revocations, false),
+        batch: 1,
+      },
+      {
+        name: 'raw node:crypto verify + JSON.parse',
+        group: 'cold',
+        tokens: f.pool,
+        verify: rawNodeVerifier(f),
+        batch: 1,
+      },
+      ...backends.map((b) => ({
+        name: `CaracalAuth cold (${b})`,
+        group: 'cold',
+        tokens: f.pool,
+        verify: caracal(f, b, false).verify,
+        batch: 1,
+      })),
+      {
+        name: 'fast-jwt (cache)',
+        group: 'cached',
+        tokens: [f.hot],
+        verify: fastJwtVerifier(f, revocations, true),
+        batch: 256,
+      },
+      {
+        name: 'CaracalAuth cached (auto)',
+        group: 'cached',
+        tokens: [f.hot],
+        verify: caracal(f, 'auto', true).verify,
+        batch: 256,
+      },
       // What the harness itself costs per call (the new string and the await), for reference.
-      { name: 'harness only (new token string + await)', group: 'cached', tokens: [f.hot], verify: (t) => t.length, batch: 256 },
+      {
+        name: 'harness only (new token string + await)',
+        group: 'cached',
+        tokens: [f.hot],
+        verify: (t) => t.length,
+        batch: 256,
+      },
     ]
     const tasks = contenders.map((c) => {
       // Each call gets a new string decoded from bytes, as an HTTP server hands over a header: a
@@ -68,7 +120,14 @@ export async function verifySuite(options: { timeMs: number }): Promise<BenchRow
     for (const c of contenders) await c.verify(c.tokens[0]!)
     const opsPerSec = await measure(tasks, options.timeMs)
     contenders.forEach((c, k) => {
-      rows.push({ suite: 'verify', alg, group: c.group, name: c.name, opsPerSec: opsPerSec[k]!, baseline: `${alg} plain jose verifier` })
+      rows.push({
+        suite: 'verify',
+        alg,
+        group: c.group,
+        name: c.name,
+        opsPerSec: opsPerSec[k]!,
+        baseline: `${alg} plain jose verifier`,
+      })
     })
   }
   return rows

@@ -62,7 +62,8 @@ export async function wasmSuite(options: { timeMs: number }): Promise<BenchRow[]
       const k = backendByName(b).importKey(m)
       keys.push(k)
       // Every backend must accept every input, or the comparison means nothing.
-      for (const s of signed) if (!k.verify(s.input, s.signature)) throw new Error(`${b} rejects a valid ${c.label} signature`)
+      for (const s of signed)
+        if (!k.verify(s.input, s.signature)) throw new Error(`${b} rejects a valid ${c.label} signature`)
       let i = 0
       const batch = BATCH[b]
       return {
@@ -81,7 +82,14 @@ export async function wasmSuite(options: { timeMs: number }): Promise<BenchRow[]
     const base = c.baseline === 'noble' ? 'noble BigInt' : c.baseline
     backends.forEach((b, n) => {
       const name = `signature (${b === 'noble' && c.alg === 'RS256' ? 'noble BigInt' : b})`
-      rows.push({ suite: 'wasm', alg: c.label, group: 'signature', name, opsPerSec: opsPerSec[n]!, baseline: `${c.label} signature (${base})` })
+      rows.push({
+        suite: 'wasm',
+        alg: c.label,
+        group: 'signature',
+        name,
+        opsPerSec: opsPerSec[n]!,
+        baseline: `${c.label} signature (${base})`,
+      })
     })
     for (const k of keys) k.release()
   }
@@ -100,8 +108,13 @@ export async function wasmSuite(options: { timeMs: number }): Promise<BenchRow[]
  */
 async function pathRows(options: { timeMs: number }): Promise<BenchRow[]> {
   const o = resolveOptions({
-    issuer: ISSUER, audience: AUDIENCE, revocations: new InMemoryRevocationStore(), requiredScopes: REQUIRED_SCOPES,
-    expectedZoneId: ZONE, requireAgent: true, jwks: { keys: [] },
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    revocations: new InMemoryRevocationStore(),
+    requiredScopes: REQUIRED_SCOPES,
+    expectedZoneId: ZONE,
+    requireAgent: true,
+    jwks: { keys: [] },
   })
   const rules: MandateRules = { claimRules: o.claimRules, policy: o.policy }
   const rows: BenchRow[] = []
@@ -122,18 +135,20 @@ async function pathRows(options: { timeMs: number }): Promise<BenchRow[]> {
     }
     const oneCall = (key: VerifyingKey) => (token: string) => {
       const split = splitCompact(token)
-      if (key.verifyMandate!(token, split.dot1, split.dot2, rules, nowSec).kind !== 'accepted') throw new Error('rejected')
+      if (key.verifyMandate!(token, split.dot1, split.dot2, rules, nowSec).kind !== 'accepted')
+        throw new Error('rejected')
     }
-    const contenders = alg === 'ES256'
-      ? [
-          { name: 'step by step (node SHA-256, wasm P-256, JSON.parse)', run: stepwise(staged) },
-          { name: 'one wasm call (node SHA-256)', run: oneCall(staged) },
-          { name: 'one wasm call (wasm SHA-256)', run: oneCall(wasm) },
-        ]
-      : [
-          { name: 'step by step (node)', run: stepwise(node) },
-          { name: 'one wasm call', run: oneCall(wasm) },
-        ]
+    const contenders =
+      alg === 'ES256'
+        ? [
+            { name: 'step by step (node SHA-256, wasm P-256, JSON.parse)', run: stepwise(staged) },
+            { name: 'one wasm call (node SHA-256)', run: oneCall(staged) },
+            { name: 'one wasm call (wasm SHA-256)', run: oneCall(wasm) },
+          ]
+        : [
+            { name: 'step by step (node)', run: stepwise(node) },
+            { name: 'one wasm call', run: oneCall(wasm) },
+          ]
     const tasks = contenders.map((c) => {
       for (const t of f.pool) c.run(t) // each must accept every token
       let i = 0
@@ -151,7 +166,14 @@ async function pathRows(options: { timeMs: number }): Promise<BenchRow[]> {
     })
     const opsPerSec = await measure(tasks, options.timeMs)
     contenders.forEach((c, n) => {
-      rows.push({ suite: 'wasm', alg, group: 'path', name: c.name, opsPerSec: opsPerSec[n]!, baseline: `${alg} ${contenders[0]!.name}` })
+      rows.push({
+        suite: 'wasm',
+        alg,
+        group: 'path',
+        name: c.name,
+        opsPerSec: opsPerSec[n]!,
+        baseline: `${alg} ${contenders[0]!.name}`,
+      })
     })
     for (const k of [staged, wasm, node]) k.release()
   }
@@ -168,7 +190,9 @@ function resignedTokens(key: SigningKey, pool: readonly string[]): string[] {
 }
 
 function signWith(key: SigningKey, input: Uint8Array): Buffer {
-  return key.alg === 'ES256' ? sign('sha256', input, { key: key.privateKey, dsaEncoding: 'ieee-p1363' }) : sign('sha256', input, key.privateKey)
+  return key.alg === 'ES256'
+    ? sign('sha256', input, { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+    : sign('sha256', input, key.privateKey)
 }
 
 /** Import cost and linear memory of wasm keys (the generator's table is built by the first import). */
@@ -184,8 +208,22 @@ function importRows(): BenchRow[] {
     const ms = (performance.now() - t0) / mats.length
     for (const k of live) k.release()
     rows.push({ suite: 'wasm', alg, group: 'key', name: 'wasm key import', value: ms, unit: 'ms/key' })
-    rows.push({ suite: 'wasm', alg, group: 'key', name: 'wasm key memory', value: (alg === 'ES256' ? bytes.es256 : bytes.rs256) / 1024, unit: 'KiB/key' })
+    rows.push({
+      suite: 'wasm',
+      alg,
+      group: 'key',
+      name: 'wasm key memory',
+      value: (alg === 'ES256' ? bytes.es256 : bytes.rs256) / 1024,
+      unit: 'KiB/key',
+    })
   }
-  rows.push({ suite: 'wasm', alg: 'ES256', group: 'key', name: 'wasm generator table (once)', value: bytes.generator / 1024, unit: 'KiB' })
+  rows.push({
+    suite: 'wasm',
+    alg: 'ES256',
+    group: 'key',
+    name: 'wasm generator table (once)',
+    value: bytes.generator / 1024,
+    unit: 'KiB',
+  })
   return rows
 }

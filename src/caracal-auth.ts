@@ -21,7 +21,10 @@ import { authenticateRequest, type CaracalSession } from './adapters/fastmcp.js'
 export interface CaracalAuthStats {
   readonly backend: Readonly<Record<Algorithm, BackendName>>
   readonly cache: { readonly enabled: boolean; readonly hits: number; readonly misses: number; readonly size: number }
-  readonly verifications: { readonly accepted: number; readonly rejected: Readonly<Partial<Record<CaracalErrorCode, number>>> }
+  readonly verifications: {
+    readonly accepted: number
+    readonly rejected: Readonly<Partial<Record<CaracalErrorCode, number>>>
+  }
   readonly jwks: JwksStats
 }
 
@@ -47,7 +50,10 @@ export class CaracalAuth {
   constructor(options: CaracalAuthOptions) {
     this.#o = resolveOptions(options)
     const backendFor = resolveBackends(this.#o.backend)
-    this.#backendNames = Object.fromEntries(ALL_ALGORITHMS.map((a) => [a, backendFor(a).name])) as Record<Algorithm, BackendName>
+    this.#backendNames = Object.fromEntries(ALL_ALGORITHMS.map((a) => [a, backendFor(a).name])) as Record<
+      Algorithm,
+      BackendName
+    >
     this.#jwks = new JwksSource({ ...this.#o.jwks, now: this.#o.now, backendFor })
     this.#cache = this.#o.cacheMax === undefined ? undefined : new VerifiedTokenCache(this.#o.cacheMax)
     this.#rules = { claimRules: this.#o.claimRules, policy: this.#o.policy }
@@ -138,8 +144,10 @@ export class CaracalAuth {
 
   #compareEpoch(current: unknown, graphEpoch: number): undefined {
     // Anything but an epoch (NaN, undefined from a buggy store) cannot vouch for the graph: fail closed.
-    if (typeof current !== 'number' || Number.isNaN(current)) throw this.#storeFailure(new TypeError('currentDelegationEpoch did not answer a number'))
-    if (current > graphEpoch) throw new CaracalAuthError('delegation_stale', 'the delegation graph changed after this mandate was issued')
+    if (typeof current !== 'number' || Number.isNaN(current))
+      throw this.#storeFailure(new TypeError('currentDelegationEpoch did not answer a number'))
+    if (current > graphEpoch)
+      throw new CaracalAuthError('delegation_stale', 'the delegation graph changed after this mandate was issued')
     return undefined
   }
 
@@ -158,7 +166,12 @@ export class CaracalAuth {
   stats(): CaracalAuthStats {
     return {
       backend: { ...this.#backendNames },
-      cache: { enabled: this.#cache !== undefined, hits: this.#hits, misses: this.#misses, size: this.#cache?.size ?? 0 },
+      cache: {
+        enabled: this.#cache !== undefined,
+        hits: this.#hits,
+        misses: this.#misses,
+        size: this.#cache?.size ?? 0,
+      },
       verifications: { accepted: this.#accepted, rejected: { ...this.#rejected } },
       jwks: this.#jwks.stats(),
     }
@@ -255,12 +268,16 @@ export class CaracalAuth {
 
   #revoked(): CaracalAuthError {
     const reason = this.#o.revocations.unavailableReason?.()
-    if (reason !== undefined) return new CaracalAuthError('session_revoked', `revocation state unavailable: ${reason}`, { unavailable: true })
+    if (reason !== undefined)
+      return new CaracalAuthError('session_revoked', `revocation state unavailable: ${reason}`, { unavailable: true })
     return new CaracalAuthError('session_revoked', 'session has been revoked')
   }
 
   /** A store that throws cannot vouch for the session: fail closed, and say it is temporary. */
   #storeFailure(cause: unknown): CaracalAuthError {
-    return new CaracalAuthError('session_revoked', 'revocation state unavailable: the store failed', { unavailable: true, cause })
+    return new CaracalAuthError('session_revoked', 'revocation state unavailable: the store failed', {
+      unavailable: true,
+      cause,
+    })
   }
 }

@@ -1,5 +1,12 @@
 export { CaracalAuth, type CaracalAuthStats } from './caracal-auth.js'
-export { CaracalAuthError, ERROR_CODES, isCaracalAuthError, type CaracalAuthErrorOptions, type CaracalErrorCode, type CodeInfo } from './errors.js'
+export {
+  CaracalAuthError,
+  ERROR_CODES,
+  isCaracalAuthError,
+  type CaracalAuthErrorOptions,
+  type CaracalErrorCode,
+  type CodeInfo,
+} from './errors.js'
 export { InMemoryRevocationStore, type InMemoryRevocationStoreOptions } from './revocation/in-memory-store.js'
 export type { RevocationStore } from './revocation/types.js'
 export type { CaracalAuthOptions, JwksOptions, ResolvedOptions } from './options.js'
@@ -9,5 +16,11 @@ export type { MandatePolicy } from './policy/mandate-policy.js'
 export type { Claims, DelegationHop } from './policy/claims.js'
 export type { Algorithm } from './jws/algorithms.js'
 export type { BackendChoice, BackendName } from './backends/types.js'
-export { createAuthenticate, hasScopes, type AuthenticateOptions, type CaracalSession, type MandateVerifier } from './adapters/fastmcp.js'
+export {
+  createAuthenticate,
+  hasScopes,
+  type AuthenticateOptions,
+  type CaracalSession,
+  type MandateVerifier,
+} from './adapters/fastmcp.js'
 export { renderAuthError, type ChallengeOptions, type RenderedAuthError } from './adapters/http-error.js'

@@ -91,9 +91,27 @@ export const DEFAULT_CACHE_MAX = 10_000
 export const DEFAULT_MAX_HOP_COUNT = 10
 
 const KNOWN_OPTIONS = new Set([
-  'issuer', 'audience', 'revocations', 'requiredScopes', 'expectedZoneId', 'zoneId', 'requireAgent', 'requireSession', 'requireDelegation',
-  'requireChainContains', 'maxHopCount', 'requiredTargets', 'requiredUse', 'algorithms', 'clockToleranceSec', 'cache',
-  'backend', 'jwks', 'maxTokenLength', 'resourceMetadataUrl', 'now',
+  'issuer',
+  'audience',
+  'revocations',
+  'requiredScopes',
+  'expectedZoneId',
+  'zoneId',
+  'requireAgent',
+  'requireSession',
+  'requireDelegation',
+  'requireChainContains',
+  'maxHopCount',
+  'requiredTargets',
+  'requiredUse',
+  'algorithms',
+  'clockToleranceSec',
+  'cache',
+  'backend',
+  'jwks',
+  'maxTokenLength',
+  'resourceMetadataUrl',
+  'now',
 ])
 const KNOWN_JWKS_OPTIONS = new Set(['url', 'keys', 'ttlMs', 'cooldownMs', 'timeoutMs', 'maxBytes', 'fetch'])
 
@@ -122,7 +140,8 @@ function stringList(name: string, v: unknown, allowSingle = false): readonly str
 /** RFC 6749 §3.3: a scope token has no spaces, so one with a space could never match. */
 function scopeList(v: unknown): readonly string[] {
   const scopes = stringList('requiredScopes', v)
-  if (scopes.some((s) => /\s/.test(s))) fail('requiredScopes', 'must not contain whitespace inside a scope (scopes are separate entries)')
+  if (scopes.some((s) => /\s/.test(s)))
+    fail('requiredScopes', 'must not contain whitespace inside a scope (scopes are separate entries)')
   return scopes
 }
 
@@ -141,7 +160,8 @@ function count(name: string, v: unknown, fallback: number, min = 0): number {
 /** maxHopCount: an integer; 0 or less means the default, as in the plain Caracal verifier. */
 function hopLimit(v: unknown): number {
   if (v === undefined) return DEFAULT_MAX_HOP_COUNT
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) fail('maxHopCount', `must be an integer (0 or less means the default, ${DEFAULT_MAX_HOP_COUNT})`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v))
+    fail('maxHopCount', `must be an integer (0 or less means the default, ${DEFAULT_MAX_HOP_COUNT})`)
   return v <= 0 ? DEFAULT_MAX_HOP_COUNT : v
 }
 
@@ -153,7 +173,8 @@ function aliased<T>(o: Record<string, unknown>, name: string, alias: string, rea
   const value = read(name, o[name])
   if (o[alias] === undefined) return value
   const aliasValue = read(alias, o[alias])
-  if (o[name] !== undefined && aliasValue !== value) fail(alias, `is another name for "${name}"; they are set to different values`)
+  if (o[name] !== undefined && aliasValue !== value)
+    fail(alias, `is another name for "${name}"; they are set to different values`)
   return aliasValue
 }
 
@@ -180,7 +201,10 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const requiredUse = o.requiredUse === undefined ? 'resource' : o.requiredUse
   if (requiredUse !== 'resource' && requiredUse !== 'session') fail('requiredUse', 'must be "resource" or "session"')
   const clockToleranceSec = o.clockToleranceSec
-  if (clockToleranceSec !== undefined && (typeof clockToleranceSec !== 'number' || !Number.isFinite(clockToleranceSec) || clockToleranceSec < 0)) {
+  if (
+    clockToleranceSec !== undefined &&
+    (typeof clockToleranceSec !== 'number' || !Number.isFinite(clockToleranceSec) || clockToleranceSec < 0)
+  ) {
     fail('clockToleranceSec', 'must be a non-negative number')
   }
 
@@ -192,8 +216,10 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
 
   const backend = o.backend === undefined ? 'auto' : o.backend
-  if (!BACKEND_CHOICES.includes(backend as BackendChoice)) fail('backend', `must be one of ${BACKEND_CHOICES.join(', ')}`)
-  const unavailable = backend === 'auto' ? undefined : backendUnavailableReason(backend as Exclude<BackendChoice, 'auto'>)
+  if (!BACKEND_CHOICES.includes(backend as BackendChoice))
+    fail('backend', `must be one of ${BACKEND_CHOICES.join(', ')}`)
+  const unavailable =
+    backend === 'auto' ? undefined : backendUnavailableReason(backend as Exclude<BackendChoice, 'auto'>)
   if (unavailable !== undefined) fail('backend', `"${String(backend)}" is not available: ${unavailable}`)
 
   const now = o.now === undefined ? Date.now : o.now
@@ -246,7 +272,10 @@ function resolveJwksOptions(issuer: string, zoneId: string | undefined, v: unkno
     if (!Array.isArray(list)) fail('jwks.keys', 'must be a JWKS ({ keys: [...] }) or an array of JWKs')
     keys = { keys: list }
   }
-  const url = keys !== undefined && j.url === undefined ? undefined : optionalString('jwks.url', j.url) ?? defaultJwksUrl(issuer, zoneId)
+  const url =
+    keys !== undefined && j.url === undefined
+      ? undefined
+      : (optionalString('jwks.url', j.url) ?? defaultJwksUrl(issuer, zoneId))
   if (url !== undefined) {
     const problem = checkJwksUrl(url)
     if (problem !== undefined) fail(j.url === undefined ? 'issuer' : 'jwks.url', `(JWKS URL ${url}) ${problem}`)

@@ -95,7 +95,12 @@ describe.each(TEST_BACKENDS)('verified-token cache on %s', (backend) => {
   it('revoked after caching: session_revoked on the next call, for every anchor', async () => {
     for (const anchor of ['sid', 'root_sid', 'agent_session_id', 'delegation_edge_id'] as const) {
       const { auth, revocations } = testVerifier(backend)
-      const values = { sid: `s-${anchor}`, root_sid: `r-${anchor}`, agent_session_id: `a-${anchor}`, delegation_edge_id: `d-${anchor}` }
+      const values = {
+        sid: `s-${anchor}`,
+        root_sid: `r-${anchor}`,
+        agent_session_id: `a-${anchor}`,
+        delegation_edge_id: `d-${anchor}`,
+      }
       const token = mint(values)
       await auth.verify(token)
       await auth.verify(token)

@@ -7,8 +7,13 @@ const BACKENDS = ['node', 'noble'] as const
 function makeAuth(backend: (typeof BACKENDS)[number], extra: Record<string, unknown> = {}) {
   const revocations = new InMemoryRevocationStore({ now: () => NOW_MS })
   const auth = new CaracalAuth({
-    issuer: ISSUER, audience: AUDIENCE, revocations, backend, now: () => NOW_MS,
-    jwks: { keys: staticJwks }, ...extra,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    revocations,
+    backend,
+    now: () => NOW_MS,
+    jwks: { keys: staticJwks },
+    ...extra,
   })
   return { auth, revocations }
 }

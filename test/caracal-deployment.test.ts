@@ -19,7 +19,10 @@ afterAll(async () => {
 })
 
 /** The seed's configuration, nothing else. */
-function seedAuth(revocations: RevocationStore = new InMemoryRevocationStore(), extra: Record<string, unknown> = {}): CaracalAuth {
+function seedAuth(
+  revocations: RevocationStore = new InMemoryRevocationStore(),
+  extra: Record<string, unknown> = {},
+): CaracalAuth {
   return new CaracalAuth({
     issuer: sts.issuer,
     audience: sts.audience,
@@ -32,22 +35,29 @@ function seedAuth(revocations: RevocationStore = new InMemoryRevocationStore(), 
 }
 
 describe('keys per zone', () => {
-  it.each(TEST_BACKENDS)('with the seed options only, a valid mandate is accepted (%s, ES256 and RS256)', async (backend) => {
-    const auth = seedAuth(undefined, { backend })
-    for (const alg of ['ES256', 'RS256'] as const) {
-      const claims = await auth.verify(sts.mintDelegated({ alg }))
-      expect(claims.zoneId).toBe('zone-prod')
-    }
-    expect(auth.stats().jwks.fetches).toBeGreaterThan(0)
-    await auth.close()
-    expect(sts.jwksRequests.every((path) => path === '/.well-known/jwks.json?zone_id=zone-prod')).toBe(true)
-  })
+  it.each(TEST_BACKENDS)(
+    'with the seed options only, a valid mandate is accepted (%s, ES256 and RS256)',
+    async (backend) => {
+      const auth = seedAuth(undefined, { backend })
+      for (const alg of ['ES256', 'RS256'] as const) {
+        const claims = await auth.verify(sts.mintDelegated({ alg }))
+        expect(claims.zoneId).toBe('zone-prod')
+      }
+      expect(auth.stats().jwks.fetches).toBeGreaterThan(0)
+      await auth.close()
+      expect(sts.jwksRequests.every((path) => path === '/.well-known/jwks.json?zone_id=zone-prod')).toBe(true)
+    },
+  )
 
   it('the STS answers 400 without zone_id, so a verifier without a zone finds no key, and says so', async () => {
     const response = await fetch(`${sts.issuer}/.well-known/jwks.json`)
     expect(response.status).toBe(400)
     expect(((await response.json()) as { error_description: string }).error_description).toMatch(/^zone_id required/)
-    const auth = new CaracalAuth({ issuer: sts.issuer, audience: sts.audience, revocations: new InMemoryRevocationStore() })
+    const auth = new CaracalAuth({
+      issuer: sts.issuer,
+      audience: sts.audience,
+      revocations: new InMemoryRevocationStore(),
+    })
     const error = await rejection(auth.verify(sts.mintDelegated()))
     expect(error).toMatchObject({ code: 'invalid_token' })
     expect(error.description).toMatch(/^no usable key: .*400/)
@@ -60,11 +70,22 @@ describe('keys per zone', () => {
 
   it('the zone is URL-encoded into the query; an explicit jwks.url still wins', () => {
     const store = new InMemoryRevocationStore()
-    const zoned = new CaracalAuth({ issuer: 'https://sts.example.com/', audience: 'a', revocations: store, zoneId: 'zone a&b' })
+    const zoned = new CaracalAuth({
+      issuer: 'https://sts.example.com/',
+      audience: 'a',
+      revocations: store,
+      zoneId: 'zone a&b',
+    })
     expect(zoned.options.jwks.url).toBe('https://sts.example.com/.well-known/jwks.json?zone_id=zone+a%26b')
     const plain = new CaracalAuth({ issuer: 'https://sts.example.com', audience: 'a', revocations: store })
     expect(plain.options.jwks.url).toBe('https://sts.example.com/.well-known/jwks.json')
-    const explicit = new CaracalAuth({ issuer: 'https://sts.example.com', audience: 'a', revocations: store, expectedZoneId: 'z', jwks: { url: 'https://keys.example.com/jwks' } })
+    const explicit = new CaracalAuth({
+      issuer: 'https://sts.example.com',
+      audience: 'a',
+      revocations: store,
+      expectedZoneId: 'z',
+      jwks: { url: 'https://keys.example.com/jwks' },
+    })
     expect(explicit.options.jwks.url).toBe('https://keys.example.com/jwks')
   })
 
@@ -171,7 +192,14 @@ describe('delegation epochs', () => {
     const auth = seedAuth(store)
     expect(await rejection(auth.verify(sts.mintDelegated({ epoch: 6 })))).toMatchObject({ code: 'delegation_stale' })
     await expect(auth.verify(sts.mintDelegated({ epoch: 7 }))).resolves.toMatchObject({ graphEpoch: 7 })
-    for (const broken of [() => Promise.reject(new Error('redis down')), () => { throw new Error('redis down') }, () => undefined, () => Number.NaN]) {
+    for (const broken of [
+      () => Promise.reject(new Error('redis down')),
+      () => {
+        throw new Error('redis down')
+      },
+      () => undefined,
+      () => Number.NaN,
+    ]) {
       answer = broken
       const error = await rejection(auth.verify(sts.mintDelegated({ epoch: 7 })))
       expect(error).toMatchObject({ code: 'session_revoked', unavailable: true })
@@ -202,13 +230,25 @@ describe('names of the Caracal TypeScript packages', () => {
   it('zoneId is expectedZoneId and requireSession is requireAgent', () => {
     const auth = new CaracalAuth({ ...base, zoneId: 'z1', requireSession: true })
     expect(auth.options.policy).toMatchObject({ expectedZoneId: 'z1', requireAgent: true })
-    const both = new CaracalAuth({ ...base, zoneId: 'z1', expectedZoneId: 'z1', requireSession: false, requireAgent: false })
+    const both = new CaracalAuth({
+      ...base,
+      zoneId: 'z1',
+      expectedZoneId: 'z1',
+      requireSession: false,
+      requireAgent: false,
+    })
     expect(both.options.policy).toMatchObject({ expectedZoneId: 'z1', requireAgent: false })
   })
 
   it.each([
-    [{ zoneId: 'z1', expectedZoneId: 'z2' }, 'CaracalAuth option "zoneId" is another name for "expectedZoneId"; they are set to different values'],
-    [{ requireSession: true, requireAgent: false }, 'CaracalAuth option "requireSession" is another name for "requireAgent"; they are set to different values'],
+    [
+      { zoneId: 'z1', expectedZoneId: 'z2' },
+      'CaracalAuth option "zoneId" is another name for "expectedZoneId"; they are set to different values',
+    ],
+    [
+      { requireSession: true, requireAgent: false },
+      'CaracalAuth option "requireSession" is another name for "requireAgent"; they are set to different values',
+    ],
     [{ zoneId: '' }, 'CaracalAuth option "zoneId" must be a non-empty string'],
     [{ requireSession: 'yes' }, 'CaracalAuth option "requireSession" must be a boolean'],
   ])('%o is a TypeError that names the option', (extra, message) => {
@@ -216,7 +256,13 @@ describe('names of the Caracal TypeScript packages', () => {
   })
 
   it('requireSession refuses a mandate without an agent session as agent_required', async () => {
-    const auth = new CaracalAuth({ issuer: sts.issuer, audience: sts.audience, revocations: new InMemoryRevocationStore(), zoneId: sts.zoneId, requireSession: true })
+    const auth = new CaracalAuth({
+      issuer: sts.issuer,
+      audience: sts.audience,
+      revocations: new InMemoryRevocationStore(),
+      zoneId: sts.zoneId,
+      requireSession: true,
+    })
     const error = await rejection(auth.verify(sts.mintDelegated({ overrides: { agent_session_id: undefined } })))
     expect(error).toMatchObject({ code: 'agent_required', status: 403 })
     expect(error).toBeInstanceOf(CaracalAuthError)

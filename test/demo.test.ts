@@ -26,7 +26,11 @@ describe('demo tour', () => {
     const runs: string[] = []
     const demo = await startDemo({ onToolRun: (tool) => runs.push(tool) })
     try {
-      const rows = await runTour({ mcpUrl: demo.mcpUrl, mint: demo.mint, revoke: (a) => demo.revocations.markRevoked(a) })
+      const rows = await runTour({
+        mcpUrl: demo.mcpUrl,
+        mint: demo.mint,
+        revoke: (a) => demo.revocations.markRevoked(a),
+      })
       expect(summary(rows)).toEqual(EXPECTED.map(([step, expected]) => [step, expected, 'pass']))
       expect(runs).toEqual(['search', 'get_document'])
       const table = formatTour(rows)
@@ -42,7 +46,11 @@ describe('demo tour', () => {
     const demo = await startDemo({ stsUrl: external.url, zoneId: 'zone-ext' })
     try {
       expect(demo.sts).toBeUndefined()
-      const rows = await runTour({ mcpUrl: demo.mcpUrl, mint: demo.mint, revoke: (a) => demo.revocations.markRevoked(a) })
+      const rows = await runTour({
+        mcpUrl: demo.mcpUrl,
+        mint: demo.mint,
+        revoke: (a) => demo.revocations.markRevoked(a),
+      })
       expect(rows.map((r) => r.outcome)).toEqual(EXPECTED.map(() => 'pass'))
     } finally {
       await demo.close()
@@ -55,7 +63,8 @@ describe('demo tour', () => {
     // A JWKS-only view of the STS: same issuer, no /mint; keys only for the demo's zone, as a Caracal STS serves them.
     const { createServer } = await import('node:http')
     const jwksOnly = createServer((req, res) => {
-      if (req.url === '/.well-known/jwks.json?zone_id=demo-zone') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(external.jwks()))
+      if (req.url === '/.well-known/jwks.json?zone_id=demo-zone')
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(external.jwks()))
       else res.writeHead(404).end()
     })
     await new Promise<void>((resolve) => jwksOnly.listen(0, '127.0.0.1', resolve))
@@ -63,7 +72,11 @@ describe('demo tour', () => {
     const demo = await startDemo({ stsUrl: `http://127.0.0.1:${port}` })
     try {
       expect(demo.mint).toBeUndefined()
-      const rows = await runTour({ mcpUrl: demo.mcpUrl, mint: demo.mint, revoke: (a) => demo.revocations.markRevoked(a) })
+      const rows = await runTour({
+        mcpUrl: demo.mcpUrl,
+        mint: demo.mint,
+        revoke: (a) => demo.revocations.markRevoked(a),
+      })
       expect(rows.find((r) => r.step === 'no token')).toMatchObject({ outcome: 'pass', actual: '401 missing_token' })
       expect(rows.filter((r) => r.outcome === 'skip')).toHaveLength(EXPECTED.length - 1)
     } finally {
@@ -82,8 +95,12 @@ describe('npm start entry (src/demo/main.ts)', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let out = ''
-    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
-    child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+    })
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
     try {
       await new Promise<void>((resolve, reject) => {
@@ -96,7 +113,8 @@ describe('npm start entry (src/demo/main.ts)', () => {
         })
         void exited.then((code) => reject(new Error(`exited early (${code}):\n${out}`)))
       })
-      for (const [step, expected] of EXPECTED) expect(out).toMatch(new RegExp(`✓\\s+${step.replace(/[()]/g, '\\$&')}\\s+${expected}\\s+${expected}`))
+      for (const [step, expected] of EXPECTED)
+        expect(out).toMatch(new RegExp(`✓\\s+${step.replace(/[()]/g, '\\$&')}\\s+${expected}\\s+${expected}`))
       expect(out).toContain('zone zone-main')
       const url = /Serving (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(out)?.[1]
       const token = /^(eyJ[\w-]+\.[\w-]+\.[\w-]+)$/m.exec(out)?.[1]
@@ -105,8 +123,17 @@ describe('npm start entry (src/demo/main.ts)', () => {
       // Still serving: the printed mandate works with the printed URL.
       const response = await fetch(url!, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_document', arguments: { id: 'doc-2' } } }),
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          authorization: `Bearer ${token}`,
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'get_document', arguments: { id: 'doc-2' } },
+        }),
       })
       expect(response.status).toBe(200)
       expect(await response.text()).toContain('Revoking a session')

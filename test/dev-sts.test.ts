@@ -57,10 +57,30 @@ describe('startDevSts', () => {
       const issued = sts.issue({}, { alg })
       expect(issued.alg).toBe(alg)
       expect(Object.keys(issued.claims).sort()).toEqual(
-        ['agent_session_id', 'aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'root_sid', 'scope', 'sid', 'sub', 'sub_type', 'use', 'zone_id'].sort(),
+        [
+          'agent_session_id',
+          'aud',
+          'client_id',
+          'exp',
+          'iat',
+          'iss',
+          'jti',
+          'root_sid',
+          'scope',
+          'sid',
+          'sub',
+          'sub_type',
+          'use',
+          'zone_id',
+        ].sort(),
       )
       const claims = await auth.verify(issued.token)
-      expect(claims).toMatchObject({ zoneId: 'zone-sts', use: 'resource', subType: 'user', scope: 'tool:call documents:read' })
+      expect(claims).toMatchObject({
+        zoneId: 'zone-sts',
+        use: 'resource',
+        subType: 'user',
+        scope: 'tool:call documents:read',
+      })
       expect(claims.sessionId).toBe(issued.claims.agent_session_id)
     }
   })
@@ -83,7 +103,10 @@ describe('startDevSts', () => {
   })
 
   it('mints over HTTP; null removes a claim there', async () => {
-    const response = await fetch(`${sts.url}/mint`, { method: 'POST', body: JSON.stringify({ claims: { sub: 'dave', agent_session_id: null }, alg: 'RS256' }) })
+    const response = await fetch(`${sts.url}/mint`, {
+      method: 'POST',
+      body: JSON.stringify({ claims: { sub: 'dave', agent_session_id: null }, alg: 'RS256' }),
+    })
     expect(response.status).toBe(200)
     const body = (await response.json()) as { token: string; claims: Record<string, unknown>; alg: string }
     expect(body.alg).toBe('RS256')
@@ -101,7 +124,10 @@ describe('startDevSts', () => {
     expect(await codeOf(auth.verify(first.token))).toBe('session_revoked')
 
     const second = sts.issue()
-    const response = await fetch(`${sts.url}/revoke`, { method: 'POST', body: JSON.stringify({ anchor: second.claims.agent_session_id }) })
+    const response = await fetch(`${sts.url}/revoke`, {
+      method: 'POST',
+      body: JSON.stringify({ anchor: second.claims.agent_session_id }),
+    })
     expect(response.status).toBe(200)
     expect(await codeOf(auth.verify(second.token))).toBe('session_revoked')
   })
@@ -113,7 +139,9 @@ describe('startDevSts', () => {
     expect(kids).not.toContain(before.kid)
     const after = sts.issue()
     expect(kids).toContain(after.kid)
-    expect(sts.jwks().keys.map((k) => (k as { kid: string }).kid)).toEqual(expect.arrayContaining([before.kid, after.kid]))
+    expect(sts.jwks().keys.map((k) => (k as { kid: string }).kid)).toEqual(
+      expect.arrayContaining([before.kid, after.kid]),
+    )
     // CaracalAuth learns the new kid from the JWKS on demand; the old mandate still verifies.
     expect(await codeOf(auth.verify(after.token))).toBe('accepted')
     expect(await codeOf(auth.verify(before.token))).toBe('accepted')

@@ -34,17 +34,34 @@ function makeAuth(backend: BackendChoice): CaracalAuth {
   const revocations = new InMemoryRevocationStore({ now: () => NOW_MS })
   revocations.markRevoked(REVOKED)
   return new CaracalAuth({
-    issuer: ISSUER, audience: AUDIENCE, revocations, backend, now: () => NOW_MS, cache: false,
-    requiredScopes: ['tool:call'], jwks: { keys: jwks },
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    revocations,
+    backend,
+    now: () => NOW_MS,
+    cache: false,
+    requiredScopes: ['tool:call'],
+    jwks: { keys: jwks },
   })
 }
 
 /** Claims as Caracal issues them, each run with a few random deviations. */
 function claims(i: number): Record<string, unknown> {
   const c: Record<string, unknown> = {
-    iss: ISSUER, aud: AUDIENCE, exp: NOW_SEC + 300, iat: NOW_SEC - 10, jti: `jti-${i}`, sub: `user-${int(5)}`,
-    client_id: 'client-1', sid: `sid-${i}`, root_sid: 'root-1', use: 'resource', sub_type: 'user',
-    scope: 'tool:call documents:read', zone_id: 'zone-1', agent_session_id: `agent-${i}`,
+    iss: ISSUER,
+    aud: AUDIENCE,
+    exp: NOW_SEC + 300,
+    iat: NOW_SEC - 10,
+    jti: `jti-${i}`,
+    sub: `user-${int(5)}`,
+    client_id: 'client-1',
+    sid: `sid-${i}`,
+    root_sid: 'root-1',
+    use: 'resource',
+    sub_type: 'user',
+    scope: 'tool:call documents:read',
+    zone_id: 'zone-1',
+    agent_session_id: `agent-${i}`,
   }
   const deviations: Array<() => void> = [
     () => (c.aud = [AUDIENCE, 'resource://other']),
@@ -76,9 +93,20 @@ function claims(i: number): Record<string, unknown> {
 
 function header(key: SigningKey): Record<string, unknown> {
   const variants: Array<Record<string, unknown>> = [
-    {}, {}, {}, { typ: undefined }, { cty: 'JWT' }, { kid: undefined }, { kid: 'unknown' },
-    { alg: key.alg === 'ES256' ? 'RS256' : 'ES256' }, { alg: 'none' }, { alg: 'HS256' }, { crit: ['exp'] }, { b64: false },
-    { jku: 'https://attacker.example/jwks' }, { kid: key.kid === 'es-a' ? 'es-b' : key.kid },
+    {},
+    {},
+    {},
+    { typ: undefined },
+    { cty: 'JWT' },
+    { kid: undefined },
+    { kid: 'unknown' },
+    { alg: key.alg === 'ES256' ? 'RS256' : 'ES256' },
+    { alg: 'none' },
+    { alg: 'HS256' },
+    { crit: ['exp'] },
+    { b64: false },
+    { jku: 'https://attacker.example/jwks' },
+    { kid: key.kid === 'es-a' ? 'es-b' : key.kid },
   ]
   return random() < 0.7 ? {} : pick(variants)
 }
@@ -86,7 +114,13 @@ function header(key: SigningKey): Record<string, unknown> {
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
 function bigToBytes(x: bigint, len: number): Buffer {
-  return Buffer.from(x.toString(16).padStart(len * 2, '0').slice(-len * 2), 'hex')
+  return Buffer.from(
+    x
+      .toString(16)
+      .padStart(len * 2, '0')
+      .slice(-len * 2),
+    'hex',
+  )
 }
 
 /** One random change to a valid token; several kinds reach the signature check. */
@@ -94,7 +128,8 @@ function mutate(token: string, key: SigningKey): string {
   const parts = splitToken(token)
   const seg = int(3)
   switch (int(8)) {
-    case 0: { // flip one bit of the decoded segment
+    case 0: {
+      // flip one bit of the decoded segment
       const bytes = Buffer.from(parts[seg]!, 'base64url')
       if (bytes.length === 0) return token + 'A'
       const bit = int(bytes.length * 8)
@@ -102,24 +137,32 @@ function mutate(token: string, key: SigningKey): string {
       parts[seg] = b64u(bytes)
       return parts.join('.')
     }
-    case 1: { // replace one character of the text (stray bits, foreign characters included)
+    case 1: {
+      // replace one character of the text (stray bits, foreign characters included)
       const s = parts[seg]!
       const at = int(s.length)
       parts[seg] = s.slice(0, at) + pick([...ALPHABET, '=', '+', '/', ' ', '.', '\u00e9']) + s.slice(at + 1)
       return parts.join('.')
     }
-    case 2: { // one byte more or less
+    case 2: {
+      // one byte more or less
       const bytes = Buffer.from(parts[seg]!, 'base64url')
-      parts[seg] = b64u(random() < 0.5 ? bytes.subarray(0, Math.max(0, bytes.length - 1)) : Buffer.concat([bytes, Buffer.from([int(256)])]))
+      parts[seg] = b64u(
+        random() < 0.5
+          ? bytes.subarray(0, Math.max(0, bytes.length - 1))
+          : Buffer.concat([bytes, Buffer.from([int(256)])]),
+      )
       return parts.join('.')
     }
-    case 3: { // a byte of the signature set to a random value
+    case 3: {
+      // a byte of the signature set to a random value
       const bytes = Buffer.from(parts[2]!, 'base64url')
       bytes[int(bytes.length)] = int(256)
       parts[2] = b64u(bytes)
       return parts.join('.')
     }
-    case 4: { // signature edge values
+    case 4: {
+      // signature edge values
       const len = Buffer.from(parts[2]!, 'base64url').length
       let sig: Buffer
       if (key.alg === 'ES256') {
@@ -128,7 +171,8 @@ function mutate(token: string, key: SigningKey): string {
         const s = BigInt('0x' + orig.subarray(32).toString('hex'))
         const values = [0n, 1n, P256_N - 1n, P256_N, P256_N + 1n, 2n ** 256n - 1n]
         const choice = int(5)
-        if (choice === 0) sig = Buffer.concat([bigToBytes(r, 32), bigToBytes(P256_N - s, 32)]) // the high/low-S twin: valid
+        if (choice === 0)
+          sig = Buffer.concat([bigToBytes(r, 32), bigToBytes(P256_N - s, 32)]) // the high/low-S twin: valid
         else if (choice === 1) sig = Buffer.concat([bigToBytes(r + P256_N, 32), bigToBytes(s, 32)])
         else if (choice === 2) sig = Buffer.concat([bigToBytes(pick(values), 32), bigToBytes(s, 32)])
         else if (choice === 3) sig = Buffer.concat([bigToBytes(r, 32), bigToBytes(pick(values), 32)])
@@ -140,13 +184,21 @@ function mutate(token: string, key: SigningKey): string {
       parts[2] = b64u(sig)
       return parts.join('.')
     }
-    case 5: { // the signature of a stranger key with the same kid
+    case 5: {
+      // the signature of a stranger key with the same kid
       const stranger = strangers.find((k) => k.alg === key.alg)!
       return signSegments(stranger, parts[0]!, parts[1]!)
     }
     case 6: // segments swapped or dropped
-      return pick([`${parts[1]}.${parts[0]}.${parts[2]}`, `${parts[0]}.${parts[1]}`, `${parts[0]}..${parts[2]}`, `${token}.`, ` ${token}`])
-    default: { // payload re-encoded with a different but equivalent JSON spelling: signature fails
+      return pick([
+        `${parts[1]}.${parts[0]}.${parts[2]}`,
+        `${parts[0]}.${parts[1]}`,
+        `${parts[0]}..${parts[2]}`,
+        `${token}.`,
+        ` ${token}`,
+      ])
+    default: {
+      // payload re-encoded with a different but equivalent JSON spelling: signature fails
       const json = Buffer.from(parts[1]!, 'base64url').toString('utf8')
       parts[1] = b64u(json.replace(/,/, ', '))
       return parts.join('.')

@@ -60,7 +60,13 @@ async function listen(app: express.Express): Promise<URL> {
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s))
   })
-  closers.push(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  )
   return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`)
 }
 
@@ -84,7 +90,9 @@ function sdkApp(middleware: express.RequestHandler): express.Express {
     await server.connect(transport)
     await transport.handleRequest(req, res, req.body)
   })
-  app.get('/mcp', (_req, res) => { res.status(405).set('allow', 'POST').end() })
+  app.get('/mcp', (_req, res) => {
+    res.status(405).set('allow', 'POST').end()
+  })
   return app
 }
 
@@ -108,7 +116,12 @@ beforeAll(async () => {
   })
   closers.push(() => auth.close())
 
-  const fast = new FastMCP<CaracalSession>({ name: 'e2e-fastmcp', version: '1.0.0', authenticate: auth.authenticate, logger: quietLogger })
+  const fast = new FastMCP<CaracalSession>({
+    name: 'e2e-fastmcp',
+    version: '1.0.0',
+    authenticate: auth.authenticate,
+    logger: quietLogger,
+  })
   fast.addTool({
     name: 'whoami',
     description: 'who is calling',
@@ -122,7 +135,13 @@ beforeAll(async () => {
   closers.push(() => fast.stop())
 
   servers['sdk-requireBearerAuth'] = await listen(
-    sdkApp(requireBearerAuth({ verifier: mcpSdkVerifier(auth), requiredScopes: ['tool:call'], resourceMetadataUrl: RESOURCE_METADATA })),
+    sdkApp(
+      requireBearerAuth({
+        verifier: mcpSdkVerifier(auth),
+        requiredScopes: ['tool:call'],
+        resourceMetadataUrl: RESOURCE_METADATA,
+      }),
+    ),
   )
   servers['sdk-requireCaracalAuth'] = await listen(sdkApp(requireCaracalAuth(auth)))
 })
@@ -149,13 +168,43 @@ const revokedSid = `sid-revoked-${Date.now()}`
 
 const cases: ErrorCase[] = [
   { name: 'no Authorization header', code: 'missing_token', status: 401, credential: () => undefined },
-  { name: 'another scheme', code: 'missing_token', status: 401, credential: () => ({ authorization: 'Basic ZGV2OmRldg==' }) },
-  { name: 'Bearer without a token', code: 'missing_token', status: 401, credential: () => ({ authorization: 'Bearer ' }) },
+  {
+    name: 'another scheme',
+    code: 'missing_token',
+    status: 401,
+    credential: () => ({ authorization: 'Basic ZGV2OmRldg==' }),
+  },
+  {
+    name: 'Bearer without a token',
+    code: 'missing_token',
+    status: 401,
+    credential: () => ({ authorization: 'Bearer ' }),
+  },
   { name: 'tampered payload', code: 'invalid_token', status: 401, credential: () => tamper(sts.mint(validClaims())) },
   { name: 'not a JWS', code: 'invalid_token', status: 401, credential: () => 'not-a-token' },
-  { name: 'expired', code: 'invalid_token', status: 401, credential: () => sts.mint({ ...validClaims(), exp: Math.floor(Date.now() / 1000) - 3600, iat: Math.floor(Date.now() / 1000) - 7200 }) },
-  { name: 'another audience', code: 'invalid_token', status: 401, credential: () => sts.mint({ ...validClaims(), aud: 'resource://elsewhere' }) },
-  { name: 'another zone', code: 'invalid_zone', status: 401, credential: () => sts.mint({ ...validClaims(), zone_id: 'zone-other' }) },
+  {
+    name: 'expired',
+    code: 'invalid_token',
+    status: 401,
+    credential: () =>
+      sts.mint({
+        ...validClaims(),
+        exp: Math.floor(Date.now() / 1000) - 3600,
+        iat: Math.floor(Date.now() / 1000) - 7200,
+      }),
+  },
+  {
+    name: 'another audience',
+    code: 'invalid_token',
+    status: 401,
+    credential: () => sts.mint({ ...validClaims(), aud: 'resource://elsewhere' }),
+  },
+  {
+    name: 'another zone',
+    code: 'invalid_zone',
+    status: 401,
+    credential: () => sts.mint({ ...validClaims(), zone_id: 'zone-other' }),
+  },
   {
     name: 'revoked session',
     code: 'session_revoked',
@@ -163,21 +212,43 @@ const cases: ErrorCase[] = [
     before: () => store.markRevoked(revokedSid),
     credential: () => sts.mint({ ...validClaims(), sid: revokedSid }),
   },
-  { name: 'no tool:call scope', code: 'insufficient_scope', status: 403, credential: () => sts.mint({ ...validClaims(), scope: 'documents:read' }) },
-  { name: 'no agent session', code: 'agent_required', status: 403, credential: () => sts.mint({ ...validClaims(), agent_session_id: undefined }) },
-  { name: 'no delegation edge', code: 'delegation_required', status: 403, credential: () => sts.mint({ ...validClaims(), delegation_edge_id: undefined }) },
+  {
+    name: 'no tool:call scope',
+    code: 'insufficient_scope',
+    status: 403,
+    credential: () => sts.mint({ ...validClaims(), scope: 'documents:read' }),
+  },
+  {
+    name: 'no agent session',
+    code: 'agent_required',
+    status: 403,
+    credential: () => sts.mint({ ...validClaims(), agent_session_id: undefined }),
+  },
+  {
+    name: 'no delegation edge',
+    code: 'delegation_required',
+    status: 403,
+    credential: () => sts.mint({ ...validClaims(), delegation_edge_id: undefined }),
+  },
   {
     name: 'chain without the required application',
     code: 'chain_mismatch',
     status: 403,
     credential: () => sts.mint({ ...validClaims(), delegation_chain: [{ application_id: 'app-stranger' }] }),
   },
-  { name: 'hop count above the maximum', code: 'hop_count_exceeded', status: 403, credential: () => sts.mint({ ...validClaims(), hop_count: 4 }) },
+  {
+    name: 'hop count above the maximum',
+    code: 'hop_count_exceeded',
+    status: 403,
+    credential: () => sts.mint({ ...validClaims(), hop_count: 4 }),
+  },
   {
     name: 'revocation state unavailable',
     code: 'session_revoked',
     status: 503,
-    before: () => { store.outage = 'redis unreachable' },
+    before: () => {
+      store.outage = 'redis unreachable'
+    },
     credential: () => sts.mint(validClaims()),
   },
 ]
@@ -215,7 +286,11 @@ describe.each(['fastmcp', 'sdk-requireCaracalAuth'] as const)('%s: shared render
     const observed = await attempt(servers[kind], credential)
     expect(toolRuns).toBe(runs)
     expect(observed?.status).toBe(c.status)
-    const body = observed?.body as { jsonrpc: string; id: unknown; error: { code: number; message: string; data: Record<string, unknown> } }
+    const body = observed?.body as {
+      jsonrpc: string
+      id: unknown
+      error: { code: number; message: string; data: Record<string, unknown> }
+    }
     expect(body.jsonrpc).toBe('2.0')
     expect(body.id).toBeNull()
     expect(body.error.code).toBe(-32000)
@@ -232,7 +307,9 @@ describe.each(['fastmcp', 'sdk-requireCaracalAuth'] as const)('%s: shared render
     const bearerError = c.status === 403 ? 'insufficient_scope' : 'invalid_token'
     const header = observed?.wwwAuthenticate ?? ''
     expect(header).toMatch(
-      new RegExp(`^Bearer error="${bearerError}", error_description="${c.code}: [\\x20-\\x21\\x23-\\x5b\\x5d-\\x7e]+", scope="tool:call", resource_metadata="${RESOURCE_METADATA}"$`),
+      new RegExp(
+        `^Bearer error="${bearerError}", error_description="${c.code}: [\\x20-\\x21\\x23-\\x5b\\x5d-\\x7e]+", scope="tool:call", resource_metadata="${RESOURCE_METADATA}"$`,
+      ),
     )
     expect(observed?.retryAfter).toBeNull()
     expectNoTokenEcho(header, credential)
@@ -291,28 +368,49 @@ describe('claims in tool handlers', () => {
     }
   })
 
-  it.each(['sdk-requireBearerAuth', 'sdk-requireCaracalAuth'] as const)('%s: extra.authInfo has clientId, scopes, expiresAt, resource and the claims', async (kind) => {
-    const token = sts.mint({ ...validClaims(), sub: 'bob', client_id: 'client-b' })
-    const runs = toolRuns
-    const client = await connectClient(servers[kind], token)
-    try {
-      await client.client.callTool({ name: 'whoami', arguments: {} })
-      expect(toolRuns).toBe(runs + 1)
-      const info = lastSeen.authInfo as { token: string; clientId: string; scopes: string[]; expiresAt: number; resource?: URL; extra: { claims: { sub: string; expiresAt: number } } }
-      expect(info.clientId).toBe('client-b')
-      expect(info.scopes).toEqual(['tool:call', 'documents:read'])
-      expect(info.expiresAt).toBe(info.extra.claims.expiresAt)
-      expect(info.resource?.href).toBe(AUDIENCE)
-      expect(info.extra.claims.sub).toBe('bob')
-      expect(info.token).toBe(token)
-    } finally {
-      await client.close()
-    }
-  })
+  it.each(['sdk-requireBearerAuth', 'sdk-requireCaracalAuth'] as const)(
+    '%s: extra.authInfo has clientId, scopes, expiresAt, resource and the claims',
+    async (kind) => {
+      const token = sts.mint({ ...validClaims(), sub: 'bob', client_id: 'client-b' })
+      const runs = toolRuns
+      const client = await connectClient(servers[kind], token)
+      try {
+        await client.client.callTool({ name: 'whoami', arguments: {} })
+        expect(toolRuns).toBe(runs + 1)
+        const info = lastSeen.authInfo as {
+          token: string
+          clientId: string
+          scopes: string[]
+          expiresAt: number
+          resource?: URL
+          extra: { claims: { sub: string; expiresAt: number } }
+        }
+        expect(info.clientId).toBe('client-b')
+        expect(info.scopes).toEqual(['tool:call', 'documents:read'])
+        expect(info.expiresAt).toBe(info.extra.claims.expiresAt)
+        expect(info.resource?.href).toBe(AUDIENCE)
+        expect(info.extra.claims.sub).toBe('bob')
+        expect(info.token).toBe(token)
+      } finally {
+        await client.close()
+      }
+    },
+  )
 
   it('a revocation stops an already connected client at its next call (fastmcp, stateful session)', async () => {
-    const fast = new FastMCP<CaracalSession>({ name: 'e2e-stateful', version: '1.0.0', authenticate: auth.authenticate, logger: quietLogger })
-    fast.addTool({ name: 'whoami', execute: async (_a, { session }) => { toolRuns++; return session?.sub ?? '' } })
+    const fast = new FastMCP<CaracalSession>({
+      name: 'e2e-stateful',
+      version: '1.0.0',
+      authenticate: auth.authenticate,
+      logger: quietLogger,
+    })
+    fast.addTool({
+      name: 'whoami',
+      execute: async (_a, { session }) => {
+        toolRuns++
+        return session?.sub ?? ''
+      },
+    })
     const url = await startHttpStream(fast, { stateless: false })
     const sid = `sid-live-${Date.now()}`
     const client = await connectClient(url, sts.mint({ ...validClaims(), sid }))
@@ -324,7 +422,9 @@ describe('claims in tool handlers', () => {
       await expect(client.client.callTool({ name: 'whoami', arguments: {} })).rejects.toThrow()
       expect(toolRuns).toBe(runs)
       expect(client.lastError()?.status).toBe(401)
-      expect((client.lastError()?.body as { error: { data: { error: string } } }).error.data.error).toBe('session_revoked')
+      expect((client.lastError()?.body as { error: { data: { error: string } } }).error.data.error).toBe(
+        'session_revoked',
+      )
     } finally {
       await client.close().catch(() => {})
       await fast.stop()
@@ -335,9 +435,13 @@ describe('claims in tool handlers', () => {
 describe('fastmcp SSE endpoint', () => {
   it('is guarded by the same authenticate: the thrown Response comes through unchanged', async () => {
     const runs = toolRuns
-    const response = await fetch(new URL('/sse', servers.fastmcp), { headers: { authorization: `Bearer ${sts.mint({ ...validClaims(), zone_id: 'zone-other' })}` } })
+    const response = await fetch(new URL('/sse', servers.fastmcp), {
+      headers: { authorization: `Bearer ${sts.mint({ ...validClaims(), zone_id: 'zone-other' })}` },
+    })
     expect(response.status).toBe(401)
-    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token", error_description="invalid_zone: /)
+    expect(response.headers.get('www-authenticate')).toMatch(
+      /^Bearer error="invalid_token", error_description="invalid_zone: /,
+    )
     expect((await response.json()).error.data.error).toBe('invalid_zone')
     expect(toolRuns).toBe(runs)
   })

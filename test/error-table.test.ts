@@ -9,7 +9,17 @@ import { CaracalAuthError, type CaracalAuthOptions, type CaracalErrorCode, type 
 import { generateSigningKey } from '../src/dev/sign-jws.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import {
-  P256_N, b64u, es256Parts, es256Signature, headerSegment, segment, signSegments, signatureBytes, splitToken, withSignature, withStrayBits,
+  P256_N,
+  b64u,
+  es256Parts,
+  es256Signature,
+  headerSegment,
+  segment,
+  signSegments,
+  signatureBytes,
+  splitToken,
+  withSignature,
+  withStrayBits,
 } from './support/compact-tokens.js'
 import { AUDIENCE, ISSUER, NOW_MS, NOW_SEC, esKey, mandateClaims, mint, rsKey } from './support/mandates.js'
 import { testVerifier, type TestVerifier } from './support/verifiers.js'
@@ -40,8 +50,10 @@ const STATUS: Record<CaracalErrorCode, 401 | 403> = {
 }
 
 const attacker = generateSigningKey('ES256', 'attacker')
-const es = (overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string => mint(overrides, esKey, header)
-const rs = (overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string => mint(overrides, rsKey, header)
+const es = (overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string =>
+  mint(overrides, esKey, header)
+const rs = (overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string =>
+  mint(overrides, rsKey, header)
 const payloadSeg = (overrides: Record<string, unknown> = {}): string => {
   const claims = mandateClaims(overrides)
   for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k]
@@ -52,11 +64,16 @@ const rawPayload = (text: string | Uint8Array, key = esKey, header?: string): st
   signSegments(key, header ?? headerSegment(key), typeof text === 'string' ? b64u(text) : b64u(text))
 const claimsJson = (overrides: Record<string, unknown> = {}): string => JSON.stringify(mandateClaims(overrides))
 /** A check that the error has exactly this description. */
-const described = (description: string): Row['check'] => ({ error }) => expect(error?.description).toBe(description)
+const described =
+  (description: string): Row['check'] =>
+  ({ error }) =>
+    expect(error?.description).toBe(description)
 /** A check that the claims lack these members (an optional claim that was "" or null is absent). */
-const absent = (...members: string[]): Row['check'] => ({ claims }) => {
-  for (const m of members) expect(claims, m).not.toHaveProperty(m)
-}
+const absent =
+  (...members: string[]): Row['check'] =>
+  ({ claims }) => {
+    for (const m of members) expect(claims, m).not.toHaveProperty(m)
+  }
 
 function hs256(secret: string | Buffer, kid: string): string {
   const h = segment({ alg: 'HS256', kid, typ: 'JWT' })
@@ -140,7 +157,12 @@ const esPem = esKey.publicKey.export({ type: 'spki', format: 'pem' }) as string
 const noneHeader = segment({ alg: 'none', typ: 'JWT' })
 
 function throwingStore(): RevocationStore {
-  return { isRevoked: () => { throw new Error('store broke') }, markRevoked: () => {} }
+  return {
+    isRevoked: () => {
+      throw new Error('store broke')
+    },
+    markRevoked: () => {},
+  }
 }
 function rejectingStore(): RevocationStore {
   return { isRevoked: () => Promise.reject(new Error('store broke')), markRevoked: () => {} }
@@ -168,25 +190,68 @@ const rows: Row[] = [
   // ── algorithms (README "What is checked": header) ──────────────────────────────────────────────────────
   { name: 'alg none, empty signature', token: `${noneHeader}.${payloadSeg()}.`, expect: 'invalid_token' },
   { name: 'alg none, some signature bytes', token: `${noneHeader}.${payloadSeg()}.AAAA`, expect: 'invalid_token' },
-  { name: 'alg none with a kid of a real key', token: `${segment({ alg: 'none', kid: 'es-1' })}.${payloadSeg()}.${splitToken(esBase)[2]}`, expect: 'invalid_token' },
+  {
+    name: 'alg none with a kid of a real key',
+    token: `${segment({ alg: 'none', kid: 'es-1' })}.${payloadSeg()}.${splitToken(esBase)[2]}`,
+    expect: 'invalid_token',
+  },
   { name: 'alg "None"', token: `${segment({ alg: 'None' })}.${payloadSeg()}.AAAA`, expect: 'invalid_token' },
-  { name: 'HS256, secret = RSA public JWK JSON', token: hs256(JSON.stringify(rsKey.publicJwk), 'rs-1'), expect: 'invalid_token' },
+  {
+    name: 'HS256, secret = RSA public JWK JSON',
+    token: hs256(JSON.stringify(rsKey.publicJwk), 'rs-1'),
+    expect: 'invalid_token',
+  },
   { name: 'HS256, secret = RSA public key PEM', token: hs256(rsPem, 'rs-1'), expect: 'invalid_token' },
   { name: 'HS256, secret = RSA public key DER', token: hs256(rsDer, 'rs-1'), expect: 'invalid_token' },
   { name: 'HS256, secret = RSA modulus n text', token: hs256(rsKey.publicJwk.n!, 'rs-1'), expect: 'invalid_token' },
   { name: 'HS256, secret = EC public key PEM', token: hs256(esPem, 'es-1'), expect: 'invalid_token' },
-  ...['ES384', 'ES512', 'RS384', 'PS256', 'EdDSA', 'ES256K', 'es256', 'HS256', ''].map((alg): Row => ({
-    name: `alg ${JSON.stringify(alg)} over a valid ES256 signature`, token: esSignedWithAlg(alg), expect: 'invalid_token',
-  })),
+  ...['ES384', 'ES512', 'RS384', 'PS256', 'EdDSA', 'ES256K', 'es256', 'HS256', ''].map(
+    (alg): Row => ({
+      name: `alg ${JSON.stringify(alg)} over a valid ES256 signature`,
+      token: esSignedWithAlg(alg),
+      expect: 'invalid_token',
+    }),
+  ),
   { name: 'alg not a string (["ES256"])', token: esSignedWithAlg(['ES256']), expect: 'invalid_token' },
   { name: 'alg missing', token: signSegments(esKey, segment({ kid: 'es-1' }), payloadSeg()), expect: 'invalid_token' },
-  { name: 'RS256 token when algorithms is ["ES256"]', token: rs(), options: { algorithms: ['ES256'] }, expect: 'invalid_token' },
-  { name: 'ES256 token when algorithms is ["ES256"]', token: es(), options: { algorithms: ['ES256'] }, expect: 'accepted' },
-  { name: 'ES256 token when algorithms is ["RS256"]', token: es(), options: { algorithms: ['RS256'] }, expect: 'invalid_token' },
-  { name: 'ES256 header naming the RSA kid (EC-signed)', token: signSegments(esKey, headerSegment(esKey, { kid: 'rs-1' }), payloadSeg()), expect: 'invalid_token' },
-  { name: 'ES256 header naming the RSA kid (RSA-signed)', token: signSegments(rsKey, segment({ alg: 'ES256', kid: 'rs-1' }), payloadSeg()), expect: 'invalid_token' },
-  { name: 'RS256 header naming the EC kid (RSA-signed)', token: signSegments(rsKey, headerSegment(rsKey, { kid: 'es-1' }), payloadSeg()), expect: 'invalid_token' },
-  { name: 'RS256 header naming the EC kid (EC-signed)', token: signSegments(esKey, segment({ alg: 'RS256', kid: 'es-1' }), payloadSeg()), expect: 'invalid_token' },
+  {
+    name: 'RS256 token when algorithms is ["ES256"]',
+    token: rs(),
+    options: { algorithms: ['ES256'] },
+    expect: 'invalid_token',
+  },
+  {
+    name: 'ES256 token when algorithms is ["ES256"]',
+    token: es(),
+    options: { algorithms: ['ES256'] },
+    expect: 'accepted',
+  },
+  {
+    name: 'ES256 token when algorithms is ["RS256"]',
+    token: es(),
+    options: { algorithms: ['RS256'] },
+    expect: 'invalid_token',
+  },
+  {
+    name: 'ES256 header naming the RSA kid (EC-signed)',
+    token: signSegments(esKey, headerSegment(esKey, { kid: 'rs-1' }), payloadSeg()),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'ES256 header naming the RSA kid (RSA-signed)',
+    token: signSegments(rsKey, segment({ alg: 'ES256', kid: 'rs-1' }), payloadSeg()),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'RS256 header naming the EC kid (RSA-signed)',
+    token: signSegments(rsKey, headerSegment(rsKey, { kid: 'es-1' }), payloadSeg()),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'RS256 header naming the EC kid (EC-signed)',
+    token: signSegments(esKey, segment({ alg: 'RS256', kid: 'es-1' }), payloadSeg()),
+    expect: 'invalid_token',
+  },
   { name: 'unknown kid', token: es({}, { kid: 'nope' }), expect: 'invalid_token' },
   { name: 'kid empty string', token: es({}, { kid: '' }), expect: 'invalid_token' },
   { name: 'kid not a string', token: es({}, { kid: 7 }), expect: 'invalid_token' },
@@ -199,15 +264,47 @@ const rows: Row[] = [
   { name: 'b64 "false" (a string)', token: es({}, { b64: 'false' }), expect: 'invalid_token' },
 
   // ── jku / x5u / jwk / x5c never pick the key ────────────────────────────────────────────────
-  { name: 'embedded jwk = attacker key, no kid, signed by attacker', token: mint({}, attacker, { kid: undefined, jwk: attacker.publicJwk }), expect: 'invalid_token' },
-  { name: 'embedded jwk = attacker key, kid of the real key', token: mint({}, attacker, { kid: 'es-1', jwk: attacker.publicJwk }), expect: 'invalid_token' },
-  { name: 'embedded jwk = attacker key, kid of the attacker', token: mint({}, attacker, { jwk: attacker.publicJwk }), expect: 'invalid_token' },
-  { name: 'jku to an attacker JWKS, signed by attacker', token: mint({}, attacker, { kid: 'es-1', jku: 'https://attacker.example/jwks.json' }), expect: 'invalid_token' },
-  { name: 'x5u to an attacker cert, signed by attacker', token: mint({}, attacker, { kid: 'es-1', x5u: 'https://attacker.example/cert.pem' }), expect: 'invalid_token' },
-  { name: 'x5c of an attacker, signed by attacker', token: mint({}, attacker, { kid: 'es-1', x5c: ['MIIBattacker'] }), expect: 'invalid_token' },
+  {
+    name: 'embedded jwk = attacker key, no kid, signed by attacker',
+    token: mint({}, attacker, { kid: undefined, jwk: attacker.publicJwk }),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'embedded jwk = attacker key, kid of the real key',
+    token: mint({}, attacker, { kid: 'es-1', jwk: attacker.publicJwk }),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'embedded jwk = attacker key, kid of the attacker',
+    token: mint({}, attacker, { jwk: attacker.publicJwk }),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'jku to an attacker JWKS, signed by attacker',
+    token: mint({}, attacker, { kid: 'es-1', jku: 'https://attacker.example/jwks.json' }),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'x5u to an attacker cert, signed by attacker',
+    token: mint({}, attacker, { kid: 'es-1', x5u: 'https://attacker.example/cert.pem' }),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'x5c of an attacker, signed by attacker',
+    token: mint({}, attacker, { kid: 'es-1', x5c: ['MIIBattacker'] }),
+    expect: 'invalid_token',
+  },
   {
     name: 'valid token whose jku/x5u/jwk/x5c point elsewhere still verifies with the JWKS key',
-    token: es({}, { jku: 'https://attacker.example/jwks.json', x5u: 'https://attacker.example/c.pem', jwk: attacker.publicJwk, x5c: ['MIIBattacker'] }),
+    token: es(
+      {},
+      {
+        jku: 'https://attacker.example/jwks.json',
+        x5u: 'https://attacker.example/c.pem',
+        jwk: attacker.publicJwk,
+        x5c: ['MIIBattacker'],
+      },
+    ),
     expect: 'accepted',
   },
   {
@@ -223,88 +320,333 @@ const rows: Row[] = [
   { name: 'r = n', token: withSignature(esBase, es256Signature(P256_N, baseS)), expect: 'invalid_token' },
   { name: 's = n', token: withSignature(esBase, es256Signature(baseR, P256_N)), expect: 'invalid_token' },
   { name: 'r = n + 1', token: withSignature(esBase, es256Signature(P256_N + 1n, baseS)), expect: 'invalid_token' },
-  { name: 's = s + n when it fits in 32 bytes, else 2^256 - 1', token: withSignature(esBase, es256Signature(baseR, baseS + P256_N < 2n ** 256n ? baseS + P256_N : 2n ** 256n - 1n)), expect: 'invalid_token' },
-  { name: 'r = 2^256 - 1', token: withSignature(esBase, es256Signature(2n ** 256n - 1n, baseS)), expect: 'invalid_token' },
-  { name: 's = 2^256 - 1', token: withSignature(esBase, es256Signature(baseR, 2n ** 256n - 1n)), expect: 'invalid_token' },
-  { name: '(r, n - s): the other-S twin is valid (high-S accepted, RFC 7518)', token: withSignature(esBase, es256Signature(baseR, P256_N - baseS)), expect: 'accepted' },
-  { name: 'ES256 signature of 63 bytes', token: withSignature(esBase, signatureBytes(esBase).subarray(0, 63)), expect: 'invalid_token' },
-  { name: 'ES256 signature of 65 bytes (extra zero byte)', token: withSignature(esBase, Buffer.concat([signatureBytes(esBase), Buffer.from([0])])), expect: 'invalid_token' },
-  { name: 'ES256 signature in DER form', token: withSignature(esBase, derSignature(baseR, baseS)), expect: 'invalid_token' },
+  {
+    name: 's = s + n when it fits in 32 bytes, else 2^256 - 1',
+    token: withSignature(esBase, es256Signature(baseR, baseS + P256_N < 2n ** 256n ? baseS + P256_N : 2n ** 256n - 1n)),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'r = 2^256 - 1',
+    token: withSignature(esBase, es256Signature(2n ** 256n - 1n, baseS)),
+    expect: 'invalid_token',
+  },
+  {
+    name: 's = 2^256 - 1',
+    token: withSignature(esBase, es256Signature(baseR, 2n ** 256n - 1n)),
+    expect: 'invalid_token',
+  },
+  {
+    name: '(r, n - s): the other-S twin is valid (high-S accepted, RFC 7518)',
+    token: withSignature(esBase, es256Signature(baseR, P256_N - baseS)),
+    expect: 'accepted',
+  },
+  {
+    name: 'ES256 signature of 63 bytes',
+    token: withSignature(esBase, signatureBytes(esBase).subarray(0, 63)),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'ES256 signature of 65 bytes (extra zero byte)',
+    token: withSignature(esBase, Buffer.concat([signatureBytes(esBase), Buffer.from([0])])),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'ES256 signature in DER form',
+    token: withSignature(esBase, derSignature(baseR, baseS)),
+    expect: 'invalid_token',
+  },
 
   // ── RS256 signature values ─────────────────────────────────────────────────────────────────
-  { name: 'RS256 signature = modulus', token: withSignature(rsBase, Buffer.from(rsModulus.toString(16).padStart(512, '0'), 'hex')), expect: 'invalid_token' },
+  {
+    name: 'RS256 signature = modulus',
+    token: withSignature(rsBase, Buffer.from(rsModulus.toString(16).padStart(512, '0'), 'hex')),
+    expect: 'invalid_token',
+  },
   { name: 'RS256 signature = 0', token: withSignature(rsBase, Buffer.alloc(256)), expect: 'invalid_token' },
-  { name: 'RS256 signature = 1', token: withSignature(rsBase, Buffer.concat([Buffer.alloc(255), Buffer.from([1])])), expect: 'invalid_token' },
-  { name: 'RS256 signature + modulus (257 bytes)', token: withSignature(rsBase, Buffer.from((BigInt('0x' + signatureBytes(rsBase).toString('hex')) + rsModulus).toString(16).padStart(514, '0'), 'hex')), expect: 'invalid_token' },
-  { name: 'RS256 signature with a leading zero byte (257 bytes)', token: withSignature(rsBase, Buffer.concat([Buffer.from([0]), signatureBytes(rsBase)])), expect: 'invalid_token' },
-  { name: 'RS256 signature missing its last byte', token: withSignature(rsBase, signatureBytes(rsBase).subarray(0, 255)), expect: 'invalid_token' },
+  {
+    name: 'RS256 signature = 1',
+    token: withSignature(rsBase, Buffer.concat([Buffer.alloc(255), Buffer.from([1])])),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'RS256 signature + modulus (257 bytes)',
+    token: withSignature(
+      rsBase,
+      Buffer.from(
+        (BigInt('0x' + signatureBytes(rsBase).toString('hex')) + rsModulus).toString(16).padStart(514, '0'),
+        'hex',
+      ),
+    ),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'RS256 signature with a leading zero byte (257 bytes)',
+    token: withSignature(rsBase, Buffer.concat([Buffer.from([0]), signatureBytes(rsBase)])),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'RS256 signature missing its last byte',
+    token: withSignature(rsBase, signatureBytes(rsBase).subarray(0, 255)),
+    expect: 'invalid_token',
+  },
 
   // ── compact serialization and base64url ────────────────────────────────────────────────────
   { name: 'stray bits in the ES256 signature segment', token: strayBitsSignature(esBase), expect: 'invalid_token' },
   { name: 'stray bits in the RS256 signature segment', token: strayBitsSignature(rsBase), expect: 'invalid_token' },
-  { name: 'stray bits in the header segment (signed as spelled)', token: strayBitsIn('header'), expect: 'invalid_token' },
-  { name: 'stray bits in the payload segment (signed as spelled)', token: strayBitsIn('payload'), expect: 'invalid_token' },
+  {
+    name: 'stray bits in the header segment (signed as spelled)',
+    token: strayBitsIn('header'),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'stray bits in the payload segment (signed as spelled)',
+    token: strayBitsIn('payload'),
+    expect: 'invalid_token',
+  },
   { name: 'padding on the header (signed as spelled)', token: paddedIn('header'), expect: 'invalid_token' },
   { name: 'padding on the payload (signed as spelled)', token: paddedIn('payload'), expect: 'invalid_token' },
   { name: 'padding on the signature', token: `${esBase}==`, expect: 'invalid_token' },
-  { name: 'standard base64 "+" or "/" in the signature', token: toStandardBase64(tokenWithUrlSafeSignatureChar()), expect: 'invalid_token' },
+  {
+    name: 'standard base64 "+" or "/" in the signature',
+    token: toStandardBase64(tokenWithUrlSafeSignatureChar()),
+    expect: 'invalid_token',
+  },
   { name: 'a space inside the signature', token: insertAt(esBase, esBase.length - 10, ' '), expect: 'invalid_token' },
   { name: 'a trailing newline', token: `${esBase}\n`, expect: 'invalid_token' },
   { name: 'a leading space', token: ` ${esBase}`, expect: 'invalid_token' },
-  { name: 'a tab inside the payload (signed as spelled)', token: signSegments(esKey, headerSegment(esKey), insertAt(payloadSeg(), 8, '\t')), expect: 'invalid_token' },
-  { name: 'a CRLF inside the header (signed as spelled)', token: signSegments(esKey, insertAt(headerSegment(esKey), 4, '\r\n'), payloadSeg()), expect: 'invalid_token' },
+  {
+    name: 'a tab inside the payload (signed as spelled)',
+    token: signSegments(esKey, headerSegment(esKey), insertAt(payloadSeg(), 8, '\t')),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'a CRLF inside the header (signed as spelled)',
+    token: signSegments(esKey, insertAt(headerSegment(esKey), 4, '\r\n'), payloadSeg()),
+    expect: 'invalid_token',
+  },
   { name: 'U+01xx aliasing a base64url char in the header', token: withWideChar(esBase, 0), expect: 'invalid_token' },
   { name: 'U+01xx aliasing a base64url char in the payload', token: withWideChar(esBase, 1), expect: 'invalid_token' },
-  { name: 'U+01xx aliasing a base64url char in the signature', token: withWideChar(esBase, 2), expect: 'invalid_token' },
-  { name: 'a NUL character in the payload', token: insertAt(esBase, esBase.indexOf('.') + 5, '\0'), expect: 'invalid_token' },
+  {
+    name: 'U+01xx aliasing a base64url char in the signature',
+    token: withWideChar(esBase, 2),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'a NUL character in the payload',
+    token: insertAt(esBase, esBase.indexOf('.') + 5, '\0'),
+    expect: 'invalid_token',
+  },
   { name: 'two segments', token: esBase.slice(0, esBase.lastIndexOf('.')), expect: 'invalid_token' },
   { name: 'four segments', token: `${esBase}.${splitToken(esBase)[2]}`, expect: 'invalid_token' },
-  { name: 'empty header segment', token: `.${splitToken(esBase)[1]}.${splitToken(esBase)[2]}`, expect: 'invalid_token' },
-  { name: 'empty payload segment (signed as spelled)', token: signSegments(esKey, headerSegment(esKey), ''), expect: 'invalid_token' },
+  {
+    name: 'empty header segment',
+    token: `.${splitToken(esBase)[1]}.${splitToken(esBase)[2]}`,
+    expect: 'invalid_token',
+  },
+  {
+    name: 'empty payload segment (signed as spelled)',
+    token: signSegments(esKey, headerSegment(esKey), ''),
+    expect: 'invalid_token',
+  },
   { name: 'empty signature segment', token: `${esBase.slice(0, esBase.lastIndexOf('.'))}.`, expect: 'invalid_token' },
-  { name: 'a segment of length 4k+1', token: `${splitToken(esBase)[0]}A.${splitToken(esBase)[1]}.${splitToken(esBase)[2]}`, expect: 'invalid_token' },
+  {
+    name: 'a segment of length 4k+1',
+    token: `${splitToken(esBase)[0]}A.${splitToken(esBase)[1]}.${splitToken(esBase)[2]}`,
+    expect: 'invalid_token',
+  },
   { name: 'only dots', token: '..', expect: 'invalid_token' },
 
   // ── length cap (before any decoding) ───────────────────────────────────────────────────────
   { name: 'exactly 8192 characters (default cap)', token: tokenOfLength(8192), expect: 'accepted' },
   { name: '8193 characters (default cap)', token: tokenOfLength(8193), expect: 'invalid_token' },
-  { name: 'exactly maxTokenLength (1000)', token: tokenOfLength(1000), options: { maxTokenLength: 1000 }, expect: 'accepted' },
-  { name: 'maxTokenLength + 1 (1001)', token: tokenOfLength(1001), options: { maxTokenLength: 1000 }, expect: 'invalid_token' },
-  { name: '9000 characters with maxTokenLength 10000', token: tokenOfLength(9000), options: { maxTokenLength: 10_000 }, expect: 'accepted' },
+  {
+    name: 'exactly maxTokenLength (1000)',
+    token: tokenOfLength(1000),
+    options: { maxTokenLength: 1000 },
+    expect: 'accepted',
+  },
+  {
+    name: 'maxTokenLength + 1 (1001)',
+    token: tokenOfLength(1001),
+    options: { maxTokenLength: 1000 },
+    expect: 'invalid_token',
+  },
+  {
+    name: '9000 characters with maxTokenLength 10000',
+    token: tokenOfLength(9000),
+    options: { maxTokenLength: 10_000 },
+    expect: 'accepted',
+  },
 
   // ── exp / nbf / iat without clockToleranceSec: no leeway for exp, 60 s for nbf and iat ahead ──
-  { name: 'exp = now (expired: no leeway for exp by default)', token: es({ exp: NOW_SEC }), expect: 'invalid_token', check: described('token expired') },
+  {
+    name: 'exp = now (expired: no leeway for exp by default)',
+    token: es({ exp: NOW_SEC }),
+    expect: 'invalid_token',
+    check: described('token expired'),
+  },
   { name: 'exp = now + 1', token: es({ exp: NOW_SEC + 1 }), expect: 'accepted' },
-  { name: 'exp = now - 1', token: es({ exp: NOW_SEC - 1 }), expect: 'invalid_token', check: described('token expired') },
-  { name: 'exp = now - 59 (no leeway for exp by default)', token: es({ exp: NOW_SEC - 59 }), expect: 'invalid_token', check: described('token expired') },
-  { name: 'exp = now - 60', token: es({ exp: NOW_SEC - 60 }), expect: 'invalid_token', check: described('token expired') },
+  {
+    name: 'exp = now - 1',
+    token: es({ exp: NOW_SEC - 1 }),
+    expect: 'invalid_token',
+    check: described('token expired'),
+  },
+  {
+    name: 'exp = now - 59 (no leeway for exp by default)',
+    token: es({ exp: NOW_SEC - 59 }),
+    expect: 'invalid_token',
+    check: described('token expired'),
+  },
+  {
+    name: 'exp = now - 60',
+    token: es({ exp: NOW_SEC - 60 }),
+    expect: 'invalid_token',
+    check: described('token expired'),
+  },
   { name: 'nbf = now + 59', token: es({ nbf: NOW_SEC + 59 }), expect: 'accepted' },
   { name: 'nbf = now + 60 (at the edge: accepted)', token: es({ nbf: NOW_SEC + 60 }), expect: 'accepted' },
-  { name: 'nbf = now + 61', token: es({ nbf: NOW_SEC + 61 }), expect: 'invalid_token', check: described('token not yet valid (nbf)') },
+  {
+    name: 'nbf = now + 61',
+    token: es({ nbf: NOW_SEC + 61 }),
+    expect: 'invalid_token',
+    check: described('token not yet valid (nbf)'),
+  },
   { name: 'iat = now + 59', token: es({ iat: NOW_SEC + 59 }), expect: 'accepted' },
   { name: 'iat = now + 60 (at the edge: accepted)', token: es({ iat: NOW_SEC + 60 }), expect: 'accepted' },
-  { name: 'iat = now + 61', token: es({ iat: NOW_SEC + 61 }), expect: 'invalid_token', check: described('token issued in the future (iat)') },
-  { name: 'injected now 1 ms before exp (default)', token: es({ exp: NOW_SEC }), options: { now: () => NOW_MS - 1 }, expect: 'accepted' },
-  { name: 'injected now exactly at exp (default)', token: es({ exp: NOW_SEC }), options: { now: () => NOW_MS }, expect: 'invalid_token', check: described('token expired') },
+  {
+    name: 'iat = now + 61',
+    token: es({ iat: NOW_SEC + 61 }),
+    expect: 'invalid_token',
+    check: described('token issued in the future (iat)'),
+  },
+  {
+    name: 'injected now 1 ms before exp (default)',
+    token: es({ exp: NOW_SEC }),
+    options: { now: () => NOW_MS - 1 },
+    expect: 'accepted',
+  },
+  {
+    name: 'injected now exactly at exp (default)',
+    token: es({ exp: NOW_SEC }),
+    options: { now: () => NOW_MS },
+    expect: 'invalid_token',
+    check: described('token expired'),
+  },
   // With clockToleranceSec set, it is the leeway of all three.
-  { name: 'tolerance 0: exp = now', token: es({ exp: NOW_SEC }), options: { clockToleranceSec: 0 }, expect: 'invalid_token' },
-  { name: 'tolerance 0: exp = now + 1', token: es({ exp: NOW_SEC + 1 }), options: { clockToleranceSec: 0 }, expect: 'accepted' },
-  { name: 'tolerance 0: nbf = now', token: es({ nbf: NOW_SEC }), options: { clockToleranceSec: 0 }, expect: 'accepted' },
-  { name: 'tolerance 0: nbf = now + 1', token: es({ nbf: NOW_SEC + 1 }), options: { clockToleranceSec: 0 }, expect: 'invalid_token' },
-  { name: 'tolerance 0: iat = now + 1', token: es({ iat: NOW_SEC + 1 }), options: { clockToleranceSec: 0 }, expect: 'invalid_token' },
-  { name: 'tolerance 300: exp = now - 299', token: es({ exp: NOW_SEC - 299 }), options: { clockToleranceSec: 300 }, expect: 'accepted' },
-  { name: 'tolerance 300: exp = now - 300', token: es({ exp: NOW_SEC - 300 }), options: { clockToleranceSec: 300 }, expect: 'invalid_token', check: described('token expired') },
-  { name: 'tolerance 300: nbf = now + 300', token: es({ nbf: NOW_SEC + 300 }), options: { clockToleranceSec: 300 }, expect: 'accepted' },
-  { name: 'tolerance 300: nbf = now + 301', token: es({ nbf: NOW_SEC + 301 }), options: { clockToleranceSec: 300 }, expect: 'invalid_token', check: described('token not yet valid (nbf)') },
-  { name: 'tolerance 300: iat = now + 301', token: es({ iat: NOW_SEC + 301 }), options: { clockToleranceSec: 300 }, expect: 'invalid_token', check: described('token issued in the future (iat)') },
-  { name: 'tolerance 10: nbf = now + 11 (the tolerance replaces the 60 s)', token: es({ nbf: NOW_SEC + 11 }), options: { clockToleranceSec: 10 }, expect: 'invalid_token', check: described('token not yet valid (nbf)') },
-  { name: 'tolerance 10: iat = now + 10', token: es({ iat: NOW_SEC + 10 }), options: { clockToleranceSec: 10 }, expect: 'accepted' },
-  { name: 'tolerance 10: exp = now - 9', token: es({ exp: NOW_SEC - 9 }), options: { clockToleranceSec: 10 }, expect: 'accepted' },
-  { name: 'tolerance 10: exp = now - 10', token: es({ exp: NOW_SEC - 10 }), options: { clockToleranceSec: 10 }, expect: 'invalid_token', check: described('token expired') },
-  { name: 'injected now 999 ms past exp (tolerance 0)', token: es({ exp: NOW_SEC }), options: { clockToleranceSec: 0, now: () => NOW_MS - 1 }, expect: 'accepted' },
-  { name: 'injected now exactly at exp (tolerance 0)', token: es({ exp: NOW_SEC }), options: { clockToleranceSec: 0, now: () => NOW_MS }, expect: 'invalid_token' },
-  { name: 'injected now 1 ms after exp - tolerance (60)', token: es({ exp: NOW_SEC - 59 }), options: { clockToleranceSec: 60, now: () => NOW_MS + 1001 }, expect: 'invalid_token' },
-  { name: 'injected now 1 ms before exp - tolerance (60)', token: es({ exp: NOW_SEC - 59 }), options: { clockToleranceSec: 60, now: () => NOW_MS + 999 }, expect: 'accepted' },
+  {
+    name: 'tolerance 0: exp = now',
+    token: es({ exp: NOW_SEC }),
+    options: { clockToleranceSec: 0 },
+    expect: 'invalid_token',
+  },
+  {
+    name: 'tolerance 0: exp = now + 1',
+    token: es({ exp: NOW_SEC + 1 }),
+    options: { clockToleranceSec: 0 },
+    expect: 'accepted',
+  },
+  {
+    name: 'tolerance 0: nbf = now',
+    token: es({ nbf: NOW_SEC }),
+    options: { clockToleranceSec: 0 },
+    expect: 'accepted',
+  },
+  {
+    name: 'tolerance 0: nbf = now + 1',
+    token: es({ nbf: NOW_SEC + 1 }),
+    options: { clockToleranceSec: 0 },
+    expect: 'invalid_token',
+  },
+  {
+    name: 'tolerance 0: iat = now + 1',
+    token: es({ iat: NOW_SEC + 1 }),
+    options: { clockToleranceSec: 0 },
+    expect: 'invalid_token',
+  },
+  {
+    name: 'tolerance 300: exp = now - 299',
+    token: es({ exp: NOW_SEC - 299 }),
+    options: { clockToleranceSec: 300 },
+    expect: 'accepted',
+  },
+  {
+    name: 'tolerance 300: exp = now - 300',
+    token: es({ exp: NOW_SEC - 300 }),
+    options: { clockToleranceSec: 300 },
+    expect: 'invalid_token',
+    check: described('token expired'),
+  },
+  {
+    name: 'tolerance 300: nbf = now + 300',
+    token: es({ nbf: NOW_SEC + 300 }),
+    options: { clockToleranceSec: 300 },
+    expect: 'accepted',
+  },
+  {
+    name: 'tolerance 300: nbf = now + 301',
+    token: es({ nbf: NOW_SEC + 301 }),
+    options: { clockToleranceSec: 300 },
+    expect: 'invalid_token',
+    check: described('token not yet valid (nbf)'),
+  },
+  {
+    name: 'tolerance 300: iat = now + 301',
+    token: es({ iat: NOW_SEC + 301 }),
+    options: { clockToleranceSec: 300 },
+    expect: 'invalid_token',
+    check: described('token issued in the future (iat)'),
+  },
+  {
+    name: 'tolerance 10: nbf = now + 11 (the tolerance replaces the 60 s)',
+    token: es({ nbf: NOW_SEC + 11 }),
+    options: { clockToleranceSec: 10 },
+    expect: 'invalid_token',
+    check: described('token not yet valid (nbf)'),
+  },
+  {
+    name: 'tolerance 10: iat = now + 10',
+    token: es({ iat: NOW_SEC + 10 }),
+    options: { clockToleranceSec: 10 },
+    expect: 'accepted',
+  },
+  {
+    name: 'tolerance 10: exp = now - 9',
+    token: es({ exp: NOW_SEC - 9 }),
+    options: { clockToleranceSec: 10 },
+    expect: 'accepted',
+  },
+  {
+    name: 'tolerance 10: exp = now - 10',
+    token: es({ exp: NOW_SEC - 10 }),
+    options: { clockToleranceSec: 10 },
+    expect: 'invalid_token',
+    check: described('token expired'),
+  },
+  {
+    name: 'injected now 999 ms past exp (tolerance 0)',
+    token: es({ exp: NOW_SEC }),
+    options: { clockToleranceSec: 0, now: () => NOW_MS - 1 },
+    expect: 'accepted',
+  },
+  {
+    name: 'injected now exactly at exp (tolerance 0)',
+    token: es({ exp: NOW_SEC }),
+    options: { clockToleranceSec: 0, now: () => NOW_MS },
+    expect: 'invalid_token',
+  },
+  {
+    name: 'injected now 1 ms after exp - tolerance (60)',
+    token: es({ exp: NOW_SEC - 59 }),
+    options: { clockToleranceSec: 60, now: () => NOW_MS + 1001 },
+    expect: 'invalid_token',
+  },
+  {
+    name: 'injected now 1 ms before exp - tolerance (60)',
+    token: es({ exp: NOW_SEC - 59 }),
+    options: { clockToleranceSec: 60, now: () => NOW_MS + 999 },
+    expect: 'accepted',
+  },
 
   // ── aud ────────────────────────────────────────────────────────────────────────────────────
   { name: 'aud string, match', token: es({ aud: AUDIENCE }), expect: 'accepted' },
@@ -312,7 +654,11 @@ const rows: Row[] = [
   { name: 'aud string differs by case', token: es({ aud: AUDIENCE.toUpperCase() }), expect: 'invalid_token' },
   { name: 'aud string with a trailing slash', token: es({ aud: `${AUDIENCE}/` }), expect: 'invalid_token' },
   { name: 'aud array, match', token: es({ aud: ['resource://other', AUDIENCE] }), expect: 'accepted' },
-  { name: 'aud array, no match', token: es({ aud: ['resource://other', 'resource://third'] }), expect: 'invalid_token' },
+  {
+    name: 'aud array, no match',
+    token: es({ aud: ['resource://other', 'resource://third'] }),
+    expect: 'invalid_token',
+  },
   { name: 'aud empty array', token: es({ aud: [] }), expect: 'invalid_token' },
   { name: 'aud array with a non-string entry', token: es({ aud: [AUDIENCE, 5] }), expect: 'invalid_token' },
   { name: 'aud array with a null entry', token: es({ aud: [AUDIENCE, null] }), expect: 'invalid_token' },
@@ -320,9 +666,24 @@ const rows: Row[] = [
   { name: 'aud missing', token: es({ aud: undefined }), expect: 'invalid_token' },
   { name: 'aud a number', token: es({ aud: 5 }), expect: 'invalid_token' },
   { name: 'aud an object', token: es({ aud: { [AUDIENCE]: true } }), expect: 'invalid_token' },
-  { name: 'audience option as an array, aud string matches the second', token: es({ aud: 'resource://b' }), options: { audience: ['resource://a', 'resource://b'] }, expect: 'accepted' },
-  { name: 'audience option as an array, aud array overlaps', token: es({ aud: ['resource://c', 'resource://a'] }), options: { audience: ['resource://a', 'resource://b'] }, expect: 'accepted' },
-  { name: 'audience option as an array, no overlap', token: es({ aud: ['resource://c'] }), options: { audience: ['resource://a', 'resource://b'] }, expect: 'invalid_token' },
+  {
+    name: 'audience option as an array, aud string matches the second',
+    token: es({ aud: 'resource://b' }),
+    options: { audience: ['resource://a', 'resource://b'] },
+    expect: 'accepted',
+  },
+  {
+    name: 'audience option as an array, aud array overlaps',
+    token: es({ aud: ['resource://c', 'resource://a'] }),
+    options: { audience: ['resource://a', 'resource://b'] },
+    expect: 'accepted',
+  },
+  {
+    name: 'audience option as an array, no overlap',
+    token: es({ aud: ['resource://c'] }),
+    options: { audience: ['resource://a', 'resource://b'] },
+    expect: 'invalid_token',
+  },
 
   // ── iss ────────────────────────────────────────────────────────────────────────────────────
   { name: 'iss of another STS', token: es({ iss: 'http://127.0.0.1:9999' }), expect: 'invalid_token' },
@@ -332,120 +693,392 @@ const rows: Row[] = [
   { name: 'iss an array holding the issuer', token: es({ iss: [ISSUER] }), expect: 'invalid_token' },
 
   // ── required claims (docs/architecture.md "Claims") ─────────────────────────────────────────────────────
-  ...['exp', 'iat', 'jti', 'sub', 'client_id', 'sid', 'root_sid', 'use', 'sub_type'].map((claim): Row => ({
-    name: `${claim} missing`, token: es({ [claim]: undefined }), expect: 'invalid_token',
-  })),
-  ...['exp', 'iat', 'jti', 'sub', 'client_id', 'sid', 'root_sid', 'use', 'sub_type'].map((claim): Row => ({
-    name: `${claim} null`, token: es({ [claim]: null }), expect: 'invalid_token',
-  })),
+  ...['exp', 'iat', 'jti', 'sub', 'client_id', 'sid', 'root_sid', 'use', 'sub_type'].map(
+    (claim): Row => ({
+      name: `${claim} missing`,
+      token: es({ [claim]: undefined }),
+      expect: 'invalid_token',
+    }),
+  ),
+  ...['exp', 'iat', 'jti', 'sub', 'client_id', 'sid', 'root_sid', 'use', 'sub_type'].map(
+    (claim): Row => ({
+      name: `${claim} null`,
+      token: es({ [claim]: null }),
+      expect: 'invalid_token',
+    }),
+  ),
 
   // ── mistyped claims ────────────────────────────────────────────────────────────────────────
   ...(
     [
-      ['exp', -1], ['exp', NOW_SEC + 0.5], ['exp', String(NOW_SEC + 300)], ['exp', 2 ** 53], ['exp', true], ['exp', [NOW_SEC + 300]],
-      ['iat', -1], ['iat', NOW_SEC - 0.5], ['iat', String(NOW_SEC)],
-      ['nbf', -1], ['nbf', NOW_SEC - 0.5], ['nbf', String(NOW_SEC)], ['nbf', null],
-      ['hop_count', -1], ['hop_count', 1.5], ['hop_count', '3'],
-      ['delegation_graph_epoch', -1], ['delegation_graph_epoch', 0.5], ['delegation_graph_epoch', '7'],
-      ['sub', ''], ['sub', 5], ['jti', ''], ['jti', {}], ['client_id', ''], ['client_id', ['c']], ['sid', ''], ['root_sid', ''], ['root_sid', 0],
-      ['zone_id', 1], ['agent_session_id', false], ['delegation_edge_id', 5], ['target_session_id', 7],
-      ['use', ''], ['use', 'admin'], ['sub_type', ''], ['sub_type', 'robot'],
-      ['scope', 5], ['scope', ['tool:call']], ['scope', { 'tool:call': true }],
-      ['target', 'resource://documents'], ['target', ['']], ['target', [5]], ['target', {}],
-      ['delegation_path', 'app-a'], ['delegation_path', [1]], ['delegation_path', ['']],
-      ['delegation_chain', {}], ['delegation_chain', 'app-a'], ['delegation_chain', [5]], ['delegation_chain', [{}]],
-      ['delegation_chain', [{ application_id: '' }]], ['delegation_chain', [{ application_id: 'app-a', agent_session_id: 5 }]],
+      ['exp', -1],
+      ['exp', NOW_SEC + 0.5],
+      ['exp', String(NOW_SEC + 300)],
+      ['exp', 2 ** 53],
+      ['exp', true],
+      ['exp', [NOW_SEC + 300]],
+      ['iat', -1],
+      ['iat', NOW_SEC - 0.5],
+      ['iat', String(NOW_SEC)],
+      ['nbf', -1],
+      ['nbf', NOW_SEC - 0.5],
+      ['nbf', String(NOW_SEC)],
+      ['nbf', null],
+      ['hop_count', -1],
+      ['hop_count', 1.5],
+      ['hop_count', '3'],
+      ['delegation_graph_epoch', -1],
+      ['delegation_graph_epoch', 0.5],
+      ['delegation_graph_epoch', '7'],
+      ['sub', ''],
+      ['sub', 5],
+      ['jti', ''],
+      ['jti', {}],
+      ['client_id', ''],
+      ['client_id', ['c']],
+      ['sid', ''],
+      ['root_sid', ''],
+      ['root_sid', 0],
+      ['zone_id', 1],
+      ['agent_session_id', false],
+      ['delegation_edge_id', 5],
+      ['target_session_id', 7],
+      ['use', ''],
+      ['use', 'admin'],
+      ['sub_type', ''],
+      ['sub_type', 'robot'],
+      ['scope', 5],
+      ['scope', ['tool:call']],
+      ['scope', { 'tool:call': true }],
+      ['target', 'resource://documents'],
+      ['target', ['']],
+      ['target', [5]],
+      ['target', {}],
+      ['delegation_path', 'app-a'],
+      ['delegation_path', [1]],
+      ['delegation_path', ['']],
+      ['delegation_chain', {}],
+      ['delegation_chain', 'app-a'],
+      ['delegation_chain', [5]],
+      ['delegation_chain', [{}]],
+      ['delegation_chain', [{ application_id: '' }]],
+      ['delegation_chain', [{ application_id: 'app-a', agent_session_id: 5 }]],
     ] as const
-  ).map(([claim, value]): Row => ({ name: `${claim} = ${JSON.stringify(value)}`, token: es({ [claim]: value }), expect: 'invalid_token' })),
-  { name: 'optional claims, well typed, come back in the claims', token: es({
-    nbf: NOW_SEC - 5, hop_count: 0, delegation_graph_epoch: 0, target: ['resource://documents'], delegation_path: ['app-a', 'app-b'],
-    delegation_chain: [{ application_id: 'app-a', agent_session_id: 's-a', delegation_edge_id: 'd-a' }, { application_id: 'app-b' }],
-    delegation_edge_id: 'edge-1', source_session_id: 'src-1', target_session_id: 'tgt-1',
-  }), expect: 'accepted', check: ({ claims }) => {
-    expect(claims).toMatchObject({
-      hopCount: 0, graphEpoch: 0, targetResources: ['resource://documents'], delegationPath: ['app-a', 'app-b'],
-      delegationChain: [{ applicationId: 'app-a', sessionId: 's-a', delegationId: 'd-a' }, { applicationId: 'app-b' }],
-      delegationId: 'edge-1', sourceSessionId: 'src-1', targetSessionId: 'tgt-1',
-    })
-  } },
+  ).map(
+    ([claim, value]): Row => ({
+      name: `${claim} = ${JSON.stringify(value)}`,
+      token: es({ [claim]: value }),
+      expect: 'invalid_token',
+    }),
+  ),
+  {
+    name: 'optional claims, well typed, come back in the claims',
+    token: es({
+      nbf: NOW_SEC - 5,
+      hop_count: 0,
+      delegation_graph_epoch: 0,
+      target: ['resource://documents'],
+      delegation_path: ['app-a', 'app-b'],
+      delegation_chain: [
+        { application_id: 'app-a', agent_session_id: 's-a', delegation_edge_id: 'd-a' },
+        { application_id: 'app-b' },
+      ],
+      delegation_edge_id: 'edge-1',
+      source_session_id: 'src-1',
+      target_session_id: 'tgt-1',
+    }),
+    expect: 'accepted',
+    check: ({ claims }) => {
+      expect(claims).toMatchObject({
+        hopCount: 0,
+        graphEpoch: 0,
+        targetResources: ['resource://documents'],
+        delegationPath: ['app-a', 'app-b'],
+        delegationChain: [
+          { applicationId: 'app-a', sessionId: 's-a', delegationId: 'd-a' },
+          { applicationId: 'app-b' },
+        ],
+        delegationId: 'edge-1',
+        sourceSessionId: 'src-1',
+        targetSessionId: 'tgt-1',
+      })
+    },
+  },
 
   // ── optional claims: "" and null (the plain Caracal verifier's reading) ─────────────────────────
   ...(
     [
-      ['zone_id', 'zoneId'], ['agent_session_id', 'sessionId'], ['delegation_edge_id', 'delegationId'],
-      ['source_session_id', 'sourceSessionId'], ['target_session_id', 'targetSessionId'],
+      ['zone_id', 'zoneId'],
+      ['agent_session_id', 'sessionId'],
+      ['delegation_edge_id', 'delegationId'],
+      ['source_session_id', 'sourceSessionId'],
+      ['target_session_id', 'targetSessionId'],
     ] as const
-  ).flatMap(([claim, member]) => ['', null].map((value): Row => ({
-    name: `optional ${claim} = ${JSON.stringify(value)} is absent`, token: es({ [claim]: value }), expect: 'accepted', check: absent(member),
-  }))),
+  ).flatMap(([claim, member]) =>
+    ['', null].map(
+      (value): Row => ({
+        name: `optional ${claim} = ${JSON.stringify(value)} is absent`,
+        token: es({ [claim]: value }),
+        expect: 'accepted',
+        check: absent(member),
+      }),
+    ),
+  ),
   ...(
-    [['target', 'targetResources'], ['delegation_path', 'delegationPath'], ['delegation_chain', 'delegationChain'], ['hop_count', 'hopCount'], ['delegation_graph_epoch', 'graphEpoch']] as const
-  ).map(([claim, member]): Row => ({ name: `optional ${claim} = null is absent`, token: es({ [claim]: null }), expect: 'accepted', check: absent(member) })),
-  ...['', null].map((value): Row => ({
-    name: `scope = ${JSON.stringify(value)} is no scope`, token: es({ scope: value }), expect: 'accepted', check: ({ claims }) => expect(claims?.scope).toBe(''),
-  })),
+    [
+      ['target', 'targetResources'],
+      ['delegation_path', 'delegationPath'],
+      ['delegation_chain', 'delegationChain'],
+      ['hop_count', 'hopCount'],
+      ['delegation_graph_epoch', 'graphEpoch'],
+    ] as const
+  ).map(
+    ([claim, member]): Row => ({
+      name: `optional ${claim} = null is absent`,
+      token: es({ [claim]: null }),
+      expect: 'accepted',
+      check: absent(member),
+    }),
+  ),
+  ...['', null].map(
+    (value): Row => ({
+      name: `scope = ${JSON.stringify(value)} is no scope`,
+      token: es({ scope: value }),
+      expect: 'accepted',
+      check: ({ claims }) => expect(claims?.scope).toBe(''),
+    }),
+  ),
   // An array or integer claim that is "" is still refused (the verifier reads "" as no array, no integer), as is a null nbf (jose).
-  { name: 'target = "" is no array', token: es({ target: '' }), expect: 'invalid_token', check: described('target must be an array of non-empty strings') },
-  { name: 'delegation_path = "" is no array', token: es({ delegation_path: '' }), expect: 'invalid_token', check: described('delegation_path must be an array of non-empty strings') },
-  { name: 'delegation_chain = "" is no array', token: es({ delegation_chain: '' }), expect: 'invalid_token', check: described('delegation_chain must be an array') },
-  { name: 'hop_count = "" is no integer', token: es({ hop_count: '' }), expect: 'invalid_token', check: described('hop_count must be a non-negative integer') },
-  { name: 'delegation_graph_epoch = "" is no integer', token: es({ delegation_graph_epoch: '' }), expect: 'invalid_token', check: described('delegation_graph_epoch must be a non-negative integer') },
-  { name: 'nbf = null is refused (as jose refuses it)', token: es({ nbf: null }), expect: 'invalid_token', check: described('nbf must be a non-negative integer') },
-  { name: 'nbf = "" is refused', token: es({ nbf: '' }), expect: 'invalid_token', check: described('nbf must be a non-negative integer') },
+  {
+    name: 'target = "" is no array',
+    token: es({ target: '' }),
+    expect: 'invalid_token',
+    check: described('target must be an array of non-empty strings'),
+  },
+  {
+    name: 'delegation_path = "" is no array',
+    token: es({ delegation_path: '' }),
+    expect: 'invalid_token',
+    check: described('delegation_path must be an array of non-empty strings'),
+  },
+  {
+    name: 'delegation_chain = "" is no array',
+    token: es({ delegation_chain: '' }),
+    expect: 'invalid_token',
+    check: described('delegation_chain must be an array'),
+  },
+  {
+    name: 'hop_count = "" is no integer',
+    token: es({ hop_count: '' }),
+    expect: 'invalid_token',
+    check: described('hop_count must be a non-negative integer'),
+  },
+  {
+    name: 'delegation_graph_epoch = "" is no integer',
+    token: es({ delegation_graph_epoch: '' }),
+    expect: 'invalid_token',
+    check: described('delegation_graph_epoch must be a non-negative integer'),
+  },
+  {
+    name: 'nbf = null is refused (as jose refuses it)',
+    token: es({ nbf: null }),
+    expect: 'invalid_token',
+    check: described('nbf must be a non-negative integer'),
+  },
+  {
+    name: 'nbf = "" is refused',
+    token: es({ nbf: '' }),
+    expect: 'invalid_token',
+    check: described('nbf must be a non-negative integer'),
+  },
   // Anything else but a string or null in an optional string claim.
   ...(
-    [['zone_id', 1], ['agent_session_id', false], ['delegation_edge_id', []], ['source_session_id', {}], ['target_session_id', 7]] as const
-  ).map(([claim, value]): Row => ({
-    name: `optional ${claim} = ${JSON.stringify(value)} is refused`, token: es({ [claim]: value }), expect: 'invalid_token', check: described(`${claim} must be a string or null`),
-  })),
+    [
+      ['zone_id', 1],
+      ['agent_session_id', false],
+      ['delegation_edge_id', []],
+      ['source_session_id', {}],
+      ['target_session_id', 7],
+    ] as const
+  ).map(
+    ([claim, value]): Row => ({
+      name: `optional ${claim} = ${JSON.stringify(value)} is refused`,
+      token: es({ [claim]: value }),
+      expect: 'invalid_token',
+      check: described(`${claim} must be a string or null`),
+    }),
+  ),
   // Required claims stay strictly required and typed.
-  ...['sub', 'client_id', 'sid', 'root_sid', 'jti'].flatMap((claim) => ['', null].map((value): Row => ({
-    name: `required ${claim} = ${JSON.stringify(value)} is refused`, token: es({ [claim]: value }), expect: 'invalid_token', check: described(`${claim} must be a non-empty string`),
-  }))),
-  ...['exp', 'iat'].map((claim): Row => ({
-    name: `required ${claim} = null is refused`, token: es({ [claim]: null }), expect: 'invalid_token', check: described(`${claim} must be a non-negative integer`),
-  })),
+  ...['sub', 'client_id', 'sid', 'root_sid', 'jti'].flatMap((claim) =>
+    ['', null].map(
+      (value): Row => ({
+        name: `required ${claim} = ${JSON.stringify(value)} is refused`,
+        token: es({ [claim]: value }),
+        expect: 'invalid_token',
+        check: described(`${claim} must be a non-empty string`),
+      }),
+    ),
+  ),
+  ...['exp', 'iat'].map(
+    (claim): Row => ({
+      name: `required ${claim} = null is refused`,
+      token: es({ [claim]: null }),
+      expect: 'invalid_token',
+      check: described(`${claim} must be a non-negative integer`),
+    }),
+  ),
   // With the options that need them, "" and null are missing values.
-  { name: 'zone_id "" with expectedZoneId', token: es({ zone_id: '' }), options: { expectedZoneId: 'zone-1' }, expect: 'invalid_zone', check: described('mandate was issued for another zone') },
-  { name: 'zone_id null with expectedZoneId', token: es({ zone_id: null }), options: { expectedZoneId: 'zone-1' }, expect: 'invalid_zone', check: described('mandate was issued for another zone') },
-  { name: 'agent_session_id "" with requireAgent', token: es({ agent_session_id: '' }), options: { requireAgent: true }, expect: 'agent_required', check: described('mandate has no agent session') },
-  { name: 'agent_session_id null with requireAgent', token: es({ agent_session_id: null }), options: { requireAgent: true }, expect: 'agent_required', check: described('mandate has no agent session') },
-  { name: 'delegation_edge_id "" with requireDelegation', token: es({ delegation_edge_id: '' }), options: { requireDelegation: true }, expect: 'delegation_required', check: described('mandate has no delegation edge') },
-  { name: 'delegation_edge_id null with requireDelegation', token: es({ delegation_edge_id: null }), options: { requireDelegation: true }, expect: 'delegation_required', check: described('mandate has no delegation edge') },
-  { name: 'scope null with requiredScopes', token: es({ scope: null }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope', check: described('missing required scope: tool:call') },
-  { name: 'delegation_chain null with requireChainContains', token: es({ delegation_chain: null }), options: { requireChainContains: ['app-a'] }, expect: 'chain_mismatch', check: described('delegation chain does not include app-a') },
-  { name: 'target null with requiredTargets', token: es({ target: null }), options: { requiredTargets: ['resource://documents'] }, expect: 'invalid_token', check: described('mandate is not for target resource://documents') },
-  { name: 'hop_count null with maxHopCount 1', token: es({ hop_count: null }), options: { maxHopCount: 1 }, expect: 'accepted' },
+  {
+    name: 'zone_id "" with expectedZoneId',
+    token: es({ zone_id: '' }),
+    options: { expectedZoneId: 'zone-1' },
+    expect: 'invalid_zone',
+    check: described('mandate was issued for another zone'),
+  },
+  {
+    name: 'zone_id null with expectedZoneId',
+    token: es({ zone_id: null }),
+    options: { expectedZoneId: 'zone-1' },
+    expect: 'invalid_zone',
+    check: described('mandate was issued for another zone'),
+  },
+  {
+    name: 'agent_session_id "" with requireAgent',
+    token: es({ agent_session_id: '' }),
+    options: { requireAgent: true },
+    expect: 'agent_required',
+    check: described('mandate has no agent session'),
+  },
+  {
+    name: 'agent_session_id null with requireAgent',
+    token: es({ agent_session_id: null }),
+    options: { requireAgent: true },
+    expect: 'agent_required',
+    check: described('mandate has no agent session'),
+  },
+  {
+    name: 'delegation_edge_id "" with requireDelegation',
+    token: es({ delegation_edge_id: '' }),
+    options: { requireDelegation: true },
+    expect: 'delegation_required',
+    check: described('mandate has no delegation edge'),
+  },
+  {
+    name: 'delegation_edge_id null with requireDelegation',
+    token: es({ delegation_edge_id: null }),
+    options: { requireDelegation: true },
+    expect: 'delegation_required',
+    check: described('mandate has no delegation edge'),
+  },
+  {
+    name: 'scope null with requiredScopes',
+    token: es({ scope: null }),
+    options: { requiredScopes: ['tool:call'] },
+    expect: 'insufficient_scope',
+    check: described('missing required scope: tool:call'),
+  },
+  {
+    name: 'delegation_chain null with requireChainContains',
+    token: es({ delegation_chain: null }),
+    options: { requireChainContains: ['app-a'] },
+    expect: 'chain_mismatch',
+    check: described('delegation chain does not include app-a'),
+  },
+  {
+    name: 'target null with requiredTargets',
+    token: es({ target: null }),
+    options: { requiredTargets: ['resource://documents'] },
+    expect: 'invalid_token',
+    check: described('mandate is not for target resource://documents'),
+  },
+  {
+    name: 'hop_count null with maxHopCount 1',
+    token: es({ hop_count: null }),
+    options: { maxHopCount: 1 },
+    expect: 'accepted',
+  },
 
   // ── delegation_chain hops as the STS writes them: { application_id, agent_session_id, delegation_edge_id } ──
   {
     name: 'hop agent_session_id and delegation_edge_id come back as sessionId and delegationId',
     token: es({ delegation_chain: [{ application_id: 'app-a', agent_session_id: 's-a', delegation_edge_id: 'd-a' }] }),
     expect: 'accepted',
-    check: ({ claims }) => expect(claims?.delegationChain).toEqual([{ applicationId: 'app-a', sessionId: 's-a', delegationId: 'd-a' }]),
+    check: ({ claims }) =>
+      expect(claims?.delegationChain).toEqual([{ applicationId: 'app-a', sessionId: 's-a', delegationId: 'd-a' }]),
   },
   {
     name: 'hop session_id and delegation_id (not the STS names) are ignored',
-    token: es({ delegation_chain: [{ application_id: 'app-a', session_id: 's-a', delegation_id: 'd-a' }, { application_id: 'app-b', session_id: 5, delegation_id: '' }] }),
+    token: es({
+      delegation_chain: [
+        { application_id: 'app-a', session_id: 's-a', delegation_id: 'd-a' },
+        { application_id: 'app-b', session_id: 5, delegation_id: '' },
+      ],
+    }),
     expect: 'accepted',
-    check: ({ claims }) => expect(claims?.delegationChain).toEqual([{ applicationId: 'app-a' }, { applicationId: 'app-b' }]),
+    check: ({ claims }) =>
+      expect(claims?.delegationChain).toEqual([{ applicationId: 'app-a' }, { applicationId: 'app-b' }]),
   },
   {
     name: 'hop ids "" and null are absent',
-    token: es({ delegation_chain: [{ application_id: 'app-a', agent_session_id: '', delegation_edge_id: null }, { application_id: 'app-b', agent_session_id: null, delegation_edge_id: '' }] }),
+    token: es({
+      delegation_chain: [
+        { application_id: 'app-a', agent_session_id: '', delegation_edge_id: null },
+        { application_id: 'app-b', agent_session_id: null, delegation_edge_id: '' },
+      ],
+    }),
     expect: 'accepted',
-    check: ({ claims }) => expect(claims?.delegationChain).toEqual([{ applicationId: 'app-a' }, { applicationId: 'app-b' }]),
+    check: ({ claims }) =>
+      expect(claims?.delegationChain).toEqual([{ applicationId: 'app-a' }, { applicationId: 'app-b' }]),
   },
-  { name: 'hop agent_session_id 5', token: es({ delegation_chain: [{ application_id: 'app-a', agent_session_id: 5 }] }), expect: 'invalid_token', check: described('agent_session_id must be a string or null') },
-  { name: 'hop delegation_edge_id {}', token: es({ delegation_chain: [{ application_id: 'app-a', delegation_edge_id: {} }] }), expect: 'invalid_token', check: described('delegation_edge_id must be a string or null') },
-  { name: 'hop application_id ""', token: es({ delegation_chain: [{ application_id: '' }] }), expect: 'invalid_token', check: described('application_id must be a non-empty string') },
-  { name: 'hop application_id null', token: es({ delegation_chain: [{ application_id: null }] }), expect: 'invalid_token', check: described('application_id must be a non-empty string') },
-  { name: 'hop without application_id', token: es({ delegation_chain: [{ agent_session_id: 's-a' }] }), expect: 'invalid_token', check: described('application_id missing') },
+  {
+    name: 'hop agent_session_id 5',
+    token: es({ delegation_chain: [{ application_id: 'app-a', agent_session_id: 5 }] }),
+    expect: 'invalid_token',
+    check: described('agent_session_id must be a string or null'),
+  },
+  {
+    name: 'hop delegation_edge_id {}',
+    token: es({ delegation_chain: [{ application_id: 'app-a', delegation_edge_id: {} }] }),
+    expect: 'invalid_token',
+    check: described('delegation_edge_id must be a string or null'),
+  },
+  {
+    name: 'hop application_id ""',
+    token: es({ delegation_chain: [{ application_id: '' }] }),
+    expect: 'invalid_token',
+    check: described('application_id must be a non-empty string'),
+  },
+  {
+    name: 'hop application_id null',
+    token: es({ delegation_chain: [{ application_id: null }] }),
+    expect: 'invalid_token',
+    check: described('application_id must be a non-empty string'),
+  },
+  {
+    name: 'hop without application_id',
+    token: es({ delegation_chain: [{ agent_session_id: 's-a' }] }),
+    expect: 'invalid_token',
+    check: described('application_id missing'),
+  },
 
   // ── use and sub_type ───────────────────────────────────────────────────────────────────────
-  { name: 'use "session" where a resource mandate is required (default)', token: es({ use: 'session' }), expect: 'invalid_token' },
-  { name: 'use "session" with requiredUse "session"', token: es({ use: 'session' }), options: { requiredUse: 'session' }, expect: 'accepted' },
-  { name: 'use "resource" with requiredUse "session"', token: es({ use: 'resource' }), options: { requiredUse: 'session' }, expect: 'invalid_token' },
+  {
+    name: 'use "session" where a resource mandate is required (default)',
+    token: es({ use: 'session' }),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'use "session" with requiredUse "session"',
+    token: es({ use: 'session' }),
+    options: { requiredUse: 'session' },
+    expect: 'accepted',
+  },
+  {
+    name: 'use "resource" with requiredUse "session"',
+    token: es({ use: 'resource' }),
+    options: { requiredUse: 'session' },
+    expect: 'invalid_token',
+  },
   { name: 'sub_type "application"', token: es({ sub_type: 'application' }), expect: 'accepted' },
   { name: 'sub_type "User" (case differs)', token: es({ sub_type: 'User' }), expect: 'invalid_token' },
 
@@ -456,29 +1089,101 @@ const rows: Row[] = [
     expect: 'accepted',
     check: ({ claims }) => expect(claims?.sub).toBe('second'),
   },
-  { name: 'duplicate aud: wrong, then right', token: rawPayload(claimsJson({ aud: 'resource://other' }).replace(/}$/, `,"aud":"${AUDIENCE}"}`)), expect: 'accepted' },
-  { name: 'duplicate aud: right, then wrong', token: rawPayload(claimsJson().replace(/}$/, ',"aud":"resource://other"}')), expect: 'invalid_token' },
-  { name: 'duplicate exp: valid, then expired', token: rawPayload(claimsJson().replace(/}$/, `,"exp":${NOW_SEC - 3600}}`)), expect: 'invalid_token' },
-  { name: 'duplicate alg in the header: none, then ES256', token: rawPayload(claimsJson(), esKey, b64u('{"alg":"none","alg":"ES256","kid":"es-1"}')), expect: 'accepted' },
-  { name: 'duplicate alg in the header: ES256, then none', token: rawPayload(claimsJson(), esKey, b64u('{"alg":"ES256","kid":"es-1","alg":"none"}')), expect: 'invalid_token' },
-  { name: 'duplicate kid in the header: the last one names the key', token: rawPayload(claimsJson(), esKey, b64u('{"alg":"ES256","kid":"rs-1","kid":"es-1"}')), expect: 'accepted' },
-  { name: 'UTF-8 multi-byte characters in claims', token: es({ sub: 'ü-𝄞-日本' }), expect: 'accepted', check: ({ claims }) => expect(claims?.sub).toBe('ü-𝄞-日本') },
-  { name: 'invalid UTF-8 (0xff) inside a string', token: rawPayload(utf8Splice(claimsJson({ sub: 'XX' }), 'XX', [0xff])), expect: 'invalid_token' },
-  { name: 'invalid UTF-8: overlong "/" (c0 af)', token: rawPayload(utf8Splice(claimsJson({ sub: 'XX' }), 'XX', [0xc0, 0xaf])), expect: 'invalid_token' },
-  { name: 'invalid UTF-8: encoded surrogate (ed a0 80)', token: rawPayload(utf8Splice(claimsJson({ sub: 'XX' }), 'XX', [0xed, 0xa0, 0x80])), expect: 'invalid_token' },
-  { name: 'invalid UTF-8: truncated sequence (e2 82)', token: rawPayload(utf8Splice(claimsJson({ sub: 'XX' }), 'XX', [0xe2, 0x82])), expect: 'invalid_token' },
-  { name: 'invalid UTF-8 in the header', token: signSegments(esKey, b64u(utf8Splice('{"alg":"ES256","kid":"es-1","x":"XX"}', 'XX', [0xff])), payloadSeg()), expect: 'invalid_token' },
-  ...['[]', '"a string"', '42', 'null', 'true', '{', '{"sub":"a"} {}', `[${claimsJson()}]`].map((text): Row => ({
-    name: `payload ${text.length > 20 ? 'array holding a mandate' : JSON.stringify(text)}`, token: rawPayload(text), expect: 'invalid_token',
-  })),
-  ...['[]', '"ES256"', 'null', '{'].map((text): Row => ({
-    name: `header ${JSON.stringify(text)}`, token: signSegments(esKey, b64u(text), payloadSeg()), expect: 'invalid_token',
-  })),
+  {
+    name: 'duplicate aud: wrong, then right',
+    token: rawPayload(claimsJson({ aud: 'resource://other' }).replace(/}$/, `,"aud":"${AUDIENCE}"}`)),
+    expect: 'accepted',
+  },
+  {
+    name: 'duplicate aud: right, then wrong',
+    token: rawPayload(claimsJson().replace(/}$/, ',"aud":"resource://other"}')),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'duplicate exp: valid, then expired',
+    token: rawPayload(claimsJson().replace(/}$/, `,"exp":${NOW_SEC - 3600}}`)),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'duplicate alg in the header: none, then ES256',
+    token: rawPayload(claimsJson(), esKey, b64u('{"alg":"none","alg":"ES256","kid":"es-1"}')),
+    expect: 'accepted',
+  },
+  {
+    name: 'duplicate alg in the header: ES256, then none',
+    token: rawPayload(claimsJson(), esKey, b64u('{"alg":"ES256","kid":"es-1","alg":"none"}')),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'duplicate kid in the header: the last one names the key',
+    token: rawPayload(claimsJson(), esKey, b64u('{"alg":"ES256","kid":"rs-1","kid":"es-1"}')),
+    expect: 'accepted',
+  },
+  {
+    name: 'UTF-8 multi-byte characters in claims',
+    token: es({ sub: 'ü-𝄞-日本' }),
+    expect: 'accepted',
+    check: ({ claims }) => expect(claims?.sub).toBe('ü-𝄞-日本'),
+  },
+  {
+    name: 'invalid UTF-8 (0xff) inside a string',
+    token: rawPayload(utf8Splice(claimsJson({ sub: 'XX' }), 'XX', [0xff])),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'invalid UTF-8: overlong "/" (c0 af)',
+    token: rawPayload(utf8Splice(claimsJson({ sub: 'XX' }), 'XX', [0xc0, 0xaf])),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'invalid UTF-8: encoded surrogate (ed a0 80)',
+    token: rawPayload(utf8Splice(claimsJson({ sub: 'XX' }), 'XX', [0xed, 0xa0, 0x80])),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'invalid UTF-8: truncated sequence (e2 82)',
+    token: rawPayload(utf8Splice(claimsJson({ sub: 'XX' }), 'XX', [0xe2, 0x82])),
+    expect: 'invalid_token',
+  },
+  {
+    name: 'invalid UTF-8 in the header',
+    token: signSegments(esKey, b64u(utf8Splice('{"alg":"ES256","kid":"es-1","x":"XX"}', 'XX', [0xff])), payloadSeg()),
+    expect: 'invalid_token',
+  },
+  ...['[]', '"a string"', '42', 'null', 'true', '{', '{"sub":"a"} {}', `[${claimsJson()}]`].map(
+    (text): Row => ({
+      name: `payload ${text.length > 20 ? 'array holding a mandate' : JSON.stringify(text)}`,
+      token: rawPayload(text),
+      expect: 'invalid_token',
+    }),
+  ),
+  ...['[]', '"ES256"', 'null', '{'].map(
+    (text): Row => ({
+      name: `header ${JSON.stringify(text)}`,
+      token: signSegments(esKey, b64u(text), payloadSeg()),
+      expect: 'invalid_token',
+    }),
+  ),
 
   // ── policy options (README "Options") ───────────────────────────────────────────────────────────────
-  { name: 'zone_id differs from expectedZoneId', token: es({ zone_id: 'zone-1' }), options: { expectedZoneId: 'zone-2' }, expect: 'invalid_zone' },
-  { name: 'zone_id missing with expectedZoneId', token: es({ zone_id: undefined }), options: { expectedZoneId: 'zone-1' }, expect: 'invalid_zone' },
-  { name: 'zone_id equals expectedZoneId', token: es({ zone_id: 'zone-1' }), options: { expectedZoneId: 'zone-1' }, expect: 'accepted' },
+  {
+    name: 'zone_id differs from expectedZoneId',
+    token: es({ zone_id: 'zone-1' }),
+    options: { expectedZoneId: 'zone-2' },
+    expect: 'invalid_zone',
+  },
+  {
+    name: 'zone_id missing with expectedZoneId',
+    token: es({ zone_id: undefined }),
+    options: { expectedZoneId: 'zone-1' },
+    expect: 'invalid_zone',
+  },
+  {
+    name: 'zone_id equals expectedZoneId',
+    token: es({ zone_id: 'zone-1' }),
+    options: { expectedZoneId: 'zone-1' },
+    expect: 'accepted',
+  },
   {
     name: 'a required scope missing',
     token: es({ scope: 'tool:call documents:read' }),
@@ -486,93 +1191,349 @@ const rows: Row[] = [
     expect: 'insufficient_scope',
     check: ({ error }) => expect(error?.scope).toEqual(['tool:call', 'admin']),
   },
-  { name: 'scope claim absent with requiredScopes', token: es({ scope: undefined }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope' },
-  { name: 'scope is a prefix match only ("tool:callx")', token: es({ scope: 'tool:callx' }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope' },
-  { name: 'scope differs by case', token: es({ scope: 'TOOL:CALL' }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope' },
-  { name: 'every required scope present (extra spaces)', token: es({ scope: '  admin   tool:call ' }), options: { requiredScopes: ['tool:call', 'admin'] }, expect: 'accepted' },
+  {
+    name: 'scope claim absent with requiredScopes',
+    token: es({ scope: undefined }),
+    options: { requiredScopes: ['tool:call'] },
+    expect: 'insufficient_scope',
+  },
+  {
+    name: 'scope is a prefix match only ("tool:callx")',
+    token: es({ scope: 'tool:callx' }),
+    options: { requiredScopes: ['tool:call'] },
+    expect: 'insufficient_scope',
+  },
+  {
+    name: 'scope differs by case',
+    token: es({ scope: 'TOOL:CALL' }),
+    options: { requiredScopes: ['tool:call'] },
+    expect: 'insufficient_scope',
+  },
+  {
+    name: 'every required scope present (extra spaces)',
+    token: es({ scope: '  admin   tool:call ' }),
+    options: { requiredScopes: ['tool:call', 'admin'] },
+    expect: 'accepted',
+  },
   // Any run of ASCII whitespace separates scopes, as the plain Caracal verifier splits them.
-  ...['tool:call\tadmin', 'tool:call\nadmin', 'tool:call\r\nadmin', 'admin\vtool:call', 'admin\ftool:call', '\ttool:call \t\n admin\r', 'admin\n\n\ntool:call'].map((scope): Row => ({
-    name: `scopes separated by ${JSON.stringify(scope)}`, token: es({ scope }), options: { requiredScopes: ['tool:call', 'admin'] }, expect: 'accepted',
-  })),
+  ...[
+    'tool:call\tadmin',
+    'tool:call\nadmin',
+    'tool:call\r\nadmin',
+    'admin\vtool:call',
+    'admin\ftool:call',
+    '\ttool:call \t\n admin\r',
+    'admin\n\n\ntool:call',
+  ].map(
+    (scope): Row => ({
+      name: `scopes separated by ${JSON.stringify(scope)}`,
+      token: es({ scope }),
+      options: { requiredScopes: ['tool:call', 'admin'] },
+      expect: 'accepted',
+    }),
+  ),
   // Other whitespace is part of a scope (no scope token has any).
-  ...['admin\u00a0tool:call', 'admin\u2028tool:call', 'admin\u3000tool:call', 'admin\u0085tool:call', 'admin\u001ftool:call'].map((scope): Row => ({
-    name: `scopes "separated" by ${JSON.stringify(scope)} are one scope`, token: es({ scope }), options: { requiredScopes: ['tool:call'] }, expect: 'insufficient_scope', check: described('missing required scope: tool:call'),
-  })),
-  { name: 'a tab-separated scope lacking one', token: es({ scope: 'tool:call\tadmin' }), options: { requiredScopes: ['tool:call', 'documents:read'] }, expect: 'insufficient_scope', check: described('missing required scope: documents:read') },
-  { name: 'requireAgent without agent_session_id', token: es({ agent_session_id: undefined }), options: { requireAgent: true }, expect: 'agent_required' },
-  { name: 'requireAgent with agent_session_id', token: es({ agent_session_id: 'agent-9' }), options: { requireAgent: true }, expect: 'accepted' },
-  { name: 'requireDelegation without delegation_edge_id', token: es(), options: { requireDelegation: true }, expect: 'delegation_required' },
-  { name: 'requireDelegation with delegation_edge_id', token: es({ delegation_edge_id: 'edge-1' }), options: { requireDelegation: true }, expect: 'accepted' },
-  { name: 'requireChainContains, no chain', token: es(), options: { requireChainContains: ['app-a'] }, expect: 'chain_mismatch' },
-  { name: 'requireChainContains, app not in chain', token: es({ delegation_chain: [{ application_id: 'app-b' }] }), options: { requireChainContains: ['app-a'] }, expect: 'chain_mismatch' },
-  { name: 'requireChainContains, one of two missing', token: es({ delegation_chain: [{ application_id: 'app-a' }] }), options: { requireChainContains: ['app-a', 'app-c'] }, expect: 'chain_mismatch' },
-  { name: 'requireChainContains, delegation_path is not the chain', token: es({ delegation_path: ['app-a'] }), options: { requireChainContains: ['app-a'] }, expect: 'chain_mismatch' },
-  { name: 'requireChainContains, all in chain', token: es({ delegation_chain: [{ application_id: 'app-c' }, { application_id: 'app-a' }] }), options: { requireChainContains: ['app-a', 'app-c'] }, expect: 'accepted' },
+  ...[
+    'admin\u00a0tool:call',
+    'admin\u2028tool:call',
+    'admin\u3000tool:call',
+    'admin\u0085tool:call',
+    'admin\u001ftool:call',
+  ].map(
+    (scope): Row => ({
+      name: `scopes "separated" by ${JSON.stringify(scope)} are one scope`,
+      token: es({ scope }),
+      options: { requiredScopes: ['tool:call'] },
+      expect: 'insufficient_scope',
+      check: described('missing required scope: tool:call'),
+    }),
+  ),
+  {
+    name: 'a tab-separated scope lacking one',
+    token: es({ scope: 'tool:call\tadmin' }),
+    options: { requiredScopes: ['tool:call', 'documents:read'] },
+    expect: 'insufficient_scope',
+    check: described('missing required scope: documents:read'),
+  },
+  {
+    name: 'requireAgent without agent_session_id',
+    token: es({ agent_session_id: undefined }),
+    options: { requireAgent: true },
+    expect: 'agent_required',
+  },
+  {
+    name: 'requireAgent with agent_session_id',
+    token: es({ agent_session_id: 'agent-9' }),
+    options: { requireAgent: true },
+    expect: 'accepted',
+  },
+  {
+    name: 'requireDelegation without delegation_edge_id',
+    token: es(),
+    options: { requireDelegation: true },
+    expect: 'delegation_required',
+  },
+  {
+    name: 'requireDelegation with delegation_edge_id',
+    token: es({ delegation_edge_id: 'edge-1' }),
+    options: { requireDelegation: true },
+    expect: 'accepted',
+  },
+  {
+    name: 'requireChainContains, no chain',
+    token: es(),
+    options: { requireChainContains: ['app-a'] },
+    expect: 'chain_mismatch',
+  },
+  {
+    name: 'requireChainContains, app not in chain',
+    token: es({ delegation_chain: [{ application_id: 'app-b' }] }),
+    options: { requireChainContains: ['app-a'] },
+    expect: 'chain_mismatch',
+  },
+  {
+    name: 'requireChainContains, one of two missing',
+    token: es({ delegation_chain: [{ application_id: 'app-a' }] }),
+    options: { requireChainContains: ['app-a', 'app-c'] },
+    expect: 'chain_mismatch',
+  },
+  {
+    name: 'requireChainContains, delegation_path is not the chain',
+    token: es({ delegation_path: ['app-a'] }),
+    options: { requireChainContains: ['app-a'] },
+    expect: 'chain_mismatch',
+  },
+  {
+    name: 'requireChainContains, all in chain',
+    token: es({ delegation_chain: [{ application_id: 'app-c' }, { application_id: 'app-a' }] }),
+    options: { requireChainContains: ['app-a', 'app-c'] },
+    expect: 'accepted',
+  },
   { name: 'hop_count 10 (default max 10)', token: es({ hop_count: 10 }), expect: 'accepted' },
   { name: 'hop_count 11 (default max 10)', token: es({ hop_count: 11 }), expect: 'hop_count_exceeded' },
-  { name: 'hop_count 2 with maxHopCount 2', token: es({ hop_count: 2 }), options: { maxHopCount: 2 }, expect: 'accepted' },
-  { name: 'hop_count 3 with maxHopCount 2', token: es({ hop_count: 3 }), options: { maxHopCount: 2 }, expect: 'hop_count_exceeded' },
-  { name: 'hop_count 10 with maxHopCount 0 (0 or less means the default, 10)', token: es({ hop_count: 10 }), options: { maxHopCount: 0 }, expect: 'accepted' },
-  { name: 'hop_count 11 with maxHopCount 0', token: es({ hop_count: 11 }), options: { maxHopCount: 0 }, expect: 'hop_count_exceeded', check: described('hop count above 10') },
-  { name: 'hop_count 10 with maxHopCount -3', token: es({ hop_count: 10 }), options: { maxHopCount: -3 }, expect: 'accepted' },
-  { name: 'hop_count 11 with maxHopCount -3', token: es({ hop_count: 11 }), options: { maxHopCount: -3 }, expect: 'hop_count_exceeded', check: described('hop count above 10') },
-  { name: 'hop_count 3 with maxHopCount 2: worded', token: es({ hop_count: 3 }), options: { maxHopCount: 2 }, expect: 'hop_count_exceeded', check: described('hop count above 2') },
-  { name: 'hop_count 50 with maxHopCount 100', token: es({ hop_count: 50 }), options: { maxHopCount: 100 }, expect: 'accepted' },
+  {
+    name: 'hop_count 2 with maxHopCount 2',
+    token: es({ hop_count: 2 }),
+    options: { maxHopCount: 2 },
+    expect: 'accepted',
+  },
+  {
+    name: 'hop_count 3 with maxHopCount 2',
+    token: es({ hop_count: 3 }),
+    options: { maxHopCount: 2 },
+    expect: 'hop_count_exceeded',
+  },
+  {
+    name: 'hop_count 10 with maxHopCount 0 (0 or less means the default, 10)',
+    token: es({ hop_count: 10 }),
+    options: { maxHopCount: 0 },
+    expect: 'accepted',
+  },
+  {
+    name: 'hop_count 11 with maxHopCount 0',
+    token: es({ hop_count: 11 }),
+    options: { maxHopCount: 0 },
+    expect: 'hop_count_exceeded',
+    check: described('hop count above 10'),
+  },
+  {
+    name: 'hop_count 10 with maxHopCount -3',
+    token: es({ hop_count: 10 }),
+    options: { maxHopCount: -3 },
+    expect: 'accepted',
+  },
+  {
+    name: 'hop_count 11 with maxHopCount -3',
+    token: es({ hop_count: 11 }),
+    options: { maxHopCount: -3 },
+    expect: 'hop_count_exceeded',
+    check: described('hop count above 10'),
+  },
+  {
+    name: 'hop_count 3 with maxHopCount 2: worded',
+    token: es({ hop_count: 3 }),
+    options: { maxHopCount: 2 },
+    expect: 'hop_count_exceeded',
+    check: described('hop count above 2'),
+  },
+  {
+    name: 'hop_count 50 with maxHopCount 100',
+    token: es({ hop_count: 50 }),
+    options: { maxHopCount: 100 },
+    expect: 'accepted',
+  },
   { name: 'no hop_count with maxHopCount 0', token: es(), options: { maxHopCount: 0 }, expect: 'accepted' },
-  { name: 'requiredTargets, no target claim', token: es(), options: { requiredTargets: ['resource://documents'] }, expect: 'invalid_token' },
-  { name: 'requiredTargets, target lacks it', token: es({ target: ['resource://other'] }), options: { requiredTargets: ['resource://documents'] }, expect: 'invalid_token' },
-  { name: 'requiredTargets, target has it', token: es({ target: ['resource://other', 'resource://documents'] }), options: { requiredTargets: ['resource://documents'] }, expect: 'accepted' },
+  {
+    name: 'requiredTargets, no target claim',
+    token: es(),
+    options: { requiredTargets: ['resource://documents'] },
+    expect: 'invalid_token',
+  },
+  {
+    name: 'requiredTargets, target lacks it',
+    token: es({ target: ['resource://other'] }),
+    options: { requiredTargets: ['resource://documents'] },
+    expect: 'invalid_token',
+  },
+  {
+    name: 'requiredTargets, target has it',
+    token: es({ target: ['resource://other', 'resource://documents'] }),
+    options: { requiredTargets: ['resource://documents'] },
+    expect: 'accepted',
+  },
 
   // ── revocation (docs/architecture.md "Revocation"): every anchor, failing stores, async stores ───────────────────────
-  ...(['sid', 'root_sid', 'agent_session_id', 'delegation_edge_id'] as const).map((anchor): Row => ({
-    name: `${anchor} revoked`,
-    token: es({ sid: 'sid-r', root_sid: 'root-r', agent_session_id: 'agent-r', delegation_edge_id: 'edge-r' }),
-    setup: (v) => v.revocations.markRevoked({ sid: 'sid-r', root_sid: 'root-r', agent_session_id: 'agent-r', delegation_edge_id: 'edge-r' }[anchor]),
+  ...(['sid', 'root_sid', 'agent_session_id', 'delegation_edge_id'] as const).map(
+    (anchor): Row => ({
+      name: `${anchor} revoked`,
+      token: es({ sid: 'sid-r', root_sid: 'root-r', agent_session_id: 'agent-r', delegation_edge_id: 'edge-r' }),
+      setup: (v) =>
+        v.revocations.markRevoked(
+          { sid: 'sid-r', root_sid: 'root-r', agent_session_id: 'agent-r', delegation_edge_id: 'edge-r' }[anchor],
+        ),
+      expect: 'session_revoked',
+      check: ({ error }) => expect(error?.unavailable).toBe(false),
+    }),
+  ),
+  {
+    name: 'jti revoked (not an anchor)',
+    token: es({ jti: 'jti-r' }),
+    setup: (v) => v.revocations.markRevoked('jti-r'),
+    expect: 'accepted',
+  },
+  {
+    name: 'an unrelated anchor revoked',
+    token: es(),
+    setup: (v) => v.revocations.markRevoked('someone-else'),
+    expect: 'accepted',
+  },
+  {
+    name: 'store whose isRevoked throws',
+    token: es(),
+    options: { revocations: throwingStore() },
+    expect: 'session_revoked',
+    check: ({ error }) => expect(error?.unavailable).toBe(true),
+  },
+  {
+    name: 'store whose isRevoked rejects',
+    token: es(),
+    options: { revocations: rejectingStore() },
+    expect: 'session_revoked',
+    check: ({ error }) => expect(error?.unavailable).toBe(true),
+  },
+  {
+    name: 'async store, nothing revoked',
+    token: es(),
+    options: { revocations: asyncStore(new Set()) },
+    expect: 'accepted',
+  },
+  {
+    name: 'async store, root_sid revoked',
+    token: es({ root_sid: 'root-a' }),
+    options: { revocations: asyncStore(new Set(['root-a'])) },
     expect: 'session_revoked',
     check: ({ error }) => expect(error?.unavailable).toBe(false),
-  })),
-  { name: 'jti revoked (not an anchor)', token: es({ jti: 'jti-r' }), setup: (v) => v.revocations.markRevoked('jti-r'), expect: 'accepted' },
-  { name: 'an unrelated anchor revoked', token: es(), setup: (v) => v.revocations.markRevoked('someone-else'), expect: 'accepted' },
-  { name: 'store whose isRevoked throws', token: es(), options: { revocations: throwingStore() }, expect: 'session_revoked', check: ({ error }) => expect(error?.unavailable).toBe(true) },
-  { name: 'store whose isRevoked rejects', token: es(), options: { revocations: rejectingStore() }, expect: 'session_revoked', check: ({ error }) => expect(error?.unavailable).toBe(true) },
-  { name: 'async store, nothing revoked', token: es(), options: { revocations: asyncStore(new Set()) }, expect: 'accepted' },
-  { name: 'async store, root_sid revoked', token: es({ root_sid: 'root-a' }), options: { revocations: asyncStore(new Set(['root-a'])) }, expect: 'session_revoked', check: ({ error }) => expect(error?.unavailable).toBe(false) },
-  { name: 'async store, delegation_edge_id revoked', token: es({ delegation_edge_id: 'edge-a' }), options: { revocations: asyncStore(new Set(['edge-a'])) }, expect: 'session_revoked' },
-  ...([['undefined', undefined], ['1', 1], ['"false"', 'false'], ['null', null]] as const).flatMap(([label, answer]): Row[] => [
+  },
+  {
+    name: 'async store, delegation_edge_id revoked',
+    token: es({ delegation_edge_id: 'edge-a' }),
+    options: { revocations: asyncStore(new Set(['edge-a'])) },
+    expect: 'session_revoked',
+  },
+  ...(
+    [
+      ['undefined', undefined],
+      ['1', 1],
+      ['"false"', 'false'],
+      ['null', null],
+    ] as const
+  ).flatMap(([label, answer]): Row[] => [
     {
-      name: `store answering ${label} (not a boolean) fails closed`, token: es(),
+      name: `store answering ${label} (not a boolean) fails closed`,
+      token: es(),
       options: { revocations: { isRevoked: () => answer as never, markRevoked: () => {} } },
-      expect: 'session_revoked', check: ({ error }) => expect(error?.unavailable).toBe(true),
+      expect: 'session_revoked',
+      check: ({ error }) => expect(error?.unavailable).toBe(true),
     },
     {
-      name: `async store answering ${label} (not a boolean) fails closed`, token: es(),
+      name: `async store answering ${label} (not a boolean) fails closed`,
+      token: es(),
       options: { revocations: { isRevoked: async () => answer as never, markRevoked: () => {} } },
-      expect: 'session_revoked', check: ({ error }) => expect(error?.unavailable).toBe(true),
+      expect: 'session_revoked',
+      check: ({ error }) => expect(error?.unavailable).toBe(true),
     },
   ]),
 
   // ── delegation epochs: after revocation, per zone, an equal epoch is current ────────────────
-  { name: 'delegation_graph_epoch below the zone epoch', token: es({ delegation_graph_epoch: 4 }), setup: (v) => v.revocations.markDelegationEpoch('zone-1', 5), expect: 'delegation_stale', check: ({ error }) => expect(error?.description).toBe('the delegation graph changed after this mandate was issued') },
-  { name: 'delegation_graph_epoch equal to the zone epoch', token: es({ delegation_graph_epoch: 5 }), setup: (v) => v.revocations.markDelegationEpoch('zone-1', 5), expect: 'accepted' },
-  { name: 'delegation_graph_epoch 0 with no zone epoch known', token: es({ delegation_graph_epoch: 0 }), expect: 'accepted' },
-  { name: 'another zone raised its epoch', token: es({ delegation_graph_epoch: 1 }), setup: (v) => v.revocations.markDelegationEpoch('zone-2', 9), expect: 'accepted' },
-  { name: 'no delegation_graph_epoch claim, zone epoch raised', token: es(), setup: (v) => v.revocations.markDelegationEpoch('zone-1', 9), expect: 'accepted' },
-  { name: 'revoked and stale: revocation is reported', token: es({ sid: 'sid-rs', delegation_graph_epoch: 1 }), setup: (v) => { v.revocations.markRevoked('sid-rs'); v.revocations.markDelegationEpoch('zone-1', 9) }, expect: 'session_revoked' },
   {
-    name: 'store whose currentDelegationEpoch throws fails closed', token: es({ delegation_graph_epoch: 1 }),
-    options: { revocations: { isRevoked: () => false, markRevoked: () => {}, currentDelegationEpoch: () => { throw new Error('down') } } },
-    expect: 'session_revoked', check: ({ error }) => expect(error?.unavailable).toBe(true),
+    name: 'delegation_graph_epoch below the zone epoch',
+    token: es({ delegation_graph_epoch: 4 }),
+    setup: (v) => v.revocations.markDelegationEpoch('zone-1', 5),
+    expect: 'delegation_stale',
+    check: ({ error }) => expect(error?.description).toBe('the delegation graph changed after this mandate was issued'),
   },
   {
-    name: 'async store with a higher epoch', token: es({ delegation_graph_epoch: 1 }),
-    options: { revocations: { isRevoked: async () => false, markRevoked: () => {}, currentDelegationEpoch: async () => 2 } },
+    name: 'delegation_graph_epoch equal to the zone epoch',
+    token: es({ delegation_graph_epoch: 5 }),
+    setup: (v) => v.revocations.markDelegationEpoch('zone-1', 5),
+    expect: 'accepted',
+  },
+  {
+    name: 'delegation_graph_epoch 0 with no zone epoch known',
+    token: es({ delegation_graph_epoch: 0 }),
+    expect: 'accepted',
+  },
+  {
+    name: 'another zone raised its epoch',
+    token: es({ delegation_graph_epoch: 1 }),
+    setup: (v) => v.revocations.markDelegationEpoch('zone-2', 9),
+    expect: 'accepted',
+  },
+  {
+    name: 'no delegation_graph_epoch claim, zone epoch raised',
+    token: es(),
+    setup: (v) => v.revocations.markDelegationEpoch('zone-1', 9),
+    expect: 'accepted',
+  },
+  {
+    name: 'revoked and stale: revocation is reported',
+    token: es({ sid: 'sid-rs', delegation_graph_epoch: 1 }),
+    setup: (v) => {
+      v.revocations.markRevoked('sid-rs')
+      v.revocations.markDelegationEpoch('zone-1', 9)
+    },
+    expect: 'session_revoked',
+  },
+  {
+    name: 'store whose currentDelegationEpoch throws fails closed',
+    token: es({ delegation_graph_epoch: 1 }),
+    options: {
+      revocations: {
+        isRevoked: () => false,
+        markRevoked: () => {},
+        currentDelegationEpoch: () => {
+          throw new Error('down')
+        },
+      },
+    },
+    expect: 'session_revoked',
+    check: ({ error }) => expect(error?.unavailable).toBe(true),
+  },
+  {
+    name: 'async store with a higher epoch',
+    token: es({ delegation_graph_epoch: 1 }),
+    options: {
+      revocations: { isRevoked: async () => false, markRevoked: () => {}, currentDelegationEpoch: async () => 2 },
+    },
     expect: 'delegation_stale',
   },
 
   {
     name: 'store failing closed (unavailableReason) answers unavailable',
     token: es(),
-    options: { revocations: { isRevoked: () => true, markRevoked: () => {}, unavailableReason: () => 'mirror not loaded' } },
+    options: {
+      revocations: { isRevoked: () => true, markRevoked: () => {}, unavailableReason: () => 'mirror not loaded' },
+    },
     expect: 'session_revoked',
     check: ({ error }) => expect(error?.unavailable).toBe(true),
   },
@@ -612,7 +1573,11 @@ function insertAt(s: string, at: number, what: string): string {
 
 function utf8Splice(text: string, marker: string, bytes: number[]): Uint8Array {
   const at = text.indexOf(marker)
-  return Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from(bytes), Buffer.from(text.slice(at + marker.length))])
+  return Buffer.concat([
+    Buffer.from(text.slice(0, at)),
+    Buffer.from(bytes),
+    Buffer.from(text.slice(at + marker.length)),
+  ])
 }
 
 describe('the error table', () => {
@@ -653,7 +1618,8 @@ describe.each(TEST_BACKENDS)('error table on %s', (backend) => {
       expect(error?.hint).toMatch(/\S/)
       // Descriptions never echo token contents.
       if (typeof row.token === 'string') {
-        for (const part of row.token.split('.')) if (part.length >= 8) expect(error?.description).not.toContain(part.slice(0, 16))
+        for (const part of row.token.split('.'))
+          if (part.length >= 8) expect(error?.description).not.toContain(part.slice(0, 16))
       }
     }
     row.check?.({ error, claims })

@@ -12,7 +12,13 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { WASM_BUILD_ID } from '../src/backends/wasm-build-id.js'
 // @ts-expect-error: a plain .mjs script without declarations
-import { ASSEMBLY_ID_FILE, HOST_ID_FILE, assemblyIdSource, hostIdSource, wasmBuildId } from '../scripts/wasm-build-id.mjs'
+import {
+  ASSEMBLY_ID_FILE,
+  HOST_ID_FILE,
+  assemblyIdSource,
+  hostIdSource,
+  wasmBuildId,
+} from '../scripts/wasm-build-id.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const read = (path: string) => readFileSync(join(root, path), 'utf8')
@@ -54,7 +60,9 @@ describe('the wasm module in use', () => {
       try { new CaracalAuth({ issuer: 'http://127.0.0.1:1', audience: 'a', revocations: new InMemoryRevocationStore() }) }
       catch (e) { auto = String(e.message) }
       console.log(JSON.stringify({ reason: wasmUnavailableReason() ?? null, auto }))`
-    return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, encoding: 'utf8' }))
+    return JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, encoding: 'utf8' }),
+    )
   }
 
   it('is the one built from these sources', () => {
@@ -72,7 +80,9 @@ describe('the wasm module in use', () => {
       const file = join(dir, 'wasm-build-id.js')
       writeFileSync(file, readFileSync(file, 'utf8').replace(/0x[0-9a-f]{8}/, '0x00000001'))
     })
-    expect(verdict.reason).toMatch(/^caracal\.wasm is stale: built from other sources \(0x[0-9a-f]{8}\) than this code expects \(0x00000001\)/)
+    expect(verdict.reason).toMatch(
+      /^caracal\.wasm is stale: built from other sources \(0x[0-9a-f]{8}\) than this code expects \(0x00000001\)/,
+    )
     expect(verdict.auto).toBe(`wasm backend: ${verdict.reason}`)
   })
 })

@@ -33,9 +33,19 @@ async function server(keys: unknown[]): Promise<JwksServer> {
   return s
 }
 
-function remoteAuth(s: JwksServer, backend: string, clock: TestClock, jwks: CaracalAuthOptions['jwks'] = {}): CaracalAuth {
+function remoteAuth(
+  s: JwksServer,
+  backend: string,
+  clock: TestClock,
+  jwks: CaracalAuthOptions['jwks'] = {},
+): CaracalAuth {
   const auth = new CaracalAuth({
-    issuer: s.issuer, audience: AUDIENCE, revocations: new InMemoryRevocationStore(), backend: backend as never, now: clock.now, jwks,
+    issuer: s.issuer,
+    audience: AUDIENCE,
+    revocations: new InMemoryRevocationStore(),
+    backend: backend as never,
+    now: clock.now,
+    jwks,
   })
   cleanups.push(() => auth.close())
   return auth
@@ -43,8 +53,12 @@ function remoteAuth(s: JwksServer, backend: string, clock: TestClock, jwks: Cara
 
 function staticAuth(backend: string, keys: unknown[]): CaracalAuth {
   const auth = new CaracalAuth({
-    issuer: 'https://sts.example', audience: AUDIENCE, revocations: new InMemoryRevocationStore(), backend: backend as never,
-    now: testClock().now, jwks: { keys: keys as JsonWebKey[] },
+    issuer: 'https://sts.example',
+    audience: AUDIENCE,
+    revocations: new InMemoryRevocationStore(),
+    backend: backend as never,
+    now: testClock().now,
+    jwks: { keys: keys as JsonWebKey[] },
   })
   cleanups.push(() => auth.close())
   return auth
@@ -104,14 +118,17 @@ describe.each(TEST_BACKENDS)('JWKS over HTTP on %s', (backend) => {
     await auth.warmup()
     expect(s.jwksHits).toBe(1)
     const flood = (n: number, tag: string) =>
-      Promise.all(Array.from({ length: n }, (_, i) => code(auth.verify(tokenFor(s, keyUnknown, { kid: `${tag}-${i}` })))))
+      Promise.all(
+        Array.from({ length: n }, (_, i) => code(auth.verify(tokenFor(s, keyUnknown, { kid: `${tag}-${i}` })))),
+      )
     // Inside the cooldown of the warmup fetch: nothing.
     expect(new Set(await flood(100, 'a'))).toEqual(new Set(['invalid_token']))
     expect(s.jwksHits).toBe(1)
     clock.advance(10_000)
     expect(new Set(await flood(100, 'b'))).toEqual(new Set(['invalid_token']))
     expect(s.jwksHits).toBe(2)
-    for (let i = 0; i < 50; i++) expect(await code(auth.verify(tokenFor(s, keyUnknown, { kid: `c-${i}` })))).toBe('invalid_token')
+    for (let i = 0; i < 50; i++)
+      expect(await code(auth.verify(tokenFor(s, keyUnknown, { kid: `c-${i}` })))).toBe('invalid_token')
     clock.advance(9_999)
     expect(new Set(await flood(50, 'd'))).toEqual(new Set(['invalid_token']))
     expect(s.jwksHits).toBe(2)
@@ -201,7 +218,10 @@ describe('a JWKS with too many keys', () => {
     const onWarning = (w: Error & { code?: string }) => warnings.push(w.code ?? '')
     process.on('warning', onWarning)
     try {
-      const auth = staticAuth(TEST_BACKENDS[0]!, keys.map((k) => k.publicJwk))
+      const auth = staticAuth(
+        TEST_BACKENDS[0]!,
+        keys.map((k) => k.publicJwk),
+      )
       await expect(auth.verify(tokenFor('https://sts.example', keys[MAX_KEYS - 1]!))).resolves.toBeDefined()
       expect(await code(auth.verify(tokenFor('https://sts.example', keys[MAX_KEYS]!)))).toBe('invalid_token')
       expect(auth.stats().jwks.keys).toBe(MAX_KEYS)
@@ -238,7 +258,10 @@ describe('STS failing before the first load', () => {
 describe('JWKS responses that are refused', () => {
   const backend = TEST_BACKENDS[0]!
 
-  async function coldFailure(s: JwksServer, jwks: CaracalAuthOptions['jwks'] = {}): Promise<{ auth: CaracalAuth; ms: number }> {
+  async function coldFailure(
+    s: JwksServer,
+    jwks: CaracalAuthOptions['jwks'] = {},
+  ): Promise<{ auth: CaracalAuth; ms: number }> {
     const auth = remoteAuth(s, backend, testClock(), jwks)
     const started = Date.now()
     expect(await code(auth.verify(tokenFor(s, keyA)))).toBe('invalid_token')
@@ -297,7 +320,11 @@ describe('JWKS responses that are refused', () => {
     const s = await server([])
     const bomb = gzipSync(Buffer.from(JSON.stringify(paddedJwks(4 * 1024 * 1024))))
     s.handler = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': bomb.length })
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+        'content-length': bomb.length,
+      })
       res.end(bomb)
     }
     expect(bomb.length).toBeLessThan(64 * 1024)
@@ -392,7 +419,11 @@ describe('JWKS responses that are refused', () => {
       else res.writeHead(404).end()
     }
     const auth = new CaracalAuth({
-      issuer: s.issuer, audience: AUDIENCE, revocations: new InMemoryRevocationStore(), backend, now: testClock().now,
+      issuer: s.issuer,
+      audience: AUDIENCE,
+      revocations: new InMemoryRevocationStore(),
+      backend,
+      now: testClock().now,
       jwks: { url: `${s.issuer}/keys/custom.json` },
     })
     cleanups.push(() => auth.close())
@@ -412,21 +443,31 @@ describe('JWKS responses that are refused', () => {
 describe('https is required except on loopback', () => {
   const base = { audience: AUDIENCE, revocations: new InMemoryRevocationStore() }
 
-  it.each(['http://example.com', 'http://10.0.0.1:8080', 'http://127.0.0.1.example.com', 'http://localhost.example.com', 'ftp://127.0.0.1'])(
-    'issuer %s is a TypeError naming issuer',
-    (issuer) => {
-      expect(() => new CaracalAuth({ ...base, issuer })).toThrow(TypeError)
-      expect(() => new CaracalAuth({ ...base, issuer })).toThrow(/"issuer"/)
-    },
-  )
+  it.each([
+    'http://example.com',
+    'http://10.0.0.1:8080',
+    'http://127.0.0.1.example.com',
+    'http://localhost.example.com',
+    'ftp://127.0.0.1',
+  ])('issuer %s is a TypeError naming issuer', (issuer) => {
+    expect(() => new CaracalAuth({ ...base, issuer })).toThrow(TypeError)
+    expect(() => new CaracalAuth({ ...base, issuer })).toThrow(/"issuer"/)
+  })
 
   it('jwks.url over http to a remote host is a TypeError naming jwks.url', () => {
-    const make = () => new CaracalAuth({ ...base, issuer: 'https://sts.example', jwks: { url: 'http://example.com/jwks.json' } })
+    const make = () =>
+      new CaracalAuth({ ...base, issuer: 'https://sts.example', jwks: { url: 'http://example.com/jwks.json' } })
     expect(make).toThrow(TypeError)
     expect(make).toThrow(/"jwks\.url"/)
   })
 
-  it.each(['https://sts.example', 'http://127.0.0.1:8080', 'http://127.9.9.9', 'http://localhost:1234', 'http://[::1]:8080'])('issuer %s is accepted', (issuer) => {
+  it.each([
+    'https://sts.example',
+    'http://127.0.0.1:8080',
+    'http://127.9.9.9',
+    'http://localhost:1234',
+    'http://[::1]:8080',
+  ])('issuer %s is accepted', (issuer) => {
     const auth = new CaracalAuth({ ...base, issuer })
     cleanups.push(() => auth.close())
     expect(auth).toBeInstanceOf(CaracalAuth)
@@ -457,7 +498,13 @@ const rsa1024 = generateSigningKey('RS256', 'rsa-1024', 1024)
 const rsaE3: SigningKey = (() => {
   // generateSigningKey always uses e = 65537; the e = 3 key is built here.
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 })
-  return { alg: 'RS256', kid: 'rsa-e3', privateKey, publicKey, publicJwk: { ...publicKey.export({ format: 'jwk' }), kid: 'rsa-e3', alg: 'RS256', use: 'sig' } }
+  return {
+    alg: 'RS256',
+    kid: 'rsa-e3',
+    privateKey,
+    publicKey,
+    publicJwk: { ...publicKey.export({ format: 'jwk' }), kid: 'rsa-e3', alg: 'RS256', use: 'sig' },
+  }
 })()
 
 /** With e = 1 the signature of any message is its own encoded block: a key that must never be used. */
@@ -491,17 +538,47 @@ describe.each(TEST_BACKENDS)('which keys of a JWKS may verify, on %s', (backend)
     ['a symmetric member k', [jwkWith(keyA.publicJwk, { k: 'c2VjcmV0' })], () => tA(), false],
     ['duplicate kid: both keys', [keyA.publicJwk, jwkWith(keyB.publicJwk, { kid: 'kid-a' })], () => tA(), false],
     ['duplicate kid: the same key twice', [keyA.publicJwk, keyA.publicJwk], () => tA(), false],
-    ['duplicate kid does not spoil other kids', [jwkWith(keyA.publicJwk, { kid: 'x' }), jwkWith(keyB.publicJwk, { kid: 'x' }), rsaA.publicJwk], () => tokenFor(ISS, rsaA), true],
+    [
+      'duplicate kid does not spoil other kids',
+      [jwkWith(keyA.publicJwk, { kid: 'x' }), jwkWith(keyB.publicJwk, { kid: 'x' }), rsaA.publicJwk],
+      () => tokenFor(ISS, rsaA),
+      true,
+    ],
     ['no kid in the token, one fitting key', [keyA.publicJwk, rsaA.publicJwk], () => tA({ kid: undefined }), true],
     ['no kid in the token, two fitting keys', [keyA.publicJwk, keyB.publicJwk], () => tA({ kid: undefined }), false],
-    ['no kid in the token, RS256, one RSA key among EC keys', [keyA.publicJwk, keyB.publicJwk, rsaA.publicJwk], () => tokenFor(ISS, rsaA, { kid: undefined }), true],
+    [
+      'no kid in the token, RS256, one RSA key among EC keys',
+      [keyA.publicJwk, keyB.publicJwk, rsaA.publicJwk],
+      () => tokenFor(ISS, rsaA, { kid: undefined }),
+      true,
+    ],
     ['no kid anywhere, one key', [jwkWith(keyA.publicJwk, { kid: undefined })], () => tA({ kid: undefined }), true],
     ['kid in the token, key published without kid', [jwkWith(keyA.publicJwk, { kid: undefined })], () => tA(), false],
-    ['junk entries are ignored, good keys still used', [null, 5, 'x', [], { kty: 'oct', k: 'c2VjcmV0', kid: 'h' }, keyA.publicJwk], () => tA(), true],
+    [
+      'junk entries are ignored, good keys still used',
+      [null, 5, 'x', [], { kty: 'oct', k: 'c2VjcmV0', kid: 'h' }, keyA.publicJwk],
+      () => tA(),
+      true,
+    ],
     ['EC point not on the curve', [offCurve(keyA.publicJwk)], () => tA(), false],
-    ['EC x of 31 bytes', [jwkWith(keyA.publicJwk, { x: Buffer.alloc(31, 1).toString('base64url') })], () => tA(), false],
+    [
+      'EC x of 31 bytes',
+      [jwkWith(keyA.publicJwk, { x: Buffer.alloc(31, 1).toString('base64url') })],
+      () => tA(),
+      false,
+    ],
     ['EC crv P-384', [jwkWith(keyA.publicJwk, { crv: 'P-384' })], () => tA(), false],
-    ['EC point at x = y = 0', [jwkWith(keyA.publicJwk, { x: Buffer.alloc(32).toString('base64url'), y: Buffer.alloc(32).toString('base64url') })], () => tA(), false],
+    [
+      'EC point at x = y = 0',
+      [
+        jwkWith(keyA.publicJwk, {
+          x: Buffer.alloc(32).toString('base64url'),
+          y: Buffer.alloc(32).toString('base64url'),
+        }),
+      ],
+      () => tA(),
+      false,
+    ],
     ['RSA 1024-bit modulus', [rsa1024.publicJwk], () => tokenFor(ISS, rsa1024), false],
     ['RSA e = 3 (odd, ≥ 3: fine)', [rsaE3.publicJwk], () => tokenFor(ISS, rsaE3), true],
     ['RSA e = 2 (even)', [jwkWith(rsaA.publicJwk, { e: 'Ag' })], () => tokenFor(ISS, rsaA), false],
@@ -519,7 +596,9 @@ describe.each(TEST_BACKENDS)('which keys of a JWKS may verify, on %s', (backend)
     const { token } = eOneForgery()
     const [h, p, s] = splitToken(token)
     const sig = BigInt('0x' + Buffer.from(s, 'base64url').toString('hex'))
-    const block = BigInt('0x' + Buffer.from(emsaPkcs1v15Sha256(createHash('sha256').update(`${h}.${p}`).digest(), 256)).toString('hex'))
+    const block = BigInt(
+      '0x' + Buffer.from(emsaPkcs1v15Sha256(createHash('sha256').update(`${h}.${p}`).digest(), 256)).toString('hex'),
+    )
     expect(sig ** 1n % BigInt('0x' + Buffer.from(rsaA.publicJwk.n!, 'base64url').toString('hex'))).toBe(block)
   })
 

@@ -121,11 +121,32 @@ describe('CaracalAuth options', () => {
 
   it('every option at once constructs, and the defaults are the README ones', () => {
     const auth = new CaracalAuth({
-      issuer: ISSUER, audience: [AUDIENCE, 'resource://other'], revocations, requiredScopes: ['tool:call'], expectedZoneId: 'zone-1',
-      requireAgent: true, requireDelegation: false, requireChainContains: [], maxHopCount: 3, requiredTargets: [], requiredUse: 'resource',
-      algorithms: ['ES256'], clockToleranceSec: 0, cache: { max: 10 }, backend: 'noble', maxTokenLength: 4096,
-      resourceMetadataUrl: 'https://mcp.example/.well-known/oauth-protected-resource', now: () => 0,
-      jwks: { url: `${ISSUER}/keys.json`, ttlMs: 1000, cooldownMs: 0, timeoutMs: 100, maxBytes: 4096, fetch: globalThis.fetch },
+      issuer: ISSUER,
+      audience: [AUDIENCE, 'resource://other'],
+      revocations,
+      requiredScopes: ['tool:call'],
+      expectedZoneId: 'zone-1',
+      requireAgent: true,
+      requireDelegation: false,
+      requireChainContains: [],
+      maxHopCount: 3,
+      requiredTargets: [],
+      requiredUse: 'resource',
+      algorithms: ['ES256'],
+      clockToleranceSec: 0,
+      cache: { max: 10 },
+      backend: 'noble',
+      maxTokenLength: 4096,
+      resourceMetadataUrl: 'https://mcp.example/.well-known/oauth-protected-resource',
+      now: () => 0,
+      jwks: {
+        url: `${ISSUER}/keys.json`,
+        ttlMs: 1000,
+        cooldownMs: 0,
+        timeoutMs: 100,
+        maxBytes: 4096,
+        fetch: globalThis.fetch,
+      },
     })
     expect(auth.stats().backend).toEqual({ ES256: 'noble', RS256: 'noble' })
     const defaults = new CaracalAuth(minimal).options
@@ -139,23 +160,34 @@ describe('CaracalAuth options', () => {
     expect(defaults.jwks.url).toBe(`${ISSUER}/.well-known/jwks.json`)
   })
 
-  it.each([[0, 10], [-1, 10], [-100, 10], [Number.MIN_SAFE_INTEGER, 10], [1, 1], [3, 3], [10, 10], [50, 50]])(
-    'maxHopCount %s means %s (0 or less is the default, as in the plain Caracal verifier)',
-    (given, effective) => {
-      expect(new CaracalAuth({ ...minimal, maxHopCount: given }).options.policy.maxHopCount).toBe(effective)
-    },
-  )
+  it.each([
+    [0, 10],
+    [-1, 10],
+    [-100, 10],
+    [Number.MIN_SAFE_INTEGER, 10],
+    [1, 1],
+    [3, 3],
+    [10, 10],
+    [50, 50],
+  ])('maxHopCount %s means %s (0 or less is the default, as in the plain Caracal verifier)', (given, effective) => {
+    expect(new CaracalAuth({ ...minimal, maxHopCount: given }).options.policy.maxHopCount).toBe(effective)
+  })
 
-  it.each([[undefined, 0, 60], [0, 0, 0], [5, 5, 5], [2.5, 2.5, 2.5], [300, 300, 300]])(
-    'clockToleranceSec %s: leeway %s s for exp, %s s for nbf and iat ahead',
-    (given, exp, future) => {
-      const { claimRules } = new CaracalAuth({ ...minimal, clockToleranceSec: given }).options
-      expect([claimRules.expLeewaySec, claimRules.futureLeewaySec]).toEqual([exp, future])
-    },
-  )
+  it.each([
+    [undefined, 0, 60],
+    [0, 0, 0],
+    [5, 5, 5],
+    [2.5, 2.5, 2.5],
+    [300, 300, 300],
+  ])('clockToleranceSec %s: leeway %s s for exp, %s s for nbf and iat ahead', (given, exp, future) => {
+    const { claimRules } = new CaracalAuth({ ...minimal, clockToleranceSec: given }).options
+    expect([claimRules.expLeewaySec, claimRules.futureLeewaySec]).toEqual([exp, future])
+  })
 
   it('the JWKS URL is built from the issuer without doubling a trailing slash', () => {
-    expect(new CaracalAuth({ ...minimal, issuer: `${ISSUER}/` }).options.jwks.url).toBe(`${ISSUER}/.well-known/jwks.json`)
+    expect(new CaracalAuth({ ...minimal, issuer: `${ISSUER}/` }).options.jwks.url).toBe(
+      `${ISSUER}/.well-known/jwks.json`,
+    )
   })
 
   it('jwks.keys takes a JWKS object or a bare array of JWKs', async () => {
@@ -165,22 +197,32 @@ describe('CaracalAuth options', () => {
     }
   })
 
-  it.each([...new Set(['auto', ...TEST_BACKENDS] as const)])('backend %s is accepted and reported by stats()', (backend) => {
-    const auth = new CaracalAuth({ ...minimal, backend })
-    const names = Object.values(auth.stats().backend)
-    if (backend === 'auto') for (const n of names) expect(['node', 'wasm', 'noble']).toContain(n)
-    else expect(names).toEqual([backend, backend])
-  })
+  it.each([...new Set(['auto', ...TEST_BACKENDS] as const)])(
+    'backend %s is accepted and reported by stats()',
+    (backend) => {
+      const auth = new CaracalAuth({ ...minimal, backend })
+      const names = Object.values(auth.stats().backend)
+      if (backend === 'auto') for (const n of names) expect(['node', 'wasm', 'noble']).toContain(n)
+      else expect(names).toEqual([backend, backend])
+    },
+  )
 
   it('backend "wasm" is refused with a TypeError only when this build has no wasm module', () => {
-    if (isBackendAvailable('wasm')) expect(new CaracalAuth({ ...minimal, backend: 'wasm' }).stats().backend.ES256).toBe('wasm')
+    if (isBackendAvailable('wasm'))
+      expect(new CaracalAuth({ ...minimal, backend: 'wasm' }).stats().backend.ES256).toBe('wasm')
     else expect(make({ ...minimal, backend: 'wasm' })).toThrow(/"backend"/)
   })
 
   it('options are read once: changing the object afterwards changes nothing', async () => {
     const audience = [AUDIENCE]
     const requiredScopes = ['tool:call']
-    const auth = new CaracalAuth({ ...minimal, audience, requiredScopes, now: testClock().now, jwks: { keys: staticJwks } })
+    const auth = new CaracalAuth({
+      ...minimal,
+      audience,
+      requiredScopes,
+      now: testClock().now,
+      jwks: { keys: staticJwks },
+    })
     audience[0] = 'resource://other'
     requiredScopes.push('admin')
     await expect(auth.verify(mint())).resolves.toBeDefined()

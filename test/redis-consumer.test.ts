@@ -1,7 +1,15 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { Redis } from 'ioredis'
 import { RedisRevocationConsumer, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
-import { closeClients, connectedClient, describeWithRedis, dropNamespace, eventually, redisClient, uniqueNames } from './support/redis.js'
+import {
+  closeClients,
+  connectedClient,
+  describeWithRedis,
+  dropNamespace,
+  eventually,
+  redisClient,
+  uniqueNames,
+} from './support/redis.js'
 
 const HMAC_KEY = 'stream-secret'
 /** pollOnce blocks this long when nothing is new. */
@@ -55,7 +63,9 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
 
   it('ensureGroup creates the stream and group once and leaves an existing group alone', async () => {
     const n = names('group')
-    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, consumer: 'c1', ...n.revocations }))
+    const consumer = track(
+      new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, consumer: 'c1', ...n.revocations }),
+    )
     await consumer.ensureGroup()
     await consumer.ensureGroup()
     const groups = (await admin.xinfo('GROUPS', n.stream)) as unknown[][]
@@ -66,12 +76,33 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
   it('applies a signed event: durable keys with the TTL, applied to its store, acknowledged', async () => {
     const n = names('apply')
     const mirror = new RecordingMirror()
-    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: mirror, consumer: 'c1', streamHmacKey: HMAC_KEY, ...n.revocations }))
+    const consumer = track(
+      new RedisRevocationConsumer({
+        redis: admin,
+        blockMs: POLL_BLOCK_MS,
+        store: mirror,
+        consumer: 'c1',
+        streamHmacKey: HMAC_KEY,
+        ...n.revocations,
+      }),
+    )
     await consumer.ensureGroup()
-    await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 's1', agent_session_id: 'a1', reason: 'r' }))
-    await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', sid: 's2', reason: 'r', ttl_ms: '90000' }))
+    await admin.xadd(
+      n.stream,
+      '*',
+      ...signedFields(n.stream, { zone_id: 'z', session_id: 's1', agent_session_id: 'a1', reason: 'r' }),
+    )
+    await admin.xadd(
+      n.stream,
+      '*',
+      ...signedFields(n.stream, { zone_id: 'z', sid: 's2', reason: 'r', ttl_ms: '90000' }),
+    )
     expect(await consumer.pollOnce()).toBe(2)
-    expect(mirror.applied).toEqual([['s1', 86_400_000], ['a1', 86_400_000], ['s2', 90_000]])
+    expect(mirror.applied).toEqual([
+      ['s1', 86_400_000],
+      ['a1', 86_400_000],
+      ['s2', 90_000],
+    ])
     expect(await admin.get(`${n.keyPrefix}s1`)).toBe('1')
     expect(await admin.pttl(`${n.keyPrefix}a1`)).toBeGreaterThan(86_000_000)
     const ttl = await admin.pttl(`${n.keyPrefix}s2`)
@@ -85,18 +116,39 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
   it('dead-letters a bad signature, an unsigned event and an event with no anchor, changing nothing', async () => {
     const n = names('dead')
     const mirror = new RecordingMirror()
-    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: mirror, consumer: 'c1', streamHmacKey: HMAC_KEY, ...n.revocations }))
+    const consumer = track(
+      new RedisRevocationConsumer({
+        redis: admin,
+        blockMs: POLL_BLOCK_MS,
+        store: mirror,
+        consumer: 'c1',
+        streamHmacKey: HMAC_KEY,
+        ...n.revocations,
+      }),
+    )
     await consumer.ensureGroup()
-    const badSig = await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'victim', reason: 'r' }, 'wrong-key'))
+    const badSig = await admin.xadd(
+      n.stream,
+      '*',
+      ...signedFields(n.stream, { zone_id: 'z', session_id: 'victim', reason: 'r' }, 'wrong-key'),
+    )
     const unsigned = await admin.xadd(n.stream, '*', 'zone_id', 'z', 'session_id', 'victim2', 'reason', 'r')
     const noAnchor = await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', reason: 'r' }))
     const duplicated = await admin.xadd(n.stream, '*', 'session_id', 'victim3', 'session_id', 'victim4')
     expect(await consumer.pollOnce()).toBe(4)
     expect(mirror.applied).toEqual([])
-    expect(await admin.exists(`${n.keyPrefix}victim`, `${n.keyPrefix}victim2`, `${n.keyPrefix}victim3`, `${n.keyPrefix}victim4`)).toBe(0)
+    expect(
+      await admin.exists(
+        `${n.keyPrefix}victim`,
+        `${n.keyPrefix}victim2`,
+        `${n.keyPrefix}victim3`,
+        `${n.keyPrefix}victim4`,
+      ),
+    ).toBe(0)
     expect(await pendingCount(n.stream)).toBe(0)
     const dead = (await admin.xrange(`${n.stream}.dead`, '-', '+')).map(([, flat]) =>
-      Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!])))
+      Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!])),
+    )
     expect(dead.map((d) => [d.source_id, d.reason])).toEqual([
       [badSig, 'invalid_signature'],
       [unsigned, 'invalid_signature'],
@@ -104,13 +156,24 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
       [duplicated, 'malformed_event'],
     ])
     expect(JSON.parse(dead[1]!.payload!)).toEqual({ zone_id: 'z', session_id: 'victim2', reason: 'r' })
-    expect(consumer.stats().deadLettered).toEqual({ invalid_signature: 2, missing_revocation_anchor: 1, malformed_event: 1 })
+    expect(consumer.stats().deadLettered).toEqual({
+      invalid_signature: 2,
+      missing_revocation_anchor: 1,
+      malformed_event: 1,
+    })
   })
 
   it('rounds a fractional TTL up for PX, as the store does, instead of failing the entry forever', async () => {
     const n = names('fraction')
     const mirror = new RecordingMirror()
-    const consumer = track(new RedisRevocationConsumer(admin, mirror, { consumer: 'c1', defaultTtlMs: 60_000.5, blockMs: POLL_BLOCK_MS, ...n.revocations }))
+    const consumer = track(
+      new RedisRevocationConsumer(admin, mirror, {
+        consumer: 'c1',
+        defaultTtlMs: 60_000.5,
+        blockMs: POLL_BLOCK_MS,
+        ...n.revocations,
+      }),
+    )
     await consumer.ensureGroup()
     await admin.xadd(n.stream, '*', 'zone_id', 'z', 'session_id', 'fractional', 'reason', 'r')
     expect(await consumer.pollOnce()).toBe(1)
@@ -123,7 +186,17 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
 
   it('caps the dead-letter stream near its limit', async () => {
     const n = names('cap')
-    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, consumer: 'c1', streamHmacKey: HMAC_KEY, deadLetterMaxLength: 10, batchSize: 500, ...n.revocations }))
+    const consumer = track(
+      new RedisRevocationConsumer({
+        redis: admin,
+        blockMs: POLL_BLOCK_MS,
+        consumer: 'c1',
+        streamHmacKey: HMAC_KEY,
+        deadLetterMaxLength: 10,
+        batchSize: 500,
+        ...n.revocations,
+      }),
+    )
     await consumer.ensureGroup()
     const pipeline = admin.pipeline()
     for (let i = 0; i < 400; i++) pipeline.xadd(n.stream, '*', 'session_id', `u${i}`)
@@ -136,7 +209,15 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
   it('without a key, accepts unsigned events (the backend default)', async () => {
     const n = names('nokey')
     const mirror = new RecordingMirror()
-    const consumer = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: mirror, consumer: 'c1', ...n.revocations }))
+    const consumer = track(
+      new RedisRevocationConsumer({
+        redis: admin,
+        blockMs: POLL_BLOCK_MS,
+        store: mirror,
+        consumer: 'c1',
+        ...n.revocations,
+      }),
+    )
     await consumer.ensureGroup()
     await admin.xadd(n.stream, '*', 'zone_id', 'z', 'session_id', 'plain', 'reason', 'r')
     await consumer.pollOnce()
@@ -151,16 +232,37 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
         if (++this.calls === 4) throw new Error('process died')
       },
     }
-    const first = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: crashing, consumer: 'dies', streamHmacKey: HMAC_KEY, batchSize: 10, ...n.revocations }))
+    const first = track(
+      new RedisRevocationConsumer({
+        redis: admin,
+        blockMs: POLL_BLOCK_MS,
+        store: crashing,
+        consumer: 'dies',
+        streamHmacKey: HMAC_KEY,
+        batchSize: 10,
+        ...n.revocations,
+      }),
+    )
     await first.ensureGroup()
-    for (let i = 0; i < 10; i++) await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: `r${i}`, reason: 'r' }))
+    for (let i = 0; i < 10; i++)
+      await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: `r${i}`, reason: 'r' }))
     await expect(first.pollOnce()).rejects.toThrow('process died')
     // Three handled and acknowledged, seven delivered to the dead consumer and never acknowledged.
     expect(first.stats().applied).toBe(3)
     expect(await pendingCount(n.stream)).toBe(7)
 
     const mirror = new RecordingMirror()
-    const second = track(new RedisRevocationConsumer({ redis: admin, blockMs: POLL_BLOCK_MS, store: mirror, consumer: 'survivor', streamHmacKey: HMAC_KEY, pendingIdleMs: 400, ...n.revocations }))
+    const second = track(
+      new RedisRevocationConsumer({
+        redis: admin,
+        blockMs: POLL_BLOCK_MS,
+        store: mirror,
+        consumer: 'survivor',
+        streamHmacKey: HMAC_KEY,
+        pendingIdleMs: 400,
+        ...n.revocations,
+      }),
+    )
     // Not yet idle long enough: a slow consumer is not robbed.
     expect(await second.pollOnce()).toBe(0)
     await new Promise((r) => setTimeout(r, 450))
@@ -177,7 +279,16 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
     const store = new RedisRevocationStore({ redis: redisClient(), streamHmacKey: HMAC_KEY, ...n.store })
     stores.push(store)
     await store.ready()
-    const consumer = track(new RedisRevocationConsumer({ redis: admin, store, consumer: 'c1', streamHmacKey: HMAC_KEY, blockMs: 5_000, ...n.revocations }))
+    const consumer = track(
+      new RedisRevocationConsumer({
+        redis: admin,
+        store,
+        consumer: 'c1',
+        streamHmacKey: HMAC_KEY,
+        blockMs: 5_000,
+        ...n.revocations,
+      }),
+    )
     await consumer.ensureGroup()
     // A previous run of 'c1' read this entry and died before acknowledging it.
     await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'left-over', reason: 'r' }))
@@ -205,16 +316,37 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
 
   it('validates its options with a TypeError that names the option', () => {
     expect(() => new RedisRevocationConsumer({ redis: admin, consumer: '' })).toThrow(/consumer/)
-    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', store: {} as RecordingMirror })).toThrow(/applyRevocation/)
-    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', pendingIdleMs: -1 })).toThrow(/pendingIdleMs/)
-    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', streamHmacKey: new Uint8Array() })).toThrow(/streamHmacKey/)
+    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', store: {} as RecordingMirror })).toThrow(
+      /applyRevocation/,
+    )
+    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', pendingIdleMs: -1 })).toThrow(
+      /pendingIdleMs/,
+    )
+    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', streamHmacKey: new Uint8Array() })).toThrow(
+      /streamHmacKey/,
+    )
     expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', blockMs: 0 })).toThrow(/blockMs/)
-    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', requireSignature: true })).toThrow(TypeError)
-    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', requireSignature: true })).toThrow('streamHmacKey is required when requireSignature is true')
-    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', consumerName: 'docs-name' } as never)).toThrow(/"consumerName" is not an option/)
-    expect(() => new RedisRevocationConsumer(admin, undefined, { consumer: 'c', redis: admin } as never)).toThrow(/"redis" is given twice/)
+    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', requireSignature: true })).toThrow(
+      TypeError,
+    )
+    expect(() => new RedisRevocationConsumer({ redis: admin, consumer: 'c', requireSignature: true })).toThrow(
+      'streamHmacKey is required when requireSignature is true',
+    )
+    expect(
+      () => new RedisRevocationConsumer({ redis: admin, consumer: 'c', consumerName: 'docs-name' } as never),
+    ).toThrow(/"consumerName" is not an option/)
+    expect(() => new RedisRevocationConsumer(admin, undefined, { consumer: 'c', redis: admin } as never)).toThrow(
+      /"redis" is given twice/,
+    )
     expect(() => new RedisRevocationConsumer(admin, undefined, {} as never)).toThrow(/consumer/)
     // Caracal's key is a Buffer; a requireSignature: false next to a key does not switch the check off.
-    expect(() => new RedisRevocationConsumer(admin, undefined, { consumer: 'c', streamHmacKey: Buffer.from('k'), requireSignature: false })).not.toThrow()
+    expect(
+      () =>
+        new RedisRevocationConsumer(admin, undefined, {
+          consumer: 'c',
+          streamHmacKey: Buffer.from('k'),
+          requireSignature: false,
+        }),
+    ).not.toThrow()
   })
 })

@@ -6,11 +6,23 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { Redis } from 'ioredis'
 import { CaracalAuth } from '../src/index.js'
-import { RedisDelegationInvalidationConsumer, RedisRevocationStore, type RedisRevocationStoreSettings } from '../src/redis.js'
+import {
+  RedisDelegationInvalidationConsumer,
+  RedisRevocationStore,
+  type RedisRevocationStoreSettings,
+} from '../src/redis.js'
 import { CaracalCoordinator } from './support/caracal-coordinator.js'
 import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
 import {
-  closeClients, connectedClient, describeWithRedis, dropNamespace, eventually, fieldsOf, redisClient, uniqueNames, type UniqueNames,
+  closeClients,
+  connectedClient,
+  describeWithRedis,
+  dropNamespace,
+  eventually,
+  fieldsOf,
+  redisClient,
+  uniqueNames,
+  type UniqueNames,
 } from './support/redis.js'
 
 /** STREAMS_HMAC_KEY is hex, at least 32 bytes; the coordinator and the gateway use its bytes. */
@@ -38,8 +50,17 @@ describeWithRedis('delegation epochs against Redis', () => {
     return s
   }
 
-  function consumer(n: UniqueNames, target: RedisRevocationStore | undefined, options: { streamHmacKey?: Buffer; blockMs?: number; defaultTtlMs?: number } = {}) {
-    const c = new RedisDelegationInvalidationConsumer(admin, target, { consumer: 'fastmcp-server-1', blockMs: 50, ...n.delegations, ...options })
+  function consumer(
+    n: UniqueNames,
+    target: RedisRevocationStore | undefined,
+    options: { streamHmacKey?: Buffer; blockMs?: number; defaultTtlMs?: number } = {},
+  ) {
+    const c = new RedisDelegationInvalidationConsumer(admin, target, {
+      consumer: 'fastmcp-server-1',
+      blockMs: 50,
+      ...n.delegations,
+      ...options,
+    })
     consumers.push(c)
     return c
   }
@@ -75,7 +96,11 @@ describeWithRedis('delegation epochs against Redis', () => {
     const answer = s.currentDelegationEpoch(ZONE)
     // Synchronous once loaded: no round trip per check.
     expect(answer).toBe(7)
-    expect([s.currentDelegationEpoch('zone-forever'), s.currentDelegationEpoch('zone-garbled'), s.currentDelegationEpoch('zone-none')]).toEqual([3, 0, 0])
+    expect([
+      s.currentDelegationEpoch('zone-forever'),
+      s.currentDelegationEpoch('zone-garbled'),
+      s.currentDelegationEpoch('zone-none'),
+    ]).toEqual([3, 0, 0])
     expect(s.isRevoked('sess-1')).toBe(true)
     expect(s.isRevoked(`delegation-epoch:${ZONE}`)).toBe(false)
     expect(s.isRevoked('delegation-epoch:zone-forever')).toBe(false)
@@ -87,7 +112,12 @@ describeWithRedis('delegation epochs against Redis', () => {
     const s = store(n)
     await s.ready()
     const sts = coordinator(n)
-    const created = await sts.createEdge({ zoneId: ZONE, edgeId: 'edge-1', sourceSessionId: 'agent-a', targetSessionId: 'agent-b' })
+    const created = await sts.createEdge({
+      zoneId: ZONE,
+      edgeId: 'edge-1',
+      sourceSessionId: 'agent-a',
+      targetSessionId: 'agent-b',
+    })
     expect(created.fields).not.toHaveProperty('_sig')
     await eventually(() => s.currentDelegationEpoch(ZONE) === 1, EVENT_BOUND_MS, 'epoch 1')
     await sts.revokeEdge({ zoneId: ZONE, edgeId: 'edge-1', affectedEdges: 2 })
@@ -104,12 +134,33 @@ describeWithRedis('delegation epochs against Redis', () => {
     const c = consumer(n, undefined, { streamHmacKey: STREAMS_HMAC_KEY })
     await c.ensureGroup()
     const sts = coordinator(n, STREAMS_HMAC_KEY)
-    const good1 = await sts.createEdge({ zoneId: ZONE, edgeId: 'edge-1', sourceSessionId: 'agent-a', targetSessionId: 'agent-b' })
+    const good1 = await sts.createEdge({
+      zoneId: ZONE,
+      edgeId: 'edge-1',
+      sourceSessionId: 'agent-a',
+      targetSessionId: 'agent-b',
+    })
     expect(good1.fields._sig).toMatch(/^[0-9a-f]{64}$/)
-    const forged = await sts.publish(n.delegationStream, 'edge_revoke:edge-x', { event: 'edge_revoke', zone_id: ZONE, edge_id: 'edge-x', affected_edges: 1, epoch: 50 }, { signWith: WRONG_KEY })
-    const unsigned = await sts.publish(n.delegationStream, 'edge_revoke:edge-y', { event: 'edge_revoke', zone_id: ZONE, edge_id: 'edge-y', affected_edges: 1, epoch: 60 }, { unsigned: true })
+    const forged = await sts.publish(
+      n.delegationStream,
+      'edge_revoke:edge-x',
+      { event: 'edge_revoke', zone_id: ZONE, edge_id: 'edge-x', affected_edges: 1, epoch: 50 },
+      { signWith: WRONG_KEY },
+    )
+    const unsigned = await sts.publish(
+      n.delegationStream,
+      'edge_revoke:edge-y',
+      { event: 'edge_revoke', zone_id: ZONE, edge_id: 'edge-y', affected_edges: 1, epoch: 60 },
+      { unsigned: true },
+    )
     // An older coordinator's edge_create, without an epoch.
-    const noEpoch = await sts.publish(n.delegationStream, 'edge_create:edge-z', { event: 'edge_create', zone_id: ZONE, edge_id: 'edge-z', source_session_id: 'a', target_session_id: 'b' })
+    const noEpoch = await sts.publish(n.delegationStream, 'edge_create:edge-z', {
+      event: 'edge_create',
+      zone_id: ZONE,
+      edge_id: 'edge-z',
+      source_session_id: 'a',
+      target_session_id: 'b',
+    })
     await sts.revokeEdge({ zoneId: ZONE, edgeId: 'edge-1' })
     await eventually(() => s.currentDelegationEpoch(ZONE) === 2, EVENT_BOUND_MS, 'the second signed epoch')
     // The mirror read all five in order: the three in between changed nothing.
@@ -121,7 +172,9 @@ describeWithRedis('delegation epochs against Redis', () => {
     expect(c.stats()).toMatchObject({ applied: 2, deadLettered: { invalid_signature: 2, invalid_delegation_epoch: 1 } })
     const dead = await deadLetters(n.delegationStream)
     expect(dead.map((d) => [d.source_id, d.reason])).toEqual([
-      [forged.id, 'invalid_signature'], [unsigned.id, 'invalid_signature'], [noEpoch.id, 'invalid_delegation_epoch'],
+      [forged.id, 'invalid_signature'],
+      [unsigned.id, 'invalid_signature'],
+      [noEpoch.id, 'invalid_delegation_epoch'],
     ])
     expect(JSON.parse(dead[0]!.payload!)).toMatchObject({ event: 'edge_revoke', epoch: '50', _sig: forged.fields._sig })
     expect(await admin.get(`${n.keyPrefix}delegation-epoch:${ZONE}`)).toBe('2')
@@ -138,7 +191,14 @@ describeWithRedis('delegation epochs against Redis', () => {
     const c = consumer(n, a)
     await c.ensureGroup()
     const sts = coordinator(n)
-    const publish = (epoch: number) => sts.publish(n.delegationStream, `edge_revoke:e${epoch}`, { event: 'edge_revoke', zone_id: ZONE, edge_id: `e${epoch}`, affected_edges: 1, epoch })
+    const publish = (epoch: number) =>
+      sts.publish(n.delegationStream, `edge_revoke:e${epoch}`, {
+        event: 'edge_revoke',
+        zone_id: ZONE,
+        edge_id: `e${epoch}`,
+        affected_edges: 1,
+        epoch,
+      })
     await publish(9)
     await publish(4)
     expect(await c.pollOnce()).toBe(2)
@@ -181,16 +241,24 @@ describeWithRedis('delegation epochs against Redis', () => {
     expect(groups[0]).toContain('resource-delegation-invalidation')
     expect(await c.pollOnce()).toBe(2)
     expect(c.stats()).toMatchObject({ applied: 2, deadLettered: {} })
-    expect(await admin.mget(`${n.keyPrefix}delegation-epoch:${ZONE}`, `${n.keyPrefix}delegation-epoch:zone-2`)).toEqual(['1', '1'])
+    expect(await admin.mget(`${n.keyPrefix}delegation-epoch:${ZONE}`, `${n.keyPrefix}delegation-epoch:zone-2`)).toEqual(
+      ['1', '1'],
+    )
     const ttl = await admin.pttl(`${n.keyPrefix}delegation-epoch:${ZONE}`)
     expect(ttl).toBeGreaterThan(80_000)
     expect(ttl).toBeLessThanOrEqual(90_001)
   })
 
-  it('end to end: a mandate issued at an epoch below its zone\'s current one is delegation_stale', async () => {
+  it("end to end: a mandate issued at an epoch below its zone's current one is delegation_stale", async () => {
     const n = names('epoch-e2e')
     const s = store(n)
-    const auth = new CaracalAuth({ issuer: ISSUER, audience: AUDIENCE, revocations: s, jwks: { keys: staticJwks }, now: () => NOW_MS })
+    const auth = new CaracalAuth({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      revocations: s,
+      jwks: { keys: staticJwks },
+      now: () => NOW_MS,
+    })
     const atEpoch = (epoch: number) => mint({ zone_id: ZONE, delegation_graph_epoch: epoch })
     const before = atEpoch(1)
     await expect(auth.verify(before)).resolves.toMatchObject({ zoneId: ZONE })

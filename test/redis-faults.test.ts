@@ -7,15 +7,30 @@ import { CaracalAuth } from '../src/index.js'
 import { RedisRevocationConsumer, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
 import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
 import {
-  closeClients, connectedClient, describeWithRedisServer, eventually, redisClient, startPrivateRedis, startProxy, uniqueNames,
-  type CuttableProxy, type PrivateRedis, type UniqueNames,
+  closeClients,
+  connectedClient,
+  describeWithRedisServer,
+  eventually,
+  redisClient,
+  startPrivateRedis,
+  startProxy,
+  uniqueNames,
+  type CuttableProxy,
+  type PrivateRedis,
+  type UniqueNames,
 } from './support/redis.js'
 
 const HMAC_KEY = 'stream-secret'
 const MAX_STALENESS_MS = 1_000
 
 function authFor(store: RedisRevocationStore): CaracalAuth {
-  return new CaracalAuth({ issuer: ISSUER, audience: AUDIENCE, revocations: store, jwks: { keys: staticJwks }, now: () => NOW_MS })
+  return new CaracalAuth({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    revocations: store,
+    jwks: { keys: staticJwks },
+    now: () => NOW_MS,
+  })
 }
 
 function signedFields(stream: string, fields: Record<string, string>): string[] {
@@ -31,7 +46,11 @@ describeWithRedisServer('Redis revocation when Redis fails', () => {
 
   function mirror(names: UniqueNames['store'], failClosed: boolean): RedisRevocationStore {
     const store = new RedisRevocationStore({
-      redis: redisClient(proxy.port), streamHmacKey: HMAC_KEY, maxStalenessMs: MAX_STALENESS_MS, failClosed, ...names,
+      redis: redisClient(proxy.port),
+      streamHmacKey: HMAC_KEY,
+      maxStalenessMs: MAX_STALENESS_MS,
+      failClosed,
+      ...names,
     })
     stores.push(store)
     return store
@@ -60,7 +79,13 @@ describeWithRedisServer('Redis revocation when Redis fails', () => {
     const closedStore = mirror(n.store, true)
     const openStore = mirror(n.store, false)
     await Promise.all([closedStore.ready(), openStore.ready()])
-    const consumer = new RedisRevocationConsumer({ redis: redisClient(server.port), consumer: 'c1', streamHmacKey: HMAC_KEY, blockMs: 200, ...n.revocations })
+    const consumer = new RedisRevocationConsumer({
+      redis: redisClient(server.port),
+      consumer: 'c1',
+      streamHmacKey: HMAC_KEY,
+      blockMs: 200,
+      ...n.revocations,
+    })
     const stopConsumer = new AbortController()
     const consuming = consumer.run({ signal: stopConsumer.signal })
     const closedAuth = authFor(closedStore)
@@ -80,17 +105,28 @@ describeWithRedisServer('Redis revocation when Redis fails', () => {
       await eventually(() => closedStore.unavailableReason() !== undefined, 5_000, 'the failClosed store to give up')
       // Its last sync was at most one block (200 ms) before the kill.
       expect(performance.now() - killedAt).toBeGreaterThan(MAX_STALENESS_MS - 300)
-      await expect(closedAuth.verify(mint())).rejects.toMatchObject({ code: 'session_revoked', unavailable: true, status: 401 })
+      await expect(closedAuth.verify(mint())).rejects.toMatchObject({
+        code: 'session_revoked',
+        unavailable: true,
+        status: 401,
+      })
       expect(closedStore.unavailableReason()).toMatch(/cut off from Redis/)
       // Epochs fail closed with it; the open store keeps its last known epoch.
       expect(closedStore.currentDelegationEpoch('z')).toBe(Number.MAX_SAFE_INTEGER)
       expect(openStore.currentDelegationEpoch('z')).toBe(0)
 
       await expect(openAuth.verify(mint())).resolves.toMatchObject({ sub: 'user-1' })
-      await expect(openAuth.verify(mint({ agent_session_id: 'agent-before' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
+      await expect(openAuth.verify(mint({ agent_session_id: 'agent-before' }))).rejects.toMatchObject({
+        code: 'session_revoked',
+        unavailable: false,
+      })
       expect(openStore.unavailableReason()).toBeUndefined()
       // Warnings are delivered on a later tick.
-      await eventually(() => warnings.includes('CARACAL_REVOCATIONS_UNAVAILABLE') && warnings.includes('CARACAL_REVOCATIONS_STALE'), 1_000, 'both warnings')
+      await eventually(
+        () => warnings.includes('CARACAL_REVOCATIONS_UNAVAILABLE') && warnings.includes('CARACAL_REVOCATIONS_STALE'),
+        1_000,
+        'both warnings',
+      )
 
       // Writes fail fast instead of queueing; the revocation still holds locally.
       const t0 = performance.now()
@@ -102,23 +138,50 @@ describeWithRedisServer('Redis revocation when Redis fails', () => {
       proxy.cut()
       await server.restart()
       const publisher = await connectedClient(server.port)
-      await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'sess-during-1', agent_session_id: 'agent-during-1', reason: 'r' }))
-      await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'sess-during-2', reason: 'r' }))
-      await publisher.xadd(n.delegationStream, '*', ...signedFields(n.delegationStream, { event: 'edge_revoke', zone_id: 'z', edge_id: 'e', epoch: '4' }))
+      await publisher.xadd(
+        n.stream,
+        '*',
+        ...signedFields(n.stream, {
+          zone_id: 'z',
+          session_id: 'sess-during-1',
+          agent_session_id: 'agent-during-1',
+          reason: 'r',
+        }),
+      )
+      await publisher.xadd(
+        n.stream,
+        '*',
+        ...signedFields(n.stream, { zone_id: 'z', session_id: 'sess-during-2', reason: 'r' }),
+      )
+      await publisher.xadd(
+        n.delegationStream,
+        '*',
+        ...signedFields(n.delegationStream, { event: 'edge_revoke', zone_id: 'z', edge_id: 'e', epoch: '4' }),
+      )
       await sleep(300)
       expect(openStore.isRevoked('agent-during-1')).toBe(false)
       expect(closedStore.unavailableReason()).toBeDefined()
 
       proxy.restore()
       await eventually(
-        () => closedStore.unavailableReason() === undefined && openStore.isRevoked('agent-during-1') === true && openStore.isRevoked('sess-during-2') === true,
-        10_000, 'the stores to reconnect and catch up',
+        () =>
+          closedStore.unavailableReason() === undefined &&
+          openStore.isRevoked('agent-during-1') === true &&
+          openStore.isRevoked('sess-during-2') === true,
+        10_000,
+        'the stores to reconnect and catch up',
       )
-      for (const [store, auth] of [[closedStore, closedAuth], [openStore, openAuth]] as const) {
+      for (const [store, auth] of [
+        [closedStore, closedAuth],
+        [openStore, openAuth],
+      ] as const) {
         expect(store.isRevoked('agent-before')).toBe(true)
         expect(store.isRevoked('sess-during-2')).toBe(true)
         expect(store.currentDelegationEpoch('z')).toBe(4)
-        await expect(auth.verify(mint({ agent_session_id: 'agent-during-1' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
+        await expect(auth.verify(mint({ agent_session_id: 'agent-during-1' }))).rejects.toMatchObject({
+          code: 'session_revoked',
+          unavailable: false,
+        })
         await expect(auth.verify(mint())).resolves.toBeDefined()
         // Caught up from the last ID it saw: the stream still held everything after it.
         expect(store.state().reloads).toBe(0)
@@ -140,13 +203,21 @@ describeWithRedisServer('Redis revocation when Redis fails', () => {
     await store.markRevoked('seen')
     proxy.cut()
     const admin = await connectedClient(server.port)
-    await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'trimmed-away', reason: 'r' }))
+    await admin.xadd(
+      n.stream,
+      '*',
+      ...signedFields(n.stream, { zone_id: 'z', session_id: 'trimmed-away', reason: 'r' }),
+    )
     // The consumer made it durable before the stream was trimmed.
     await admin.set(`${n.keyPrefix}trimmed-away`, '1', 'PX', 60_000)
     await admin.xtrim(n.stream, 'MAXLEN', 0)
     await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'after-trim', reason: 'r' }))
     proxy.restore()
-    await eventually(() => store.isRevoked('after-trim') === true && store.unavailableReason() === undefined, 10_000, 'the store to catch up')
+    await eventually(
+      () => store.isRevoked('after-trim') === true && store.unavailableReason() === undefined,
+      10_000,
+      'the store to catch up',
+    )
     expect(store.isRevoked('trimmed-away')).toBe(true)
     expect(store.isRevoked('seen')).toBe(true)
     expect(store.state().reloads).toBe(1)
@@ -159,13 +230,21 @@ describeWithRedisServer('Redis revocation when Redis fails', () => {
     await store.markRevoked('before-reset')
     const admin = await connectedClient(server.port)
     // Caracal's stream gets far past 1-1 before it is recreated.
-    await admin.xadd(n.stream, '9999999999999-0', ...signedFields(n.stream, { zone_id: 'z', session_id: 'old-stream', reason: 'r' }))
+    await admin.xadd(
+      n.stream,
+      '9999999999999-0',
+      ...signedFields(n.stream, { zone_id: 'z', session_id: 'old-stream', reason: 'r' }),
+    )
     await eventually(() => store.isRevoked('old-stream') === true, 2_000, 'the store to read the old stream')
     proxy.cut()
     await admin.del(n.stream)
     await admin.xadd(n.stream, '1-1', ...signedFields(n.stream, { zone_id: 'z', session_id: 'reborn', reason: 'r' }))
     proxy.restore()
-    await eventually(() => store.isRevoked('reborn') === true && store.unavailableReason() === undefined, 10_000, 'the store to read the new stream')
+    await eventually(
+      () => store.isRevoked('reborn') === true && store.unavailableReason() === undefined,
+      10_000,
+      'the store to read the new stream',
+    )
     expect(store.isRevoked('before-reset')).toBe(true)
     expect(store.state().reloads).toBe(1)
   })

@@ -2,17 +2,36 @@ import { afterAll, afterEach, expect, it } from 'vitest'
 import type { Redis } from 'ioredis'
 import { CaracalAuth } from '../src/index.js'
 import {
-  RedisRevocationConsumer, RedisRevocationStore, signRevocationEvent, verifyRevocationSignature, type RedisRevocationStoreOptions,
+  RedisRevocationConsumer,
+  RedisRevocationStore,
+  signRevocationEvent,
+  verifyRevocationSignature,
+  type RedisRevocationStoreOptions,
 } from '../src/redis.js'
 import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
 import {
-  closeClients, connectedClient, countCommands, describeWithRedis, dropNamespace, eventually, fieldsOf, freePort, redisClient, uniqueNames,
+  closeClients,
+  connectedClient,
+  countCommands,
+  describeWithRedis,
+  dropNamespace,
+  eventually,
+  fieldsOf,
+  freePort,
+  redisClient,
+  uniqueNames,
 } from './support/redis.js'
 
 const HMAC_KEY = 'stream-secret'
 
 function authFor(store: RedisRevocationStore): CaracalAuth {
-  return new CaracalAuth({ issuer: ISSUER, audience: AUDIENCE, revocations: store, jwks: { keys: staticJwks }, now: () => NOW_MS })
+  return new CaracalAuth({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    revocations: store,
+    jwks: { keys: staticJwks },
+    now: () => NOW_MS,
+  })
 }
 
 function signedFields(stream: string, fields: Record<string, string>): string[] {
@@ -58,7 +77,12 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     await s.ready()
     expect(commands.names).toContain('scan')
     expect(commands.names).not.toContain('keys')
-    expect([s.isRevoked('short'), s.isRevoked('long'), s.isRevoked('forever'), s.isRevoked('unrelated')]).toEqual([true, true, true, false])
+    expect([s.isRevoked('short'), s.isRevoked('long'), s.isRevoked('forever'), s.isRevoked('unrelated')]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ])
     await eventually(() => s.isRevoked('short') === false, 2_000, 'the short key to expire locally')
     expect(s.isRevoked('long')).toBe(true)
     expect(s.isRevoked('forever')).toBe(true)
@@ -117,9 +141,19 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     const s = store({ ...n.store })
     await s.ready()
     const publisher = await connectedClient()
-    await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'good', reason: 'r', agent_session_id: 'good-agent' }))
+    await publisher.xadd(
+      n.stream,
+      '*',
+      ...signedFields(n.stream, { zone_id: 'z', session_id: 'good', reason: 'r', agent_session_id: 'good-agent' }),
+    )
     await publisher.xadd(n.stream, '*', 'zone_id', 'z', 'session_id', 'unsigned', 'reason', 'r')
-    await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'tampered', reason: 'r' }).map((v) => (v === 'tampered' ? 'forged' : v)))
+    await publisher.xadd(
+      n.stream,
+      '*',
+      ...signedFields(n.stream, { zone_id: 'z', session_id: 'tampered', reason: 'r' }).map((v) =>
+        v === 'tampered' ? 'forged' : v,
+      ),
+    )
     await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', reason: 'no anchor' }))
     await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'last', reason: 'r' }))
     await eventually(() => s.isRevoked('last') === true, 2_000, 'the last event')
@@ -138,10 +172,13 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     const publisher = await connectedClient()
     await publisher.xadd(n.stream, '*', 'zone_id', 'z', 'delegation_edge_id', 'edge-1', 'reason', 'r')
     await eventually(() => s.isRevoked('edge-1') === true, 2_000, 'the unsigned event')
-    await expect(authFor(s).verify(mint({ delegation_edge_id: 'edge-1' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
+    await expect(authFor(s).verify(mint({ delegation_edge_id: 'edge-1' }))).rejects.toMatchObject({
+      code: 'session_revoked',
+      unavailable: false,
+    })
   })
 
-  it('markRevoked applies at once, writes the durable key with its TTL and a signed peer event every instance learns; Caracal\'s stream untouched', async () => {
+  it("markRevoked applies at once, writes the durable key with its TTL and a signed peer event every instance learns; Caracal's stream untouched", async () => {
     const n = names('mark')
     const a = store({ ...n.store, zoneId: 'zone-1' })
     const b = store({ ...n.store })
@@ -203,22 +240,45 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     const n = names('fanout')
     const mirrors = [store({ ...n.store }), store({ ...n.store }), store({ ...n.store })]
     await Promise.all(mirrors.map((m) => m.ready()))
-    const consumer = new RedisRevocationConsumer({ redis: redisClient(), store: mirrors[0]!, consumer: 'c1', streamHmacKey: HMAC_KEY, blockMs: 200, ...n.revocations })
+    const consumer = new RedisRevocationConsumer({
+      redis: redisClient(),
+      store: mirrors[0]!,
+      consumer: 'c1',
+      streamHmacKey: HMAC_KEY,
+      blockMs: 200,
+      ...n.revocations,
+    })
     const stop = new AbortController()
     const running = consumer.run({ signal: stop.signal })
     const publisher = await connectedClient()
     try {
       for (let i = 0; i < 200; i++) {
         const anchor = `agent-fanout-${i}`
-        const fields = signedFields(n.stream, { zone_id: 'zone-1', session_id: `sess-fanout-${i}`, agent_session_id: anchor, reason: 'logout' })
+        const fields = signedFields(n.stream, {
+          zone_id: 'zone-1',
+          session_id: `sess-fanout-${i}`,
+          agent_session_id: anchor,
+          reason: 'logout',
+        })
         await publisher.xadd(n.stream, '*', ...fields)
-        await eventually(() => mirrors.every((m) => m.isRevoked(anchor) === true), 2_000, `revocation ${i} on every store`, 0)
+        await eventually(
+          () => mirrors.every((m) => m.isRevoked(anchor) === true),
+          2_000,
+          `revocation ${i} on every store`,
+          0,
+        )
       }
 
       for (const mirror of mirrors) {
         const auth = authFor(mirror)
-        await expect(auth.verify(mint({ agent_session_id: 'agent-fanout-7' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
-        await expect(auth.verify(mint({ sid: 'sess-fanout-8' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
+        await expect(auth.verify(mint({ agent_session_id: 'agent-fanout-7' }))).rejects.toMatchObject({
+          code: 'session_revoked',
+          unavailable: false,
+        })
+        await expect(auth.verify(mint({ sid: 'sess-fanout-8' }))).rejects.toMatchObject({
+          code: 'session_revoked',
+          unavailable: false,
+        })
         await expect(auth.verify(mint())).resolves.toMatchObject({ sub: 'user-1' })
       }
       // The consumer made every one durable, once each.
@@ -252,9 +312,15 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     expect(() => new RedisRevocationStore({ redis, initialLoadTimeoutMs: -1 })).toThrow(/initialLoadTimeoutMs/)
     expect(() => new RedisRevocationStore({ redis, peerStream: 'x', stream: 'x' })).toThrow(/peerStream/)
     expect(() => new RedisRevocationStore({ redis, requireSignature: true })).toThrow(TypeError)
-    expect(() => new RedisRevocationStore({ redis, requireSignature: true })).toThrow('streamHmacKey is required when requireSignature is true')
-    expect(() => new RedisRevocationStore({ redis, streamHmacKy: 'typo' } as RedisRevocationStoreOptions)).toThrow(/"streamHmacKy" is not an option of RedisRevocationStore/)
-    expect(() => new RedisRevocationStore(redis, { redis } as RedisRevocationStoreOptions)).toThrow(/"redis" is given twice/)
+    expect(() => new RedisRevocationStore({ redis, requireSignature: true })).toThrow(
+      'streamHmacKey is required when requireSignature is true',
+    )
+    expect(() => new RedisRevocationStore({ redis, streamHmacKy: 'typo' } as RedisRevocationStoreOptions)).toThrow(
+      /"streamHmacKy" is not an option of RedisRevocationStore/,
+    )
+    expect(() => new RedisRevocationStore(redis, { redis } as RedisRevocationStoreOptions)).toThrow(
+      /"redis" is given twice/,
+    )
     expect(() => new RedisRevocationStore(undefined as unknown as Redis)).toThrow(TypeError)
   })
 })

@@ -1,8 +1,19 @@
 import { createHmac } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
-  checkDelegationEvent, checkRevocationEvent, compareStreamIds, delegationEpochEventFields, delegationEpochKey, parseEpoch, parseStreamEntry,
-  parseStreamsReply, pxTtl, revocationEventFields, scanPatternFor, signRevocationEvent, verifyRevocationSignature,
+  checkDelegationEvent,
+  checkRevocationEvent,
+  compareStreamIds,
+  delegationEpochEventFields,
+  delegationEpochKey,
+  parseEpoch,
+  parseStreamEntry,
+  parseStreamsReply,
+  pxTtl,
+  revocationEventFields,
+  scanPatternFor,
+  signRevocationEvent,
+  verifyRevocationSignature,
 } from '../src/revocation/redis-wire.js'
 import { caracalSignature } from './support/caracal-coordinator.js'
 
@@ -37,15 +48,38 @@ describe('revocation wire format', () => {
   })
 
   it('applies the consumer checks in order: signature (required with a key), then an anchor', () => {
-    expect(checkRevocationEvent({ zone_id: 'z', session_id: 's', reason: 'r' }, STREAM, KEY)).toEqual({ ok: false, reason: 'invalid_signature' })
-    expect(checkRevocationEvent(signed({ zone_id: 'z', reason: 'r' }), STREAM, KEY)).toEqual({ ok: false, reason: 'missing_revocation_anchor' })
-    expect(checkRevocationEvent(signed({ zone_id: 'z', session_id: '', reason: 'r' }), STREAM, KEY)).toEqual({ ok: false, reason: 'missing_revocation_anchor' })
+    expect(checkRevocationEvent({ zone_id: 'z', session_id: 's', reason: 'r' }, STREAM, KEY)).toEqual({
+      ok: false,
+      reason: 'invalid_signature',
+    })
+    expect(checkRevocationEvent(signed({ zone_id: 'z', reason: 'r' }), STREAM, KEY)).toEqual({
+      ok: false,
+      reason: 'missing_revocation_anchor',
+    })
+    expect(checkRevocationEvent(signed({ zone_id: 'z', session_id: '', reason: 'r' }), STREAM, KEY)).toEqual({
+      ok: false,
+      reason: 'missing_revocation_anchor',
+    })
     expect(checkRevocationEvent(undefined, STREAM, KEY)).toEqual({ ok: false, reason: 'malformed_event' })
     const ok = checkRevocationEvent(
-      signed({ zone_id: 'z', reason: 'r', session_id: 'a', sid: 'a', root_sid: 'b', agent_session_id: 'c', delegation_edge_id: 'd' }), STREAM, KEY)
+      signed({
+        zone_id: 'z',
+        reason: 'r',
+        session_id: 'a',
+        sid: 'a',
+        root_sid: 'b',
+        agent_session_id: 'c',
+        delegation_edge_id: 'd',
+      }),
+      STREAM,
+      KEY,
+    )
     expect(ok).toEqual({ ok: true, anchors: ['a', 'b', 'c', 'd'], ttlMs: undefined })
     // Without a key, unsigned events are accepted (the backend's behaviour).
-    expect(checkRevocationEvent({ zone_id: 'z', sid: 'x', reason: 'r' }, STREAM, undefined)).toMatchObject({ ok: true, anchors: ['x'] })
+    expect(checkRevocationEvent({ zone_id: 'z', sid: 'x', reason: 'r' }, STREAM, undefined)).toMatchObject({
+      ok: true,
+      anchors: ['x'],
+    })
   })
 
   it('reads ttl_ms when it is a positive integer and falls back to the default otherwise', () => {
@@ -63,18 +97,35 @@ describe('revocation wire format', () => {
   it('builds peer events its mirrors accept: required fields, ttl_ms rounded up, a valid _sig', () => {
     const peer = 'caracal-fastmcp.revocations'
     const flat = revocationEventFields({ zoneId: 'z', anchor: 'sess-1', reason: 'logout', ttlMs: 1500.2 }, peer, KEY)
-    const fields = Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]))
-    expect(fields).toMatchObject({ event: 'session_revoke', zone_id: 'z', session_id: 'sess-1', reason: 'logout', ttl_ms: '1501' })
+    const fields = Object.fromEntries(
+      Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]),
+    )
+    expect(fields).toMatchObject({
+      event: 'session_revoke',
+      zone_id: 'z',
+      session_id: 'sess-1',
+      reason: 'logout',
+      ttl_ms: '1501',
+    })
     expect(verifyRevocationSignature(KEY, peer, fields)).toBe(true)
     expect(checkRevocationEvent(fields, peer, KEY)).toEqual({ ok: true, anchors: ['sess-1'], ttlMs: 1501 })
     const epochFlat = delegationEpochEventFields({ zoneId: 'z', epoch: 12, ttlMs: 999.5 }, peer, KEY)
-    const epochFields = Object.fromEntries(Array.from({ length: epochFlat.length / 2 }, (_, i) => [epochFlat[2 * i]!, epochFlat[2 * i + 1]!]))
+    const epochFields = Object.fromEntries(
+      Array.from({ length: epochFlat.length / 2 }, (_, i) => [epochFlat[2 * i]!, epochFlat[2 * i + 1]!]),
+    )
     expect(epochFields).toMatchObject({ event: 'delegation_epoch', zone_id: 'z', epoch: '12', ttl_ms: '1000' })
     expect(checkDelegationEvent(epochFields, peer, KEY)).toEqual({ ok: true, zoneId: 'z', epoch: 12, ttlMs: 1000 })
   })
 
   it('signs exactly as the canonical form Caracal publishes (an independent implementation agrees)', () => {
-    const fields = { outbox_id: '0190-x', dedupe_key: 'edge_create:e1', event: 'edge_create', zone_id: 'z', edge_id: 'e1', epoch: '7' }
+    const fields = {
+      outbox_id: '0190-x',
+      dedupe_key: 'edge_create:e1',
+      event: 'edge_create',
+      zone_id: 'z',
+      edge_id: 'e1',
+      epoch: '7',
+    }
     for (const stream of [STREAM, 'caracal.delegations.invalidate']) {
       expect(signRevocationEvent(KEY, stream, fields)).toBe(caracalSignature(KEY, stream, fields))
     }
@@ -82,26 +133,68 @@ describe('revocation wire format', () => {
 
   it('reads a delegation event: signature first, then a non-empty zone_id and a decimal epoch', () => {
     const DELEGATIONS = 'caracal.delegations.invalidate'
-    const sign = (fields: Record<string, string>) => ({ ...fields, _sig: signRevocationEvent(KEY, DELEGATIONS, fields) })
-    const event = { outbox_id: 'o', dedupe_key: 'd', event: 'edge_revoke', zone_id: 'z', edge_id: 'e', affected_edges: '2', epoch: '42' }
-    expect(checkDelegationEvent(sign(event), DELEGATIONS, KEY)).toEqual({ ok: true, zoneId: 'z', epoch: 42, ttlMs: undefined })
+    const sign = (fields: Record<string, string>) => ({
+      ...fields,
+      _sig: signRevocationEvent(KEY, DELEGATIONS, fields),
+    })
+    const event = {
+      outbox_id: 'o',
+      dedupe_key: 'd',
+      event: 'edge_revoke',
+      zone_id: 'z',
+      edge_id: 'e',
+      affected_edges: '2',
+      epoch: '42',
+    }
+    expect(checkDelegationEvent(sign(event), DELEGATIONS, KEY)).toEqual({
+      ok: true,
+      zoneId: 'z',
+      epoch: 42,
+      ttlMs: undefined,
+    })
     expect(checkDelegationEvent(event, DELEGATIONS, undefined)).toMatchObject({ ok: true, epoch: 42 })
     expect(checkDelegationEvent(event, DELEGATIONS, KEY)).toEqual({ ok: false, reason: 'invalid_signature' })
     // Signed for the revocation stream: not valid on this one.
-    expect(checkDelegationEvent({ ...event, _sig: signRevocationEvent(KEY, STREAM, event) }, DELEGATIONS, KEY)).toEqual({ ok: false, reason: 'invalid_signature' })
-    for (const bad of [{ epoch: '' }, { epoch: '-1' }, { epoch: '1.5' }, { epoch: '1e3' }, { epoch: ' 1' }, { epoch: '99999999999999999' }, { zone_id: '' }]) {
-      expect(checkDelegationEvent(sign({ ...event, ...bad }), DELEGATIONS, KEY)).toEqual({ ok: false, reason: 'invalid_delegation_epoch' })
+    expect(checkDelegationEvent({ ...event, _sig: signRevocationEvent(KEY, STREAM, event) }, DELEGATIONS, KEY)).toEqual(
+      { ok: false, reason: 'invalid_signature' },
+    )
+    for (const bad of [
+      { epoch: '' },
+      { epoch: '-1' },
+      { epoch: '1.5' },
+      { epoch: '1e3' },
+      { epoch: ' 1' },
+      { epoch: '99999999999999999' },
+      { zone_id: '' },
+    ]) {
+      expect(checkDelegationEvent(sign({ ...event, ...bad }), DELEGATIONS, KEY)).toEqual({
+        ok: false,
+        reason: 'invalid_delegation_epoch',
+      })
     }
     const { epoch: _, ...noEpoch } = event
-    expect(checkDelegationEvent(sign(noEpoch), DELEGATIONS, KEY)).toEqual({ ok: false, reason: 'invalid_delegation_epoch' })
+    expect(checkDelegationEvent(sign(noEpoch), DELEGATIONS, KEY)).toEqual({
+      ok: false,
+      reason: 'invalid_delegation_epoch',
+    })
     expect(checkDelegationEvent(undefined, DELEGATIONS, KEY)).toEqual({ ok: false, reason: 'malformed_event' })
-    expect([parseEpoch('0'), parseEpoch('007'), parseEpoch(null), parseEpoch('x')]).toEqual([0, 7, undefined, undefined])
+    expect([parseEpoch('0'), parseEpoch('007'), parseEpoch(null), parseEpoch('x')]).toEqual([
+      0,
+      7,
+      undefined,
+      undefined,
+    ])
   })
 
   it('names the epoch key under the prefix, rounds PX TTLs up, and splits a multi-stream XREAD reply', () => {
-    expect(delegationEpochKey('caracal:revoked:sessions:', 'zone-1')).toBe('caracal:revoked:sessions:delegation-epoch:zone-1')
+    expect(delegationEpochKey('caracal:revoked:sessions:', 'zone-1')).toBe(
+      'caracal:revoked:sessions:delegation-epoch:zone-1',
+    )
     expect([pxTtl(1500), pxTtl(1500.01), pxTtl(0.2)]).toEqual([1500, 1501, 1])
-    const byStream = parseStreamsReply([['a', [['1-1', ['session_id', 'x']]]], ['b', [['2-1', ['zone_id', 'z', 'epoch', '3']]]]])
+    const byStream = parseStreamsReply([
+      ['a', [['1-1', ['session_id', 'x']]]],
+      ['b', [['2-1', ['zone_id', 'z', 'epoch', '3']]]],
+    ])
     expect([...byStream.keys()]).toEqual(['a', 'b'])
     expect(byStream.get('b')?.[0]).toMatchObject({ id: '2-1', fields: { zone_id: 'z', epoch: '3' } })
     expect(parseStreamsReply(null).size).toBe(0)
@@ -111,7 +204,10 @@ describe('revocation wire format', () => {
     expect(parseStreamEntry(['1-1', ['session_id', 'a', 'session_id', 'b']])?.fields).toBeUndefined()
     expect(parseStreamEntry(['1-1', ['session_id']])?.fields).toBeUndefined()
     expect(parseStreamEntry(['1-1', null])).toMatchObject({ deleted: true })
-    expect(parseStreamEntry(['1-1', ['session_id', 'a']])).toMatchObject({ deleted: false, fields: { session_id: 'a' } })
+    expect(parseStreamEntry(['1-1', ['session_id', 'a']])).toMatchObject({
+      deleted: false,
+      fields: { session_id: 'a' },
+    })
     expect(parseStreamEntry('junk')).toBeUndefined()
   })
 

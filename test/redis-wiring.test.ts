@@ -10,14 +10,23 @@ import { CaracalAuth } from '../src/index.js'
 import { RedisDelegationInvalidationConsumer, RedisRevocationConsumer, RedisRevocationStore } from '../src/redis.js'
 import { CaracalCoordinator } from './support/caracal-coordinator.js'
 import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
-import { LOCAL_REDIS_PORT, closeClients, connectedClient, describeWithRedis, dropNamespace, eventually, uniqueNames, type UniqueNames } from './support/redis.js'
+import {
+  LOCAL_REDIS_PORT,
+  closeClients,
+  connectedClient,
+  describeWithRedis,
+  dropNamespace,
+  eventually,
+  uniqueNames,
+  type UniqueNames,
+} from './support/redis.js'
 
 const STREAMS_HMAC_KEY = Buffer.from('3c'.repeat(32), 'hex')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 type Consumer = RedisRevocationConsumer | RedisDelegationInvalidationConsumer
 
-describeWithRedis('the seed\'s wiring against Redis', () => {
+describeWithRedis("the seed's wiring against Redis", () => {
   let admin: Redis
   const namespaces: string[] = []
   const cleanups: (() => Promise<void> | void)[] = []
@@ -73,25 +82,56 @@ describeWithRedis('the seed\'s wiring against Redis', () => {
     const redis = seedClient()
     const store = new RedisRevocationStore(redis, { failClosed: true, streamHmacKey: STREAMS_HMAC_KEY, ...n.store })
     cleanups.push(() => store.close())
-    const revocations = new RedisRevocationConsumer(redis, store, { consumer: 'fastmcp-server-1', streamHmacKey: STREAMS_HMAC_KEY, blockMs: 200, ...n.revocations })
-    const delegations = new RedisDelegationInvalidationConsumer(redis, store, { consumer: 'fastmcp-server-1', streamHmacKey: STREAMS_HMAC_KEY, blockMs: 200, ...n.delegations })
-    const auth = new CaracalAuth({ issuer: ISSUER, audience: AUDIENCE, revocations: store, jwks: { keys: staticJwks }, now: () => NOW_MS })
+    const revocations = new RedisRevocationConsumer(redis, store, {
+      consumer: 'fastmcp-server-1',
+      streamHmacKey: STREAMS_HMAC_KEY,
+      blockMs: 200,
+      ...n.revocations,
+    })
+    const delegations = new RedisDelegationInvalidationConsumer(redis, store, {
+      consumer: 'fastmcp-server-1',
+      streamHmacKey: STREAMS_HMAC_KEY,
+      blockMs: 200,
+      ...n.delegations,
+    })
+    const auth = new CaracalAuth({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      revocations: store,
+      jwks: { keys: staticJwks },
+      now: () => NOW_MS,
+    })
     cleanups.push(() => auth.close())
 
     // No ready(): the first check waits for the initial load instead of answering 503.
-    await expect(auth.verify(mint({ zone_id: 'zone-1', delegation_graph_epoch: 0 }))).resolves.toMatchObject({ sub: 'user-1' })
+    await expect(auth.verify(mint({ zone_id: 'zone-1', delegation_graph_epoch: 0 }))).resolves.toMatchObject({
+      sub: 'user-1',
+    })
 
     await Promise.all([revocations.ensureGroup(), delegations.ensureGroup()])
     const loops = [pollLoop(revocations), pollLoop(delegations)]
-    const sts = new CaracalCoordinator(admin, { hmacKey: STREAMS_HMAC_KEY, revokeStream: n.stream, delegationStream: n.delegationStream })
+    const sts = new CaracalCoordinator(admin, {
+      hmacKey: STREAMS_HMAC_KEY,
+      revokeStream: n.stream,
+      delegationStream: n.delegationStream,
+    })
     await sts.revokeSession({ zoneId: 'zone-1', sessionId: 'sess-gone', agentSessionId: 'agent-gone' })
     await sts.createEdge({ zoneId: 'zone-1', edgeId: 'edge-1', sourceSessionId: 'agent-a', targetSessionId: 'agent-b' })
     await eventually(() => loops.every((l) => l.handled() === 1), 2_000, 'both consumers to handle their event')
-    await expect(auth.verify(mint({ agent_session_id: 'agent-gone' }))).rejects.toMatchObject({ code: 'session_revoked', unavailable: false })
-    await expect(auth.verify(mint({ zone_id: 'zone-1', delegation_graph_epoch: 0 }))).rejects.toMatchObject({ code: 'delegation_stale' })
+    await expect(auth.verify(mint({ agent_session_id: 'agent-gone' }))).rejects.toMatchObject({
+      code: 'session_revoked',
+      unavailable: false,
+    })
+    await expect(auth.verify(mint({ zone_id: 'zone-1', delegation_graph_epoch: 0 }))).rejects.toMatchObject({
+      code: 'delegation_stale',
+    })
     expect(await admin.exists(`${n.keyPrefix}agent-gone`, `${n.keyPrefix}delegation-epoch:zone-1`)).toBe(2)
     // The consumers applied what they accepted directly; nothing was published again anywhere.
-    expect([await admin.xlen(n.stream), await admin.xlen(n.delegationStream), await admin.exists(n.peerStream)]).toEqual([1, 1, 0])
+    expect([
+      await admin.xlen(n.stream),
+      await admin.xlen(n.delegationStream),
+      await admin.exists(n.peerStream),
+    ]).toEqual([1, 1, 0])
     // The user's client was never used for a blocking read: it answers at once.
     const t0 = performance.now()
     await redis.ping()
@@ -101,9 +141,20 @@ describeWithRedis('the seed\'s wiring against Redis', () => {
   it('pollOnce blocks up to blockMs on a connection of its own, returns early with what arrived, and an idle loop costs < 5% of a core', async () => {
     const n = names('poll')
     const redis = seedClient()
-    const revocations = new RedisRevocationConsumer(redis, undefined, { consumer: 'c1', blockMs: 400, ...n.revocations })
-    const delegations = new RedisDelegationInvalidationConsumer(redis, undefined, { consumer: 'c1', blockMs: 400, ...n.delegations })
-    cleanups.push(() => revocations.close(), () => delegations.close())
+    const revocations = new RedisRevocationConsumer(redis, undefined, {
+      consumer: 'c1',
+      blockMs: 400,
+      ...n.revocations,
+    })
+    const delegations = new RedisDelegationInvalidationConsumer(redis, undefined, {
+      consumer: 'c1',
+      blockMs: 400,
+      ...n.delegations,
+    })
+    cleanups.push(
+      () => revocations.close(),
+      () => delegations.close(),
+    )
     await Promise.all([revocations.ensureGroup(), delegations.ensureGroup()])
 
     let t0 = performance.now()

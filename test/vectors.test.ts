@@ -9,7 +9,18 @@ import { verifyJws, verifySignature } from '../src/jws/index.js'
 import type { Algorithm } from '../src/jws/algorithms.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import { generateSigningKey } from '../src/dev/sign-jws.js'
-import { P256_N, es256Signature, flipBit, headerSegment, segment, signSegments, signatureBytes, splitToken, withSignature, withStrayBits } from './support/compact-tokens.js'
+import {
+  P256_N,
+  es256Signature,
+  flipBit,
+  headerSegment,
+  segment,
+  signSegments,
+  signatureBytes,
+  splitToken,
+  withSignature,
+  withStrayBits,
+} from './support/compact-tokens.js'
 import { esKey, mint, rsKey, staticJwks } from './support/mandates.js'
 import { rejection } from './support/verifiers.js'
 
@@ -43,7 +54,12 @@ function ecJwk(group: WycheproofGroup): JsonWebKey {
   if (group.publicKeyJwk !== undefined) return group.publicKeyJwk
   const point = Buffer.from(group.publicKey.uncompressed!, 'hex')
   if (point.length !== 65 || point[0] !== 4) throw new Error('unexpected uncompressed point')
-  return { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') }
+  return {
+    kty: 'EC',
+    crv: 'P-256',
+    x: point.subarray(1, 33).toString('base64url'),
+    y: point.subarray(33).toString('base64url'),
+  }
 }
 
 interface Case {
@@ -58,8 +74,12 @@ interface Case {
 function cases(file: WycheproofFile, jwkOf: (g: WycheproofGroup) => JsonWebKey): Case[] {
   return file.testGroups.flatMap((g) =>
     g.tests.map((t) => ({
-      tcId: t.tcId, comment: t.comment, jwk: jwkOf(g), result: t.result,
-      msg: Buffer.from(t.msg, 'hex'), sig: Buffer.from(t.sig, 'hex'),
+      tcId: t.tcId,
+      comment: t.comment,
+      jwk: jwkOf(g),
+      result: t.result,
+      msg: Buffer.from(t.msg, 'hex'),
+      sig: Buffer.from(t.sig, 'hex'),
     })),
   )
 }
@@ -151,7 +171,9 @@ describe.each(TEST_BACKENDS)('RFC 7515 examples through verifyJws on %s', (backe
 
     it('is rejected when the algorithm is not allowed', async () => {
       const other = alg === 'ES256' ? 'RS256' : 'ES256'
-      expect((await rejection(verifyJws(token, { keys: [jwk] }, { backend, algorithms: [other] }))).code).toBe('invalid_token')
+      expect((await rejection(verifyJws(token, { keys: [jwk] }, { backend, algorithms: [other] }))).code).toBe(
+        'invalid_token',
+      )
     })
 
     // Bits across the signature (first, last, and a stride through the middle), the payload and the header.
@@ -181,52 +203,71 @@ describe.each(TEST_BACKENDS)('RFC 7515 examples through verifyJws on %s', (backe
     })
 
     it('fails against a different key of the same type', async () => {
-      const other = alg === 'ES256' ? { ...rfc.ES256.jwk, x: ecdsaCases[0]!.jwk.x, y: ecdsaCases[0]!.jwk.y } : rsaCases[0]!.jwk
+      const other =
+        alg === 'ES256' ? { ...rfc.ES256.jwk, x: ecdsaCases[0]!.jwk.x, y: ecdsaCases[0]!.jwk.y } : rsaCases[0]!.jwk
       expect((await rejection(verifyJws(token, { keys: [other] }, { backend }))).code).toBe('invalid_token')
     })
   })
 })
 
-describe.each(TEST_BACKENDS)('verifyJws applies the header and encoding rules of README "What is checked" on %s', (backend) => {
-  const attacker = generateSigningKey('ES256', 'es-1')
-  const valid = mint()
-  const [h, p, s] = splitToken(valid)
-  const pem = rsKey.publicKey.export({ type: 'spki', format: 'pem' }) as string
-  const hsHeader = segment({ alg: 'HS256', kid: 'rs-1' })
-  const rows: [string, string][] = [
-    ['alg none', `${segment({ alg: 'none' })}.${p}.`],
-    ['HS256 keyed with the RSA public key PEM', `${hsHeader}.${p}.${createHmac('sha256', pem).update(`${hsHeader}.${p}`).digest('base64url')}`],
-    ['crit', mint({}, esKey, { crit: ['exp'] })],
-    ['b64 false', mint({}, esKey, { b64: false })],
-    ['an embedded attacker jwk', mint({}, attacker, { jwk: attacker.publicJwk })],
-    ['ES256 header, RSA kid', signSegments(esKey, headerSegment(esKey, { kid: 'rs-1' }), p)],
-    ['stray bits in the signature', `${h}.${p}.${withStrayBits(s)!}`],
-    ['padding', `${valid}==`],
-    ['whitespace', `${valid}\n`],
-    ['a non-ASCII alias of a base64url character', `${h}.${p}.${String.fromCharCode(0x100 | s.charCodeAt(0))}${s.slice(1)}`],
-    ['r = 0', withSignature(valid, Buffer.concat([Buffer.alloc(32), signatureBytes(valid).subarray(32)]))],
-    ['longer than 8192 characters', signSegments(esKey, headerSegment(esKey), segment({ pad: 'x'.repeat(9000) }))],
-  ]
+describe.each(TEST_BACKENDS)(
+  'verifyJws applies the header and encoding rules of README "What is checked" on %s',
+  (backend) => {
+    const attacker = generateSigningKey('ES256', 'es-1')
+    const valid = mint()
+    const [h, p, s] = splitToken(valid)
+    const pem = rsKey.publicKey.export({ type: 'spki', format: 'pem' }) as string
+    const hsHeader = segment({ alg: 'HS256', kid: 'rs-1' })
+    const rows: [string, string][] = [
+      ['alg none', `${segment({ alg: 'none' })}.${p}.`],
+      [
+        'HS256 keyed with the RSA public key PEM',
+        `${hsHeader}.${p}.${createHmac('sha256', pem).update(`${hsHeader}.${p}`).digest('base64url')}`,
+      ],
+      ['crit', mint({}, esKey, { crit: ['exp'] })],
+      ['b64 false', mint({}, esKey, { b64: false })],
+      ['an embedded attacker jwk', mint({}, attacker, { jwk: attacker.publicJwk })],
+      ['ES256 header, RSA kid', signSegments(esKey, headerSegment(esKey, { kid: 'rs-1' }), p)],
+      ['stray bits in the signature', `${h}.${p}.${withStrayBits(s)!}`],
+      ['padding', `${valid}==`],
+      ['whitespace', `${valid}\n`],
+      [
+        'a non-ASCII alias of a base64url character',
+        `${h}.${p}.${String.fromCharCode(0x100 | s.charCodeAt(0))}${s.slice(1)}`,
+      ],
+      ['r = 0', withSignature(valid, Buffer.concat([Buffer.alloc(32), signatureBytes(valid).subarray(32)]))],
+      ['longer than 8192 characters', signSegments(esKey, headerSegment(esKey), segment({ pad: 'x'.repeat(9000) }))],
+    ]
 
-  it('accepts the untouched token (control)', async () => {
-    await expect(verifyJws(valid, staticJwks, { backend })).resolves.toMatchObject({ header: { alg: 'ES256', kid: 'es-1' } })
-  })
+    it('accepts the untouched token (control)', async () => {
+      await expect(verifyJws(valid, staticJwks, { backend })).resolves.toMatchObject({
+        header: { alg: 'ES256', kid: 'es-1' },
+      })
+    })
 
-  it.each(rows)('%s → invalid_token', async (_name, token) => {
-    expect((await rejection(verifyJws(token, staticJwks, { backend }))).code).toBe('invalid_token')
-  })
-})
+    it.each(rows)('%s → invalid_token', async (_name, token) => {
+      expect((await rejection(verifyJws(token, staticJwks, { backend }))).code).toBe('invalid_token')
+    })
+  },
+)
 
 describe('every backend gives the same answer on the same input (docs/architecture.md "Backends")', () => {
   const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn
   const MAX = 2n ** 256n - 1n
   const rand = (() => {
     let a = 0x1234abcd
-    return () => ((a = (Math.imul(a ^ (a >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 4294967296)
+    return () => (a = (Math.imul(a ^ (a >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 4294967296
   })()
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)))
 
-  interface Probe { alg: Algorithm; jwk: JsonWebKey; msg: Uint8Array; sig: Uint8Array; valid: boolean; what: string }
+  interface Probe {
+    alg: Algorithm
+    jwk: JsonWebKey
+    msg: Uint8Array
+    sig: Uint8Array
+    valid: boolean
+    what: string
+  }
   const probes: Probe[] = []
   for (let i = 0; i < 40; i++) {
     const msg = bytes(Math.floor(rand() * 100))
@@ -241,16 +282,33 @@ describe('every backend gives the same answer on the same input (docs/architectu
     flipped[Math.floor(rand() * 64)]! ^= 1 << Math.floor(rand() * 8)
     probes.push({ alg: 'ES256', jwk: esKey.publicJwk, msg, sig: flipped, valid: false, what: 'bit flipped' })
     for (const [what, rr, ss] of [
-      ['r=0', 0n, s], ['s=0', r, 0n], ['r=n', P256_N, s], ['s=n', r, P256_N], ['r=n-1', P256_N - 1n, s], ['s=n-1', r, P256_N - 1n],
-      ['r=s=1', 1n, 1n], ['r=p', P, s], ['r=2^256-1', MAX, s], ['s=2^256-1', r, MAX],
-      ['r+n', r + P256_N <= MAX ? r + P256_N : MAX, s], ['s+n', r, s + P256_N <= MAX ? s + P256_N : MAX],
-    ] as const) es(what, rr, ss)
+      ['r=0', 0n, s],
+      ['s=0', r, 0n],
+      ['r=n', P256_N, s],
+      ['s=n', r, P256_N],
+      ['r=n-1', P256_N - 1n, s],
+      ['s=n-1', r, P256_N - 1n],
+      ['r=s=1', 1n, 1n],
+      ['r=p', P, s],
+      ['r=2^256-1', MAX, s],
+      ['s=2^256-1', r, MAX],
+      ['r+n', r + P256_N <= MAX ? r + P256_N : MAX, s],
+      ['s+n', r, s + P256_N <= MAX ? s + P256_N : MAX],
+    ] as const)
+      es(what, rr, ss)
     if (i < 10) {
       const rsSig = sign('sha256', msg, rsKey.privateKey)
       const n = BigInt('0x' + Buffer.from(rsKey.publicJwk.n!, 'base64url').toString('hex'))
       const sigInt = BigInt('0x' + rsSig.toString('hex'))
       const rs = (what: string, v: bigint | Uint8Array, valid = false) =>
-        probes.push({ alg: 'RS256', jwk: rsKey.publicJwk, msg, sig: typeof v === 'bigint' ? Buffer.from(v.toString(16).padStart(512, '0'), 'hex') : v, valid, what })
+        probes.push({
+          alg: 'RS256',
+          jwk: rsKey.publicJwk,
+          msg,
+          sig: typeof v === 'bigint' ? Buffer.from(v.toString(16).padStart(512, '0'), 'hex') : v,
+          valid,
+          what,
+        })
       rs('valid', rsSig, true)
       const rsFlipped = Buffer.from(rsSig)
       rsFlipped[Math.floor(rand() * 256)]! ^= 1 << Math.floor(rand() * 8)

@@ -18,8 +18,14 @@ import { TEST_BACKENDS } from './support/backends.js'
 
 function auth(backend: BackendChoice, extra: Partial<CaracalAuthOptions> = {}): CaracalAuth {
   return new CaracalAuth({
-    issuer: ISSUER, audience: AUDIENCE, revocations: new InMemoryRevocationStore(), backend, cache: false,
-    now: () => NOW_MS, jwks: { keys: staticJwks }, ...extra,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    revocations: new InMemoryRevocationStore(),
+    backend,
+    cache: false,
+    now: () => NOW_MS,
+    jwks: { keys: staticJwks },
+    ...extra,
   })
 }
 
@@ -47,7 +53,11 @@ async function verdicts(fn: () => Promise<unknown>): Promise<string[]> {
 
 /** A token whose payload is exactly `json` (not re-serialized), signed by `key`. */
 function rawToken(json: string, key = esKey): string {
-  return signSegments(key, b64u(Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid }))), b64u(Buffer.from(json, 'utf8')))
+  return signSegments(
+    key,
+    b64u(Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid }))),
+    b64u(Buffer.from(json, 'utf8')),
+  )
 }
 
 afterEach(() => vi.restoreAllMocks())
@@ -79,8 +89,14 @@ describe('wasm one-call path', () => {
     for (const key of [esKey, rsKey]) {
       const seen = await verdicts(async () => {
         expect((await a.verify(mint({ sub: 'user-7' }, key))).sub).toBe('user-7')
-        await expect(a.verify(mint({ scope: 'documents:read' }, key))).rejects.toMatchObject({ code: 'insufficient_scope', description: 'missing required scope: tool:call' })
-        await expect(a.verify(mint({ exp: NOW_SEC - 120 }, key))).rejects.toMatchObject({ code: 'invalid_token', description: 'token expired' })
+        await expect(a.verify(mint({ scope: 'documents:read' }, key))).rejects.toMatchObject({
+          code: 'insufficient_scope',
+          description: 'missing required scope: tool:call',
+        })
+        await expect(a.verify(mint({ exp: NOW_SEC - 120 }, key))).rejects.toMatchObject({
+          code: 'invalid_token',
+          description: 'token expired',
+        })
       })
       expect(seen).toEqual(['accepted', 'refused', 'threw invalid_token'])
     }
@@ -107,10 +123,21 @@ describe('wasm one-call path', () => {
     for (const [literal, expected] of cases) {
       const token = rawToken(body(literal))
       for (const backend of TEST_BACKENDS) {
-        const outcome = await auth(backend).verify(token).then((c) => c.expiresAt, (e: CaracalAuthError) => e.description)
+        const outcome = await auth(backend)
+          .verify(token)
+          .then(
+            (c) => c.expiresAt,
+            (e: CaracalAuthError) => e.description,
+          )
         expect(outcome, `${backend} ${literal}`).toBe(expected)
       }
-      expect(await verdicts(() => auth('wasm').verify(token).catch(() => undefined))).toEqual(['defer'])
+      expect(
+        await verdicts(() =>
+          auth('wasm')
+            .verify(token)
+            .catch(() => undefined),
+        ),
+      ).toEqual(['defer'])
     }
   })
 
@@ -137,7 +164,10 @@ describe('wasm one-call path', () => {
     const a = auth('wasm', { audience: [...audiences, AUDIENCE] })
     const seen = await verdicts(async () => {
       expect((await a.verify(mint({}, esKey))).sub).toBe('user-1')
-      await expect(a.verify(mint({ aud: 'resource://nobody' }, esKey))).rejects.toMatchObject({ code: 'invalid_token', description: 'audience mismatch' })
+      await expect(a.verify(mint({ aud: 'resource://nobody' }, esKey))).rejects.toMatchObject({
+        code: 'invalid_token',
+        description: 'audience mismatch',
+      })
     })
     expect(seen).toEqual(['defer', 'defer'])
   })
@@ -158,7 +188,16 @@ describe('wasm one-call path', () => {
     ]
     for (const [z, s, au, accepted] of spellings) {
       const token = rawToken(claims.replace('"Z"', z).replace('"S"', s).replace('"A"', au))
-      const outcomes = await Promise.all(TEST_BACKENDS.map((b) => auth(b, options).verify(token).then(() => 'ok', (e: CaracalAuthError) => e.code)))
+      const outcomes = await Promise.all(
+        TEST_BACKENDS.map((b) =>
+          auth(b, options)
+            .verify(token)
+            .then(
+              () => 'ok',
+              (e: CaracalAuthError) => e.code,
+            ),
+        ),
+      )
       expect(new Set(outcomes).size, `${z} ${s} ${au}: ${outcomes.join(' ')}`).toBe(1)
       expect(outcomes[0] === 'ok', `${z} ${s} ${au}: ${outcomes[0]}`).toBe(accepted)
     }

@@ -27,7 +27,9 @@ function material(key: SigningKey): PublicKeyMaterial {
 }
 
 function signWith(key: SigningKey, message: Uint8Array): Buffer {
-  return key.alg === 'ES256' ? sign('sha256', message, { key: key.privateKey, dsaEncoding: 'ieee-p1363' }) : sign('sha256', message, key.privateKey)
+  return key.alg === 'ES256'
+    ? sign('sha256', message, { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+    : sign('sha256', message, key.privateKey)
 }
 
 const es = generateSigningKey('ES256', 'es')
@@ -96,7 +98,9 @@ function multiPrimeRsa(bits: number): TestRsaKey {
   const bytes = Math.ceil(bits / 8)
   const jwk = { kty: 'RSA', n: toBytes(n, bytes).toString('base64url'), e: 'AQAB' }
   return {
-    n, jwk, bytes,
+    n,
+    jwk,
+    bytes,
     sign(message) {
       const em = fromBytes(emsaPkcs1v15Sha256(createHash('sha256').update(message).digest(), bytes))
       // CRT: s ≡ em^(e⁻¹ mod p-1) (mod p) for every prime p.
@@ -132,8 +136,16 @@ describe('wasm backend', () => {
     const Q = p256.Point.BASE.multiply(d).toAffine()
     const hex = (x: bigint) => x.toString(16).padStart(64, '0')
     const key = wasmBackend.importKey({
-      alg: 'ES256', kty: 'EC', x: Buffer.from(hex(Q.x), 'hex'), y: Buffer.from(hex(Q.y), 'hex'),
-      jwk: { kty: 'EC', crv: 'P-256', x: Buffer.from(hex(Q.x), 'hex').toString('base64url'), y: Buffer.from(hex(Q.y), 'hex').toString('base64url') },
+      alg: 'ES256',
+      kty: 'EC',
+      x: Buffer.from(hex(Q.x), 'hex'),
+      y: Buffer.from(hex(Q.y), 'hex'),
+      jwk: {
+        kty: 'EC',
+        crv: 'P-256',
+        x: Buffer.from(hex(Q.x), 'hex').toString('base64url'),
+        y: Buffer.from(hex(Q.y), 'hex').toString('base64url'),
+      },
     })
     const edges: bigint[] = [1n, 2n, 3n, 5n, n - 1n, n - 2n, n - 3n, (n - 1n) / 2n, (n + 1n) / 2n]
     for (let j = 0; j < 256; j++) if (1n << BigInt(j) < n) edges.push(1n << BigInt(j))
@@ -167,7 +179,10 @@ describe('wasm backend', () => {
       const good = sign('sha256', message, { key: signer.privateKey, dsaEncoding: 'ieee-p1363' })
       const bad = Buffer.from(good)
       bad[i % 64]! ^= 1 << (i % 8)
-      for (const [sig, expected] of [[good, true], [bad, false]] as const) {
+      for (const [sig, expected] of [
+        [good, true],
+        [bad, false],
+      ] as const) {
         expect(staged.verify(message, sig)).toBe(expected)
         expect(plain.verify(message, sig)).toBe(expected)
       }
@@ -230,7 +245,10 @@ describe('wasm backend', () => {
     const rk = wasmBackend.importKey(material(rs))
     for (const len of [0, 1, 55, 56, 64, 16383, 16384, 16385, 40000]) {
       const message = randomBytes(len)
-      for (const [key, signer] of [[ek, es], [rk, rs]] as const) {
+      for (const [key, signer] of [
+        [ek, es],
+        [rk, rs],
+      ] as const) {
         const sig = signWith(signer, message)
         expect(key.verify(message, sig)).toBe(true)
         if (len > 0) {
@@ -320,14 +338,29 @@ describe('wasm primitives against node:crypto and BigInt', () => {
   it('SHA-256 matches node:crypto at every length around the block boundaries', () => {
     for (const len of [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 1000, 16384, 16385, 50_000]) {
       const m = randomBytes(len)
-      expect(Buffer.from(wasmInternalsForTests.sha256(m)).toString('hex')).toBe(createHash('sha256').update(m).digest('hex'))
+      expect(Buffer.from(wasmInternalsForTests.sha256(m)).toString('hex')).toBe(
+        createHash('sha256').update(m).digest('hex'),
+      )
     }
   })
 
   it('base64url decoding refuses exactly what the JS decoder refuses (README "What is checked")', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
     const foreign = ['=', '+', '/', ' ', '.', '\n', '\u00e9', '\u0100', '\u2028', '\0']
-    const texts: string[] = ['', 'A', 'AA', 'AQ', 'AR', 'AAA', 'AAE', 'AAF', 'AAAA', 'AQ==', 'AQ=', 'eyJhbGciOiJFUzI1NiJ9']
+    const texts: string[] = [
+      '',
+      'A',
+      'AA',
+      'AQ',
+      'AR',
+      'AAA',
+      'AAE',
+      'AAF',
+      'AAAA',
+      'AQ==',
+      'AQ=',
+      'eyJhbGciOiJFUzI1NiJ9',
+    ]
     for (let len = 0; len < 200; len++) texts.push(Buffer.from(randomBytes(len)).toString('base64url'))
     for (let i = 0; i < 3000; i++) {
       const len = 1 + (i % 13)
@@ -353,7 +386,19 @@ describe('wasm primitives against node:crypto and BigInt', () => {
 
   it('P-256 field multiply, square, add and subtract are exact, edge values included', () => {
     // Values near 0, p and 2^256 drive the rare carry and fold paths of the reduction.
-    const edges = [0n, 1n, 2n, P - 1n, P - 2n, 2n ** 255n, 2n ** 224n, 2n ** 192n - 1n, 2n ** 96n, P - 2n ** 96n, 2n ** 32n - 1n]
+    const edges = [
+      0n,
+      1n,
+      2n,
+      P - 1n,
+      P - 2n,
+      2n ** 255n,
+      2n ** 224n,
+      2n ** 192n - 1n,
+      2n ** 96n,
+      P - 2n ** 96n,
+      2n ** 32n - 1n,
+    ]
     const values = [...edges, ...Array.from({ length: 300 }, () => fromBytes(randomBytes(32)) % P)]
     const ops: Array<[0 | 1 | 2 | 3, (a: bigint, b: bigint) => bigint]> = [
       [0, (a, b) => (a * b) % P],

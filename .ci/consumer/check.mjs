@@ -35,9 +35,14 @@ try {
     const served = auth.stats().backend
     if (backend === 'auto') assert.equal(served.ES256, 'wasm', 'auto serves ES256 from wasm')
     else assert.equal(served.ES256, backend)
-    await assert.rejects(auth.verify('not.a.token'), (e) => e instanceof root.CaracalAuthError && e.code === 'invalid_token')
+    await assert.rejects(
+      auth.verify('not.a.token'),
+      (e) => e instanceof root.CaracalAuthError && e.code === 'invalid_token',
+    )
     auth.close()
-    console.log(`consumer: ${backend} verified ES256 and RS256 (ES256 served by ${served.ES256}, RS256 by ${served.RS256})`)
+    console.log(
+      `consumer: ${backend} verified ES256 and RS256 (ES256 served by ${served.ES256}, RS256 by ${served.RS256})`,
+    )
   }
 } finally {
   await sts.close()

@@ -47,7 +47,8 @@ export function wwwAuthenticate(error: CaracalAuthError, options: ChallengeOptio
   let header = `Bearer error="${bearerErrorOf(error)}", error_description="${quotable(error.message)}"`
   const scope = error.scope ?? options.requiredScopes
   if (scope !== undefined && scope.length > 0) header += `, scope="${quotable(scope.join(' '))}"`
-  if (options.resourceMetadataUrl !== undefined) header += `, resource_metadata="${quotable(options.resourceMetadataUrl)}"`
+  if (options.resourceMetadataUrl !== undefined)
+    header += `, resource_metadata="${quotable(options.resourceMetadataUrl)}"`
   return header
 }
 
@@ -70,7 +71,11 @@ export function renderAuthError(error: CaracalAuthError, options: ChallengeOptio
     status = error.status
     headers['www-authenticate'] = wwwAuthenticate(error, options)
   }
-  const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: AUTH_JSON_RPC_CODE, message: error.message, data } })
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: null,
+    error: { code: AUTH_JSON_RPC_CODE, message: error.message, data },
+  })
   return { status, headers, body }
 }
 
@@ -87,7 +92,12 @@ export function authErrorResponse(error: CaracalAuthError, options: ChallengeOpt
  * rejects anything that is not a compact JWS.
  */
 export function bearerToken(header: string | readonly string[] | undefined): string {
-  if (typeof header === 'string' && header.length > 7 && header.charCodeAt(6) === 32 && header.slice(0, 6).toLowerCase() === 'bearer') {
+  if (
+    typeof header === 'string' &&
+    header.length > 7 &&
+    header.charCodeAt(6) === 32 &&
+    header.slice(0, 6).toLowerCase() === 'bearer'
+  ) {
     let start = 7
     while (header.charCodeAt(start) === 32) start++
     const token = header.slice(start).trimEnd()
@@ -98,5 +108,7 @@ export function bearerToken(header: string | readonly string[] | undefined): str
 
 /** Anything a verifier threw, as a `CaracalAuthError` (the verifier promises nothing else, but adapters must never leak a 500). */
 export function asAuthError(error: unknown): CaracalAuthError {
-  return error instanceof CaracalAuthError ? error : new CaracalAuthError('invalid_token', 'token could not be verified', { cause: error })
+  return error instanceof CaracalAuthError
+    ? error
+    : new CaracalAuthError('invalid_token', 'token could not be verified', { cause: error })
 }

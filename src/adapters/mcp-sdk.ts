@@ -49,7 +49,9 @@ function asUrl(value: string): URL | undefined {
 function acceptedAudience(token: string, audiences: ReadonlySet<string>): string | undefined {
   if (audiences.size === 1) return audiences.values().next().value
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { aud?: unknown }
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      aud?: unknown
+    }
     const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud]
     return aud.find((a): a is string => typeof a === 'string' && audiences.has(a))
   } catch {
@@ -111,7 +113,11 @@ export function mcpSdkVerifier(auth: MandateVerifier, options: McpSdkVerifierOpt
 
 export interface RequireCaracalAuthOptions extends ChallengeOptions, McpSdkVerifierOptions {}
 
-export type NodeMiddleware = (req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, next: (error?: unknown) => void) => void
+export type NodeMiddleware = (
+  req: IncomingMessage & { auth?: AuthInfo },
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => void
 
 /**
  * Express (or plain node:http) middleware: sets `req.auth`, which the SDK's
@@ -160,7 +166,10 @@ export interface ProtectedResourceMetadataOptions {
 }
 
 /** RFC 9728 §2 metadata document for this resource server. */
-export function protectedResourceMetadata(auth: MandateVerifier, options: ProtectedResourceMetadataOptions): Record<string, unknown> {
+export function protectedResourceMetadata(
+  auth: MandateVerifier,
+  options: ProtectedResourceMetadataOptions,
+): Record<string, unknown> {
   const scopes = options.scopesSupported ?? auth.options.policy.requiredScopes
   const doc: Record<string, unknown> = {
     resource: new URL(String(options.resourceServerUrl)).href,
@@ -201,7 +210,9 @@ export function protectedResourceMetadataHandler(auth: MandateVerifier, options:
     const cors = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, OPTIONS' }
     if (req.method === 'OPTIONS') res.writeHead(204, cors).end()
     else if (req.method === 'GET' || req.method === 'HEAD') {
-      res.writeHead(200, { ...cors, 'content-type': 'application/json', 'cache-control': 'max-age=3600' }).end(req.method === 'HEAD' ? undefined : body)
+      res
+        .writeHead(200, { ...cors, 'content-type': 'application/json', 'cache-control': 'max-age=3600' })
+        .end(req.method === 'HEAD' ? undefined : body)
     } else res.writeHead(405, { allow: 'GET, HEAD, OPTIONS' }).end()
   }
 }

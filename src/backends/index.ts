@@ -57,7 +57,10 @@ export function resolveBackends(choice: BackendChoice): BackendForAlgorithm {
   for (const alg of Object.keys(AUTO_ORDER) as Algorithm[]) {
     const name = AUTO_ORDER[alg].find((n) => BACKENDS[n]?.supports(alg) === true) ?? 'noble'
     // Per stage: where wasm does the arithmetic and OpenSSL is at hand, OpenSSL does the hashing.
-    chosen[alg] = name === 'wasm' && nodeSha256 !== undefined && nodeBackend.supports(alg) ? withHashStage(wasmBackend, nodeSha256, { oneCall: AUTO_ONE_CALL }) : BACKENDS[name]!
+    chosen[alg] =
+      name === 'wasm' && nodeSha256 !== undefined && nodeBackend.supports(alg)
+        ? withHashStage(wasmBackend, nodeSha256, { oneCall: AUTO_ONE_CALL })
+        : BACKENDS[name]!
   }
   return (alg) => chosen[alg]
 }

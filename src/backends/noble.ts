@@ -16,7 +16,9 @@ function importEc(material: EcPublicKeyMaterial): VerifyingKey {
   publicKey.set(material.y, 33)
   let released = false
   return {
-    alg: 'ES256', backend: 'noble', material,
+    alg: 'ES256',
+    backend: 'noble',
+    material,
     verify(signingInput, signature) {
       if (released) return false
       try {
@@ -26,7 +28,9 @@ function importEc(material: EcPublicKeyMaterial): VerifyingKey {
         return false
       }
     },
-    release() { released = true },
+    release() {
+      released = true
+    },
   }
 }
 
@@ -48,7 +52,9 @@ function importRsa(material: RsaPublicKeyMaterial): VerifyingKey {
   const k = material.modulusBytes
   let released = false
   return {
-    alg: 'RS256', backend: 'noble', material,
+    alg: 'RS256',
+    backend: 'noble',
+    material,
     verify(signingInput, signature) {
       if (released || signature.length !== k) return false
       const s = toBigInt(signature)
@@ -59,7 +65,9 @@ function importRsa(material: RsaPublicKeyMaterial): VerifyingKey {
       const expected = emsaPkcs1v15Sha256(sha256(signingInput), k)
       return encoded.length === k && Buffer.compare(encoded, expected) === 0
     },
-    release() { released = true },
+    release() {
+      released = true
+    },
   }
 }
 

@@ -8,7 +8,11 @@
 import type { PublicKeyMaterial } from '../jws/public-key.js'
 import type { MandateRules, SignatureBackend, VerifyingKey } from './types.js'
 
-export function withHashStage(curve: SignatureBackend, sha256: (message: Uint8Array) => Uint8Array, options: { readonly oneCall: boolean }): SignatureBackend {
+export function withHashStage(
+  curve: SignatureBackend,
+  sha256: (message: Uint8Array) => Uint8Array,
+  options: { readonly oneCall: boolean },
+): SignatureBackend {
   return {
     name: curve.name,
     supports: (alg) => curve.supports(alg),
@@ -23,10 +27,12 @@ export function withHashStage(curve: SignatureBackend, sha256: (message: Uint8Ar
         material: key.material,
         verify: (signingInput, signature) => verifyDigest(sha256(signingInput), signature),
         verifyDigest,
-        ...(verifyMandate === undefined ? {} : {
-          verifyMandate: (token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number) =>
-            verifyMandate(token, dot1, dot2, rules, nowSec, sha256),
-        }),
+        ...(verifyMandate === undefined
+          ? {}
+          : {
+              verifyMandate: (token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number) =>
+                verifyMandate(token, dot1, dot2, rules, nowSec, sha256),
+            }),
         release: () => key.release(),
       }
     },

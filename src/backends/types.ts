@@ -31,7 +31,14 @@ export interface VerifyingKey {
    * `splitCompact` checked (dots at `dot1`, `dot2`). Throws `invalid_token` exactly where the JS
    * path would; `sha256`, when given, hashes the signing input instead of the backend (a stage).
    */
-  verifyMandate?(token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number, sha256?: (bytes: Uint8Array) => Uint8Array): MandateVerdict
+  verifyMandate?(
+    token: string,
+    dot1: number,
+    dot2: number,
+    rules: MandateRules,
+    nowSec: number,
+    sha256?: (bytes: Uint8Array) => Uint8Array,
+  ): MandateVerdict
   /** Gives back what the key holds (wasm table space). Idempotent; the key is unusable after. */
   release(): void
 }

@@ -16,7 +16,16 @@ export { CLAIM_NAMES }
 /** The exports of assembly/mandate.ts. */
 export interface MandateExports {
   readonly memory: WebAssembly.Memory
-  mandateVerify(slot: number, rsa: number, sigLen: number, len: number, dot1: number, dot2: number, nowSec: number, digestGiven: number): number
+  mandateVerify(
+    slot: number,
+    rsa: number,
+    sigLen: number,
+    len: number,
+    dot1: number,
+    dot2: number,
+    nowSec: number,
+    digestGiven: number,
+  ): number
   mandateTokenPtr(): number
   mandateTokenBytes(): number
   mandatePolicyBytes(): number
@@ -112,7 +121,11 @@ function encodePolicy(rules: MandateRules, maxBytes: number): Uint8Array | null 
   view.setFloat64(0, c.expLeewaySec, true)
   view.setFloat64(8, c.futureLeewaySec, true)
   view.setFloat64(16, p.maxHopCount, true)
-  view.setUint32(24, (p.requireAgent ? 1 : 0) | (p.requireDelegation ? 2 : 0) | (c.requiredUse === 'session' ? 4 : 0), true)
+  view.setUint32(
+    24,
+    (p.requireAgent ? 1 : 0) | (p.requireDelegation ? 2 : 0) | (c.requiredUse === 'session' ? 4 : 0),
+    true,
+  )
   let at = HEAD
   encoded.forEach((list, i) => {
     view.setUint32(28 + 4 * i, at, true)
@@ -175,7 +188,17 @@ export class MandateChannel {
    * With `sha256`, the signing input is hashed by it (ES256 only), straight from the token's bytes
    * in linear memory, and the module takes the digest instead of hashing itself.
    */
-  verify(slot: number, rsa: boolean, sigLen: number, token: string, dot1: number, dot2: number, rules: MandateRules, nowSec: number, sha256?: (bytes: Uint8Array) => Uint8Array): MandateVerdict {
+  verify(
+    slot: number,
+    rsa: boolean,
+    sigLen: number,
+    token: string,
+    dot1: number,
+    dot2: number,
+    rules: MandateRules,
+    nowSec: number,
+    sha256?: (bytes: Uint8Array) => Uint8Array,
+  ): MandateVerdict {
     let policy = this.#encoded.get(rules)
     if (policy === undefined) {
       policy = encodePolicy(rules, this.#policyBytes)
@@ -190,7 +213,16 @@ export class MandateChannel {
     // splitCompact has checked the token is ASCII: latin1 writes it byte for byte.
     v.bytes.write(token, this.#token, 'latin1')
     if (sha256 !== undefined) v.bytes.set(sha256(v.bytes.subarray(this.#token, this.#token + dot2)), this.#digest)
-    const verdict = this.#e.mandateVerify(slot, rsa ? 1 : 0, sigLen, token.length, dot1, dot2, nowSec, sha256 === undefined ? 0 : 1)
+    const verdict = this.#e.mandateVerify(
+      slot,
+      rsa ? 1 : 0,
+      sigLen,
+      token.length,
+      dot1,
+      dot2,
+      nowSec,
+      sha256 === undefined ? 0 : 1,
+    )
     if (verdict === 0) return { kind: 'accepted', mandate: this.#claims(v) }
     if (verdict === 1) return { kind: 'refused', mandate: this.#claims(v) }
     if (verdict === 2) return DEFER

@@ -67,20 +67,38 @@ function instantiate(): Loaded {
   try {
     code = new Uint8Array(readFileSync(MODULE_URL))
   } catch (error) {
-    return { ok: false, broken: true, reason: `caracal.wasm cannot be read beside ${new URL('.', import.meta.url).pathname} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); run \`npm run build\`` }
+    return {
+      ok: false,
+      broken: true,
+      reason: `caracal.wasm cannot be read beside ${new URL('.', import.meta.url).pathname} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); run \`npm run build\``,
+    }
   }
   let exports: WasmExports
   try {
     exports = new WebAssembly.Instance(new WebAssembly.Module(code), {}).exports as unknown as WasmExports
   } catch (error) {
-    return { ok: false, broken: false, reason: `caracal.wasm cannot be instantiated here (${(error as Error).message})` }
+    return {
+      ok: false,
+      broken: false,
+      reason: `caracal.wasm cannot be instantiated here (${(error as Error).message})`,
+    }
   }
   const id = typeof exports.buildId === 'function' ? exports.buildId() >>> 0 : undefined
   if (id !== WASM_BUILD_ID) {
     const built = id === undefined ? 'an older build' : `0x${id.toString(16).padStart(8, '0')}`
-    return { ok: false, broken: true, reason: `caracal.wasm is stale: built from other sources (${built}) than this code expects (0x${WASM_BUILD_ID.toString(16).padStart(8, '0')}); run \`npm run build\`` }
+    return {
+      ok: false,
+      broken: true,
+      reason: `caracal.wasm is stale: built from other sources (${built}) than this code expects (0x${WASM_BUILD_ID.toString(16).padStart(8, '0')}); run \`npm run build\``,
+    }
   }
-  const instance = { exports, io: exports.ioPtr(), ioBytes: exports.ioBytes(), bytes: new Uint8Array(exports.memory.buffer), mandates: new MandateChannel(exports) }
+  const instance = {
+    exports,
+    io: exports.ioPtr(),
+    ioBytes: exports.ioBytes(),
+    bytes: new Uint8Array(exports.memory.buffer),
+    mandates: new MandateChannel(exports),
+  }
   return { ok: true, instance }
 }
 
@@ -122,7 +140,14 @@ const finalizer = new FinalizationRegistry<() => void>((free) => free())
 
 type Check = (slot: number, signingInput: Uint8Array, signature: Uint8Array) => boolean
 
-function makeKey(w: Instance, material: PublicKeyMaterial, slot: number, check: Check, free: (slot: number) => void, checkDigest?: Check): VerifyingKey {
+function makeKey(
+  w: Instance,
+  material: PublicKeyMaterial,
+  slot: number,
+  check: Check,
+  free: (slot: number) => void,
+  checkDigest?: Check,
+): VerifyingKey {
   const rsa = material.alg === 'RS256'
   const sigLen = material.alg === 'RS256' ? material.modulusBytes : 64
   let live = true
@@ -135,7 +160,9 @@ function makeKey(w: Instance, material: PublicKeyMaterial, slot: number, check: 
       if (!live) return false
       return check(slot, signingInput, signature)
     },
-    ...(checkDigest === undefined ? {} : { verifyDigest: (digest: Uint8Array, signature: Uint8Array) => live && checkDigest(slot, digest, signature) }),
+    ...(checkDigest === undefined
+      ? {}
+      : { verifyDigest: (digest: Uint8Array, signature: Uint8Array) => live && checkDigest(slot, digest, signature) }),
     verifyMandate(token, dot1, dot2, rules, nowSec, sha256) {
       // A released key's slot may hold another key by now: the JS path answers (its verify is false).
       if (!live || (rsa && sha256 !== undefined)) return DEFER
@@ -159,25 +186,32 @@ function importEc(w: Instance, material: EcPublicKeyMaterial): VerifyingKey {
   mem.set(material.y, w.io + 32)
   const slot = e.ecImport(w.io, w.io + 32)
   if (slot === 0) throw new TypeError('wasm backend: EC key rejected (not on P-256, or out of memory)')
-  return makeKey(w, material, slot, (s, input, signature) => {
-    if (signature.length !== 64) return false
-    if (input.length + 64 <= w.ioBytes) {
-      // One crossing: message and signature side by side in the staging buffer.
+  return makeKey(
+    w,
+    material,
+    slot,
+    (s, input, signature) => {
+      if (signature.length !== 64) return false
+      if (input.length + 64 <= w.ioBytes) {
+        // One crossing: message and signature side by side in the staging buffer.
+        const mem = view(w)
+        mem.set(input, w.io)
+        mem.set(signature, w.io + input.length)
+        return e.ecVerifyMessage(s, input.length) !== 0
+      }
+      hash(w, input)
+      view(w).set(signature, w.io)
+      return e.ecVerify(s, w.io) !== 0
+    },
+    (s) => e.ecFree(s),
+    (s, digest, signature) => {
+      if (signature.length !== 64 || digest.length !== 32) return false
       const mem = view(w)
-      mem.set(input, w.io)
-      mem.set(signature, w.io + input.length)
-      return e.ecVerifyMessage(s, input.length) !== 0
-    }
-    hash(w, input)
-    view(w).set(signature, w.io)
-    return e.ecVerify(s, w.io) !== 0
-  }, (s) => e.ecFree(s), (s, digest, signature) => {
-    if (signature.length !== 64 || digest.length !== 32) return false
-    const mem = view(w)
-    mem.set(digest, w.io)
-    mem.set(signature, w.io + 32)
-    return e.ecVerifyDigest(s, w.io, w.io + 32) !== 0
-  })
+      mem.set(digest, w.io)
+      mem.set(signature, w.io + 32)
+      return e.ecVerifyDigest(s, w.io, w.io + 32) !== 0
+    },
+  )
 }
 
 function importRsa(w: Instance, material: RsaPublicKeyMaterial): VerifyingKey {
@@ -188,18 +222,24 @@ function importRsa(w: Instance, material: RsaPublicKeyMaterial): VerifyingKey {
   const slot = e.rsaImport(w.io, material.n.length, exponent >>> 0)
   if (slot === 0) throw new TypeError('wasm backend: RSA key rejected (size or exponent, or out of memory)')
   const k = material.modulusBytes
-  return makeKey(w, material, slot, (s, input, signature) => {
-    if (signature.length !== k) return false
-    if (input.length + k <= w.ioBytes) {
-      const mem = view(w)
-      mem.set(input, w.io)
-      mem.set(signature, w.io + input.length)
-      return e.rsaVerifyMessage(s, input.length, k) !== 0
-    }
-    hash(w, input)
-    view(w).set(signature, w.io)
-    return e.rsaVerify(s, w.io, k) !== 0
-  }, (s) => e.rsaFree(s))
+  return makeKey(
+    w,
+    material,
+    slot,
+    (s, input, signature) => {
+      if (signature.length !== k) return false
+      if (input.length + k <= w.ioBytes) {
+        const mem = view(w)
+        mem.set(input, w.io)
+        mem.set(signature, w.io + input.length)
+        return e.rsaVerifyMessage(s, input.length, k) !== 0
+      }
+      hash(w, input)
+      view(w).set(signature, w.io)
+      return e.rsaVerify(s, w.io, k) !== 0
+    },
+    (s) => e.rsaFree(s),
+  )
 }
 
 export const wasmBackend: SignatureBackend = {

@@ -49,17 +49,28 @@ interface ClosableStore extends RevocationStore {
 async function redisRevocations(redisUrl: string): Promise<ClosableStore> {
   const specifier = '../redis.js'
   let mod: {
-    RedisRevocationStore?: new (options: { redis: unknown }) => ClosableStore & { ready(options?: { timeoutMs?: number }): Promise<void> }
+    RedisRevocationStore?: new (options: {
+      redis: unknown
+    }) => ClosableStore & { ready(options?: { timeoutMs?: number }): Promise<void> }
     FAIL_FAST_REDIS_OPTIONS?: Record<string, unknown>
   }
   try {
     mod = (await import(specifier)) as typeof mod
   } catch (cause) {
-    throw new Error('REDIS_URL is set, but this build has no Redis revocation store (caracal-fastmcp/redis); unset REDIS_URL to use the in-memory store', { cause })
+    throw new Error(
+      'REDIS_URL is set, but this build has no Redis revocation store (caracal-fastmcp/redis); unset REDIS_URL to use the in-memory store',
+      { cause },
+    )
   }
-  if (typeof mod.RedisRevocationStore !== 'function') throw new Error('caracal-fastmcp/redis does not export RedisRevocationStore')
+  if (typeof mod.RedisRevocationStore !== 'function')
+    throw new Error('caracal-fastmcp/redis does not export RedisRevocationStore')
   const { Redis } = await import('ioredis')
-  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, ...mod.FAIL_FAST_REDIS_OPTIONS })
+  const redis = new Redis(redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    ...mod.FAIL_FAST_REDIS_OPTIONS,
+  })
   let lastError = ''
   // Without a listener ioredis prints every reconnection failure; the store reports staleness itself.
   redis.on('error', (error: unknown) => {
@@ -72,7 +83,9 @@ async function redisRevocations(redisUrl: string): Promise<ClosableStore> {
     await store.close?.()
     redis.disconnect()
     const safeUrl = redisUrl.replace(/\/\/[^@/]*@/, '//***@')
-    throw new Error(`cannot load revocations from Redis at ${safeUrl}${lastError === '' ? '' : `: ${lastError}`}`, { cause })
+    throw new Error(`cannot load revocations from Redis at ${safeUrl}${lastError === '' ? '' : `: ${lastError}`}`, {
+      cause,
+    })
   }
   return {
     isRevoked: (a) => store.isRevoked(a),
@@ -91,7 +104,12 @@ async function httpMinter(stsUrl: string): Promise<Demo['mint']> {
   const mint = async (overrides: Record<string, unknown>): Promise<string> => {
     // JSON has no undefined: the dev STS reads null as "leave the claim out".
     const claims = Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v === undefined ? null : v]))
-    const response = await fetch(mintUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ claims }), signal: AbortSignal.timeout(5000) })
+    const response = await fetch(mintUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ claims }),
+      signal: AbortSignal.timeout(5000),
+    })
     const body = (await response.json().catch(() => undefined)) as { token?: unknown } | undefined
     if (!response.ok || typeof body?.token !== 'string') throw new Error(`${mintUrl} answered ${response.status}`)
     return body.token
@@ -111,7 +129,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     for (const step of cleanup.reverse()) await step()
   }
   try {
-    const revocations: ClosableStore = options.redisUrl === undefined ? new InMemoryRevocationStore() : await redisRevocations(options.redisUrl)
+    const revocations: ClosableStore =
+      options.redisUrl === undefined ? new InMemoryRevocationStore() : await redisRevocations(options.redisUrl)
     if (revocations.close !== undefined) cleanup.push(() => revocations.close!())
 
     let sts: DevSts | undefined
@@ -139,7 +158,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     cleanup.push(() => auth.close())
     await auth.warmup()
 
-    const server = createDocumentsServer({ authenticate: auth.authenticate, ...(options.onToolRun ? { onToolRun: options.onToolRun } : {}) })
+    const server = createDocumentsServer({
+      authenticate: auth.authenticate,
+      ...(options.onToolRun ? { onToolRun: options.onToolRun } : {}),
+    })
     const mcpUrl = await startHttpStream(server, { port: options.port ?? 0 })
     cleanup.push(() => server.stop())
 

@@ -43,7 +43,10 @@ export const DOCUMENTS: readonly StoredDocument[] = Object.freeze([
 ])
 
 export function searchDocuments(query: string, limit = 5): StoredDocument[] {
-  const words = query.toLowerCase().split(/\s+/).filter((w) => w !== '')
+  const words = query
+    .toLowerCase()
+    .split(/\s+/)
+    .filter((w) => w !== '')
   const score = (d: StoredDocument): number => {
     const text = `${d.title} ${d.tags.join(' ')} ${d.body}`.toLowerCase()
     return words.reduce((n, w) => n + (text.includes(w) ? 1 : 0), 0)

@@ -42,7 +42,10 @@ export async function startHttpStream(server: FastMCP<CaracalSession>, options: 
   for (let attempt = 0; ; attempt++) {
     const chosen = port === 0 ? await freePort(host) : port
     try {
-      await server.start({ transportType: 'httpStream', httpStream: { host, port: chosen, endpoint, stateless: options.stateless ?? true } })
+      await server.start({
+        transportType: 'httpStream',
+        httpStream: { host, port: chosen, endpoint, stateless: options.stateless ?? true },
+      })
       return new URL(`http://${host.includes(':') ? `[${host}]` : host}:${chosen}${endpoint}`)
     } catch (error) {
       if (!inUse(error) || attempt >= 5) throw error

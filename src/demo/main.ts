@@ -13,17 +13,35 @@ function env(name: string): string | undefined {
 
 async function main(): Promise<void> {
   const port = env('PORT') === undefined ? 0 : Number(env('PORT'))
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not ${env('PORT')}`)
-  const demo = await startDemo({ port, stsUrl: env('CARACAL_STS_URL'), zoneId: env('CARACAL_ZONE_ID'), redisUrl: env('REDIS_URL') })
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT must be a port number, not ${env('PORT')}`)
+  const demo = await startDemo({
+    port,
+    stsUrl: env('CARACAL_STS_URL'),
+    zoneId: env('CARACAL_ZONE_ID'),
+    redisUrl: env('REDIS_URL'),
+  })
 
   const zone = env('CARACAL_ZONE_ID') ?? DEFAULT_ZONE_ID
-  console.log(`STS        ${demo.stsUrl}${demo.sts === undefined ? ' (external)' : ' (embedded development STS, ES256 + RS256)'}`)
+  console.log(
+    `STS        ${demo.stsUrl}${demo.sts === undefined ? ' (external)' : ' (embedded development STS, ES256 + RS256)'}`,
+  )
   console.log(`JWKS       ${demo.stsUrl}/.well-known/jwks.json`)
-  console.log(`MCP server ${demo.mcpUrl.href} (documents: search, get_document; zone ${zone}; revocations ${demo.revocationsKind})`)
-  console.log(`Backends   ${Object.entries(demo.auth.stats().backend).map(([alg, b]) => `${alg} ${b}`).join(', ')}`)
+  console.log(
+    `MCP server ${demo.mcpUrl.href} (documents: search, get_document; zone ${zone}; revocations ${demo.revocationsKind})`,
+  )
+  console.log(
+    `Backends   ${Object.entries(demo.auth.stats().backend)
+      .map(([alg, b]) => `${alg} ${b}`)
+      .join(', ')}`,
+  )
   console.log('')
 
-  const rows = await runTour({ mcpUrl: demo.mcpUrl, mint: demo.mint, revoke: (anchor) => demo.revocations.markRevoked(anchor) })
+  const rows = await runTour({
+    mcpUrl: demo.mcpUrl,
+    mint: demo.mint,
+    revoke: (anchor) => demo.revocations.markRevoked(anchor),
+  })
   console.log(formatTour(rows))
   console.log('')
   const failed = rows.filter((r) => r.outcome === 'fail')
@@ -45,12 +63,20 @@ async function main(): Promise<void> {
     console.log(token)
     console.log('')
     console.log('Try it:')
-    const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'search', arguments: { query: 'revocation' } } })
+    const call = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'search', arguments: { query: 'revocation' } },
+    })
     console.log(
       `curl -s ${demo.mcpUrl.href} -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' ` +
         `-H 'authorization: Bearer ${token}' -d '${call}'`,
     )
-    if (demo.sts !== undefined) console.log(`More mandates: curl -s -X POST ${demo.stsUrl}/mint -d '{"claims":{"scope":"tool:call documents:read"}}'`)
+    if (demo.sts !== undefined)
+      console.log(
+        `More mandates: curl -s -X POST ${demo.stsUrl}/mint -d '{"claims":{"scope":"tool:call documents:read"}}'`,
+      )
   }
 
   let stopping = false

@@ -64,9 +64,13 @@ export interface ConnectedClient {
  * An MCP SDK client on the Streamable HTTP transport, sending `Authorization: Bearer <token>` when
  * given a token (or the given header as is, to show what other schemes get).
  */
-export async function connectClient(mcpUrl: URL, token: string | { readonly authorization: string } | undefined): Promise<ConnectedClient> {
+export async function connectClient(
+  mcpUrl: URL,
+  token: string | { readonly authorization: string } | undefined,
+): Promise<ConnectedClient> {
   const recorder = recordingFetch()
-  const authorization = token === undefined ? undefined : typeof token === 'string' ? `Bearer ${token}` : token.authorization
+  const authorization =
+    token === undefined ? undefined : typeof token === 'string' ? `Bearer ${token}` : token.authorization
   const transport = new StreamableHTTPClientTransport(mcpUrl, {
     fetch: recorder.fetch,
     ...(authorization === undefined ? {} : { requestInit: { headers: { authorization } } }),
@@ -137,18 +141,29 @@ export async function runTour(ctx: TourContext): Promise<TourRow[]> {
   } else {
     try {
       valid = await connectClient(ctx.mcpUrl, await mint({ sid }))
-      const found = JSON.parse(textOf(await valid.client.callTool({ name: 'search', arguments: { query: 'revocation session' } }))) as {
+      const found = JSON.parse(
+        textOf(await valid.client.callTool({ name: 'search', arguments: { query: 'revocation session' } })),
+      ) as {
         caller: { sub: string }
         results: { id: string }[]
       }
-      row('valid mandate: search', 'allowed', found.results.length > 0 && found.caller.sub !== '' ? 'allowed' : 'allowed, but no results')
-      const got = JSON.parse(textOf(await valid.client.callTool({ name: 'get_document', arguments: { id: found.results[0]?.id ?? 'doc-1' } }))) as {
+      row(
+        'valid mandate: search',
+        'allowed',
+        found.results.length > 0 && found.caller.sub !== '' ? 'allowed' : 'allowed, but no results',
+      )
+      const got = JSON.parse(
+        textOf(
+          await valid.client.callTool({ name: 'get_document', arguments: { id: found.results[0]?.id ?? 'doc-1' } }),
+        ),
+      ) as {
         document: { title: string }
       }
       row('valid mandate: get_document', 'allowed', got.document.title === '' ? 'empty document' : 'allowed')
     } catch (error) {
       const actual = summarize(observedOf(error, valid))
-      while (rows.length < 2) row(rows.length === 0 ? 'valid mandate: search' : 'valid mandate: get_document', 'allowed', actual)
+      while (rows.length < 2)
+        row(rows.length === 0 ? 'valid mandate: search' : 'valid mandate: get_document', 'allowed', actual)
     }
   }
 
@@ -169,14 +184,22 @@ export async function runTour(ctx: TourContext): Promise<TourRow[]> {
 
   row('tampered mandate (payload edited)', '401 invalid_token', await attempt(tamper(await mint({}))))
   row('mandate without tool:call', '403 insufficient_scope', await attempt(await mint({ scope: 'documents:read' })))
-  row('mandate without an agent session', '403 agent_required', await attempt(await mint({ agent_session_id: undefined })))
+  row(
+    'mandate without an agent session',
+    '403 agent_required',
+    await attempt(await mint({ agent_session_id: undefined })),
+  )
 
   // Per-tool scopes (fastmcp canAccess): the mandate passes, the tools needing documents:read are not there.
   let narrow: ConnectedClient | undefined
   try {
     narrow = await connectClient(ctx.mcpUrl, await mint({ scope: 'tool:call' }))
     const listed = (await narrow.client.listTools()).tools.map((t) => t.name)
-    row('mandate without documents:read', 'tools hidden', listed.length === 0 ? 'tools hidden' : `listed: ${listed.join(', ')}`)
+    row(
+      'mandate without documents:read',
+      'tools hidden',
+      listed.length === 0 ? 'tools hidden' : `listed: ${listed.join(', ')}`,
+    )
   } catch (error) {
     row('mandate without documents:read', 'tools hidden', summarize(observedOf(error, narrow)))
   } finally {
@@ -207,6 +230,10 @@ export function formatTour(rows: readonly TourRow[]): string {
   const head = ['', 'step', 'expected', 'got']
   const body = rows.map((r) => [mark[r.outcome], r.step, r.expected, r.actual])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd()
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n')
 }

@@ -16,8 +16,16 @@ export interface SigningKey {
 
 export function generateSigningKey(alg: Algorithm, kid: string, modulusLength = 2048): SigningKey {
   const { privateKey, publicKey } =
-    alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength, publicExponent: 65537 })
-  return { alg, kid, privateKey, publicKey, publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' } }
+    alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength, publicExponent: 65537 })
+  return {
+    alg,
+    kid,
+    privateKey,
+    publicKey,
+    publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' },
+  }
 }
 
 /** Signs `payload` under `header` (alg and kid are filled from the key unless given). */
@@ -26,6 +34,8 @@ export function signJws(key: SigningKey, payload: unknown, header: Record<string
   const p = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)).toString('base64url')
   const input = Buffer.from(`${h}.${p}`, 'latin1')
   const signature =
-    key.alg === 'ES256' ? sign('sha256', input, { key: key.privateKey, dsaEncoding: 'ieee-p1363' }) : sign('sha256', input, key.privateKey)
+    key.alg === 'ES256'
+      ? sign('sha256', input, { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+      : sign('sha256', input, key.privateKey)
   return `${h}.${p}.${signature.toString('base64url')}`
 }

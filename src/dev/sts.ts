@@ -92,7 +92,8 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
   const host = options.host ?? '127.0.0.1'
   if (!LOOPBACK.has(host)) throw new TypeError(`startDevSts: host must be a loopback address, not ${host}`)
   const algorithms = options.algorithms ?? ALL_ALGORITHMS
-  if (algorithms.length === 0 || !algorithms.every(isAlgorithm)) throw new TypeError(`startDevSts: algorithms must be a non-empty array of ${ALL_ALGORITHMS.join(', ')}`)
+  if (algorithms.length === 0 || !algorithms.every(isAlgorithm))
+    throw new TypeError(`startDevSts: algorithms must be a non-empty array of ${ALL_ALGORITHMS.join(', ')}`)
   const zoneScoped = options.zoneId !== undefined
   const zoneId = options.zoneId ?? 'dev-zone'
   const audience = options.audience ?? 'resource://documents'
@@ -125,7 +126,9 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
   const sts: DevSts = {
     url,
     issuer,
-    jwksUrl: zoneScoped ? `${url}/.well-known/jwks.json?${new URLSearchParams({ zone_id: zoneId })}` : `${url}/.well-known/jwks.json`,
+    jwksUrl: zoneScoped
+      ? `${url}/.well-known/jwks.json?${new URLSearchParams({ zone_id: zoneId })}`
+      : `${url}/.well-known/jwks.json`,
     zoneId,
     jwks: () => ({ keys: [...current, ...previous].map((k) => ({ ...k.publicJwk })) }),
     get signingKeys() {
@@ -156,7 +159,12 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
         ...overrides,
       }
       for (const name of Object.keys(claims)) if (claims[name] === undefined) delete claims[name]
-      return { token: signJws(key, claims, mintOptions.header), claims: Object.freeze(claims), alg: key.alg, kid: key.kid }
+      return {
+        token: signJws(key, claims, mintOptions.header),
+        claims: Object.freeze(claims),
+        alg: key.alg,
+        kid: key.kid,
+      }
     },
     rotateKeys({ keepPrevious = true } = {}) {
       generation++
@@ -181,19 +189,30 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method_not_allowed' })
       const zone = requestUrl.searchParams.get('zone_id')
       if (zone === null && zoneScoped) {
-        return sendJson(res, 400, { error: 'invalid_request', error_description: 'zone_id required: this STS serves one signing keyset per zone' })
+        return sendJson(res, 400, {
+          error: 'invalid_request',
+          error_description: 'zone_id required: this STS serves one signing keyset per zone',
+        })
       }
-      if (zone !== null && zone !== zoneId) return sendJson(res, 404, { error: 'not_found', error_description: 'no keyset for this zone' })
+      if (zone !== null && zone !== zoneId)
+        return sendJson(res, 404, { error: 'not_found', error_description: 'no keyset for this zone' })
       return sendJson(res, 200, sts.jwks(), { 'cache-control': 'max-age=60' })
     }
     if (path === '/mint' || path === '/revoke' || path === '/rotate') {
       if (req.method !== 'POST') return sendJson(res, 405, { error: 'method_not_allowed' })
       const body = await readJson(req)
-      if (body === undefined) return sendJson(res, 400, { error: 'invalid_request', error_description: 'body must be a JSON object' })
-      if (path === '/rotate') return sendJson(res, 200, { kids: sts.rotateKeys({ keepPrevious: body.keepPrevious !== false }) })
+      if (body === undefined)
+        return sendJson(res, 400, { error: 'invalid_request', error_description: 'body must be a JSON object' })
+      if (path === '/rotate')
+        return sendJson(res, 200, { kids: sts.rotateKeys({ keepPrevious: body.keepPrevious !== false }) })
       if (path === '/revoke') {
-        if (options.revocations === undefined) return sendJson(res, 404, { error: 'not_found', error_description: 'this STS has no revocation store' })
-        if (typeof body.anchor !== 'string' || body.anchor === '') return sendJson(res, 400, { error: 'invalid_request', error_description: 'anchor must be a non-empty string' })
+        if (options.revocations === undefined)
+          return sendJson(res, 404, { error: 'not_found', error_description: 'this STS has no revocation store' })
+        if (typeof body.anchor !== 'string' || body.anchor === '')
+          return sendJson(res, 400, {
+            error: 'invalid_request',
+            error_description: 'anchor must be a non-empty string',
+          })
         const ttlMs = typeof body.ttlMs === 'number' ? body.ttlMs : undefined
         await sts.revoke(body.anchor, options.revocations, ttlMs)
         return sendJson(res, 200, { revoked: body.anchor })
@@ -201,7 +220,13 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
       return mintOverHttp(res, body)
     }
     if (path === '/' && req.method === 'GET') {
-      return sendJson(res, 200, { issuer, jwks_uri: sts.jwksUrl, mint: `POST ${url}/mint`, revoke: `POST ${url}/revoke`, rotate: `POST ${url}/rotate` })
+      return sendJson(res, 200, {
+        issuer,
+        jwks_uri: sts.jwksUrl,
+        mint: `POST ${url}/mint`,
+        revoke: `POST ${url}/revoke`,
+        rotate: `POST ${url}/rotate`,
+      })
     }
     sendJson(res, 404, { error: 'not_found' })
   }
@@ -225,7 +250,9 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(value))
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers })
+    .end(JSON.stringify(value))
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
@@ -239,7 +266,9 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
   if (size === 0) return {}
   try {
     const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined
   } catch {
     return undefined
   }

@@ -30,7 +30,11 @@ export async function fetchJwks(url: string, options: FetchJwksOptions): Promise
   try {
     let response: Response
     try {
-      response = await options.fetch(url, { signal: controller.signal, redirect: 'error', headers: { accept: 'application/json' } })
+      response = await options.fetch(url, {
+        signal: controller.signal,
+        redirect: 'error',
+        headers: { accept: 'application/json' },
+      })
     } catch (cause) {
       throw new JwksFetchError(failure('JWKS fetch failed'), { cause })
     }
@@ -61,7 +65,12 @@ export async function fetchJwks(url: string, options: FetchJwksOptions): Promise
   }
 }
 
-async function readCapped(response: Response, maxBytes: number, signal: AbortSignal, failure: (what: string) => string): Promise<string> {
+async function readCapped(
+  response: Response,
+  maxBytes: number,
+  signal: AbortSignal,
+  failure: (what: string) => string,
+): Promise<string> {
   const body = response.body
   if (body === null) return ''
   const reader = body.getReader()

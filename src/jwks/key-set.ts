@@ -63,7 +63,9 @@ export class KeySet {
       else entries.push(entry)
     }
     if (entries.length >= MAX_KEYS && ignored > 0) {
-      process.emitWarning(`JWKS has more than ${MAX_KEYS} usable keys: the rest are ignored`, { code: 'CARACAL_JWKS_TOO_MANY_KEYS' })
+      process.emitWarning(`JWKS has more than ${MAX_KEYS} usable keys: the rest are ignored`, {
+        code: 'CARACAL_JWKS_TOO_MANY_KEYS',
+      })
     }
     // What is left in `previous` was not carried over: its keys are retired.
     for (const old of previous.values()) old.key.release()
@@ -92,7 +94,6 @@ export class KeySet {
     if (candidates.length > 1) return { reason: 'token has no kid and several keys fit' }
     return { key: candidates[0]!.key }
   }
-
 
   /** Releases every key (wasm table space); the set is empty after. */
   clear(): void {

@@ -78,9 +78,13 @@ export class JwksSource {
     const now = this.#options.now()
     // Before the first load there are no keys at all, so retries come sooner than the cooldown —
     // but not on every request: a fast-failing STS would otherwise get one fetch per request.
-    const wait = this.#loadedAt === undefined ? Math.min(this.#options.cooldownMs, FIRST_LOAD_RETRY_MS) : this.#options.cooldownMs
+    const wait =
+      this.#loadedAt === undefined ? Math.min(this.#options.cooldownMs, FIRST_LOAD_RETRY_MS) : this.#options.cooldownMs
     const mayFetch = this.#inflight !== undefined || now - this.#lastAttemptAt >= wait
-    if (!mayFetch) return this.#loadedAt === undefined ? { reason: `signing keys unavailable (${this.#lastError ?? 'not loaded'})` } : first
+    if (!mayFetch)
+      return this.#loadedAt === undefined
+        ? { reason: `signing keys unavailable (${this.#lastError ?? 'not loaded'})` }
+        : first
     try {
       await this.refresh()
     } catch (error) {
@@ -100,21 +104,23 @@ export class JwksSource {
       maxBytes: this.#options.maxBytes,
       fetch: this.#options.fetch,
       signal: this.#abort.signal,
-    }).then(
-      (jwks) => {
-        if (this.#abort.signal.aborted) return
-        this.#keys.replace(jwks)
-        this.#loadedAt = this.#options.now()
-        this.#lastError = undefined
-      },
-      (error: unknown) => {
-        this.#failures++
-        this.#lastError = describe(error)
-        throw error
-      },
-    ).finally(() => {
-      this.#inflight = undefined
     })
+      .then(
+        (jwks) => {
+          if (this.#abort.signal.aborted) return
+          this.#keys.replace(jwks)
+          this.#loadedAt = this.#options.now()
+          this.#lastError = undefined
+        },
+        (error: unknown) => {
+          this.#failures++
+          this.#lastError = describe(error)
+          throw error
+        },
+      )
+      .finally(() => {
+        this.#inflight = undefined
+      })
     this.#inflight = flight
     return flight
   }

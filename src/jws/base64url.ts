@@ -38,4 +38,3 @@ export function decodeBase64url(s: string): Uint8Array | undefined {
   if (!isCanonicalBase64url(s)) return undefined
   return Buffer.from(s, 'base64url')
 }
-

@@ -29,7 +29,11 @@ export interface VerifiedJws {
 const importedKeys = new LRUCache<string, VerifyingKey>({ max: 8, dispose: (key) => key.release() })
 const keySets = new LRUCache<string, KeySet>({ max: 4, dispose: (set) => set.clear() })
 
-export async function verifyJws(token: string, jwks: { keys: readonly JsonWebKey[] }, options: VerifyJwsOptions = {}): Promise<VerifiedJws> {
+export async function verifyJws(
+  token: string,
+  jwks: { keys: readonly JsonWebKey[] },
+  options: VerifyJwsOptions = {},
+): Promise<VerifiedJws> {
   if (typeof token !== 'string') throw invalidToken('token must be a string')
   const algorithms = options.algorithms ?? ALL_ALGORITHMS
   const jws = parseCompact(token)

@@ -89,11 +89,21 @@ function readRsaKey(k: Record<string, unknown>): RsaPublicKeyMaterial | string {
   }
   if ((n[n.length - 1]! & 1) === 0) return 'modulus must be odd'
   // e = 1 makes every message its own signature; even e is not an RSA exponent.
-  if (e.length === 0 || e.length > MAX_EXPONENT_BYTES || (e[e.length - 1]! & 1) === 0 || (e.length === 1 && e[0]! < 3)) {
+  if (
+    e.length === 0 ||
+    e.length > MAX_EXPONENT_BYTES ||
+    (e[e.length - 1]! & 1) === 0 ||
+    (e.length === 1 && e[0]! < 3)
+  ) {
     return 'public exponent must be odd, at least 3 and at most 32 bits'
   }
   return {
-    alg: 'RS256', kty: 'RSA', n, e, modulusBits, modulusBytes: n.length,
+    alg: 'RS256',
+    kty: 'RSA',
+    n,
+    e,
+    modulusBits,
+    modulusBytes: n.length,
     jwk: { kty: 'RSA', n: Buffer.from(n).toString('base64url'), e: Buffer.from(e).toString('base64url') },
   }
 }
@@ -110,5 +120,7 @@ function bitLength(b: Uint8Array): number {
 }
 
 export function toBigInt(bytes: Uint8Array): bigint {
-  return bytes.length === 0 ? 0n : BigInt('0x' + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex'))
+  return bytes.length === 0
+    ? 0n
+    : BigInt('0x' + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex'))
 }

@@ -218,7 +218,11 @@ export function scopeEntries(scope: string): string[] {
 export function hasScope(scope: string, wanted: string): boolean {
   for (let at = scope.indexOf(wanted); at >= 0; at = scope.indexOf(wanted, at + 1)) {
     const end = at + wanted.length
-    if ((at === 0 || isScopeSpace(scope.charCodeAt(at - 1))) && (end === scope.length || isScopeSpace(scope.charCodeAt(end)))) return true
+    if (
+      (at === 0 || isScopeSpace(scope.charCodeAt(at - 1))) &&
+      (end === scope.length || isScopeSpace(scope.charCodeAt(end)))
+    )
+      return true
   }
   return false
 }
@@ -230,7 +234,11 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
  * not more than `futureLeewaySec` ahead.
  */
 export function checkTimes(
-  exp: number, iat: number, nbf: number | undefined, nowSec: number, rules: Pick<ClaimRules, 'expLeewaySec' | 'futureLeewaySec'>,
+  exp: number,
+  iat: number,
+  nbf: number | undefined,
+  nowSec: number,
+  rules: Pick<ClaimRules, 'expLeewaySec' | 'futureLeewaySec'>,
 ): void {
   // A clock answering NaN would make every comparison below false, i.e. accept expired tokens.
   if (!Number.isFinite(nowSec)) throw invalidToken(CLAIM_ERRORS.clock)
@@ -285,7 +293,8 @@ function optionalInteger(v: unknown, name: string): number | undefined {
 /** An optional array of non-empty strings; null is absent ("" is no array). */
 function stringArray(v: unknown, name: string): readonly string[] | undefined {
   if (v === undefined || v === null) return undefined
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s === '')) throw invalidToken(CLAIM_ERRORS.notStrings(name))
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s === ''))
+    throw invalidToken(CLAIM_ERRORS.notStrings(name))
   return Object.freeze([...(v as string[])])
 }
 
@@ -297,7 +306,9 @@ export function readChain(v: unknown): readonly DelegationHop[] | undefined {
     v.map((hop) => {
       if (typeof hop !== 'object' || hop === null || Array.isArray(hop)) throw invalidToken(CLAIM_ERRORS.hopType)
       const h = hop as Record<string, unknown>
-      const out: { applicationId: string; sessionId?: string; delegationId?: string } = { applicationId: string(h.application_id, 'application_id') }
+      const out: { applicationId: string; sessionId?: string; delegationId?: string } = {
+        applicationId: string(h.application_id, 'application_id'),
+      }
       const sessionId = optionalString(h.agent_session_id, 'agent_session_id')
       const delegationId = optionalString(h.delegation_edge_id, 'delegation_edge_id')
       if (sessionId !== undefined) out.sessionId = sessionId

@@ -24,13 +24,18 @@ export function checkPolicy(m: VerifiedMandate, policy: MandatePolicy): void {
   for (let i = 0; i < policy.requiredScopes.length; i++) {
     if (!hasScope(c.scope, policy.requiredScopes[i]!)) {
       const missing = policy.requiredScopes.filter((s) => !hasScope(c.scope, s))
-      throw new CaracalAuthError('insufficient_scope', `missing required scope: ${missing.join(' ')}`, { scope: policy.requiredScopes })
+      throw new CaracalAuthError('insufficient_scope', `missing required scope: ${missing.join(' ')}`, {
+        scope: policy.requiredScopes,
+      })
     }
   }
-  if (policy.requireAgent && c.sessionId === undefined) throw new CaracalAuthError('agent_required', 'mandate has no agent session')
-  if (policy.requireDelegation && c.delegationId === undefined) throw new CaracalAuthError('delegation_required', 'mandate has no delegation edge')
+  if (policy.requireAgent && c.sessionId === undefined)
+    throw new CaracalAuthError('agent_required', 'mandate has no agent session')
+  if (policy.requireDelegation && c.delegationId === undefined)
+    throw new CaracalAuthError('delegation_required', 'mandate has no delegation edge')
   for (const app of policy.requireChainContains) {
-    if (m.chainApplications?.includes(app) !== true) throw new CaracalAuthError('chain_mismatch', `delegation chain does not include ${app}`)
+    if (m.chainApplications?.includes(app) !== true)
+      throw new CaracalAuthError('chain_mismatch', `delegation chain does not include ${app}`)
   }
   if (c.hopCount !== undefined && c.hopCount > policy.maxHopCount) {
     throw new CaracalAuthError('hop_count_exceeded', `hop count above ${policy.maxHopCount}`)

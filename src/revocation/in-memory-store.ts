@@ -26,8 +26,10 @@ export class InMemoryRevocationStore implements RevocationStore {
 
   constructor(options: InMemoryRevocationStoreOptions = {}) {
     const { defaultTtlMs = DEFAULT_REVOCATION_TTL_MS, maxEntries = 1_000_000, now = Date.now } = options
-    if (!(Number.isFinite(defaultTtlMs) && defaultTtlMs > 0)) throw new TypeError('defaultTtlMs must be a positive number')
-    if (!(Number.isSafeInteger(maxEntries) && maxEntries > 0)) throw new TypeError('maxEntries must be a positive integer')
+    if (!(Number.isFinite(defaultTtlMs) && defaultTtlMs > 0))
+      throw new TypeError('defaultTtlMs must be a positive number')
+    if (!(Number.isSafeInteger(maxEntries) && maxEntries > 0))
+      throw new TypeError('maxEntries must be a positive integer')
     if (typeof now !== 'function') throw new TypeError('now must be a function')
     this.#defaultTtlMs = defaultTtlMs
     this.#maxEntries = maxEntries
@@ -100,9 +102,12 @@ export class InMemoryRevocationStore implements RevocationStore {
     if (oldest.done !== true) this.#expiries.delete(oldest.value)
     if (!this.#warned) {
       this.#warned = true
-      process.emitWarning(`InMemoryRevocationStore is full (${this.#maxEntries} entries): the oldest revocations are being dropped`, {
-        code: 'CARACAL_REVOCATIONS_FULL',
-      })
+      process.emitWarning(
+        `InMemoryRevocationStore is full (${this.#maxEntries} entries): the oldest revocations are being dropped`,
+        {
+          code: 'CARACAL_REVOCATIONS_FULL',
+        },
+      )
     }
   }
 }

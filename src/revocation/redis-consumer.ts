@@ -17,9 +17,24 @@ import { DEFAULT_REVOCATION_TTL_MS } from './in-memory-store.js'
 import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
 import { OptionReader, argumentsOf } from './redis-options.js'
 import {
-  DEAD_LETTER_MAX_LENGTH, DEFAULT_CONSUMER_GROUP, DEFAULT_DELEGATION_GROUP, DELEGATION_INVALIDATION_STREAM, DURABLE_KEY_SCRIPT,
-  MAX_EPOCH_SCRIPT, REVOCATION_KEY_PREFIX, REVOCATION_STREAM, checkDelegationEvent, checkRevocationEvent, deadLetterPayload,
-  deadLetterStream, delegationEpochKey, parseStreamEntry, parseStreamReply, pxTtl, type RejectionReason, type RevocationFields,
+  DEAD_LETTER_MAX_LENGTH,
+  DEFAULT_CONSUMER_GROUP,
+  DEFAULT_DELEGATION_GROUP,
+  DELEGATION_INVALIDATION_STREAM,
+  DURABLE_KEY_SCRIPT,
+  MAX_EPOCH_SCRIPT,
+  REVOCATION_KEY_PREFIX,
+  REVOCATION_STREAM,
+  checkDelegationEvent,
+  checkRevocationEvent,
+  deadLetterPayload,
+  deadLetterStream,
+  delegationEpochKey,
+  parseStreamEntry,
+  parseStreamReply,
+  pxTtl,
+  type RejectionReason,
+  type RevocationFields,
   type StreamEntry,
 } from './redis-wire.js'
 
@@ -91,8 +106,19 @@ export interface RunOptions {
 }
 
 const CONSUMER_OPTIONS = [
-  'redis', 'store', 'consumer', 'group', 'stream', 'keyPrefix', 'streamHmacKey', 'requireSignature', 'defaultTtlMs', 'batchSize',
-  'blockMs', 'pendingIdleMs', 'deadLetterMaxLength',
+  'redis',
+  'store',
+  'consumer',
+  'group',
+  'stream',
+  'keyPrefix',
+  'streamHmacKey',
+  'requireSignature',
+  'defaultTtlMs',
+  'batchSize',
+  'blockMs',
+  'pendingIdleMs',
+  'deadLetterMaxLength',
 ] as const
 
 const RETRY_PAUSE_MS = 200
@@ -104,7 +130,11 @@ const CONNECT_WAIT_MS = 2_000
 /** What one stream's events mean: how to check one, apply it locally and make it durable. */
 interface MessageHandler<Store, Accepted> {
   readonly storeMethod: keyof Store & string
-  check(fields: RevocationFields | undefined, stream: string, hmacKey: Buffer | undefined): { ok: true; value: Accepted; ttlMs: number | undefined } | { ok: false; reason: RejectionReason }
+  check(
+    fields: RevocationFields | undefined,
+    stream: string,
+    hmacKey: Buffer | undefined,
+  ): { ok: true; value: Accepted; ttlMs: number | undefined } | { ok: false; reason: RejectionReason }
   apply(store: Store, value: Accepted, ttlMs: number): void
   durable(transaction: ChainableCommander, keyPrefix: string, value: Accepted, ttlMs: number): void
 }
@@ -188,7 +218,8 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     this.#hmacKey = o.signing()
     this.#defaultTtlMs = o.positiveMs('defaultTtlMs', DEFAULT_REVOCATION_TTL_MS)
     this.#batchSize = o.integer('batchSize', 50, 1)
-    if (o.raw('blockMs') === 0) o.fail('blockMs', 'must be a positive integer (0, "block forever", would never let pollOnce return)')
+    if (o.raw('blockMs') === 0)
+      o.fail('blockMs', 'must be a positive integer (0, "block forever", would never let pollOnce return)')
     this.#blockMs = o.integer('blockMs', 5_000, 1)
     this.#pendingIdleMs = o.integer('pendingIdleMs', 30_000, 0)
     this.#deadLetterMaxLength = o.integer('deadLetterMaxLength', DEAD_LETTER_MAX_LENGTH, 1)
@@ -227,10 +258,13 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
    * process warning.
    */
   async run(options: RunOptions = {}): Promise<void> {
-    if (typeof options !== 'object' || options === null) throw new TypeError(`${this.#name}.run options must be an object`)
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError(`${this.#name}.run options must be an object`)
     for (const key of Object.keys(options)) {
       if (key === 'signal') continue
-      throw new TypeError(`${this.#name}.run option "${key}" is not an option of run${key === 'blockMs' ? ' (blockMs is a constructor option)' : ''}`)
+      throw new TypeError(
+        `${this.#name}.run option "${key}" is not an option of run${key === 'blockMs' ? ' (blockMs is a constructor option)' : ''}`,
+      )
     }
     const { signal } = options
     if (this.#closed) throw new Error(`${this.#name} is closed`)
@@ -293,7 +327,9 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
         if (/NOGROUP/.test(message)) groupReady = false
         if (!failing) {
           failing = true
-          process.emitWarning(`${this.#name} ${this.#consumer}: ${message}; retrying`, { code: 'CARACAL_REVOCATION_CONSUMER_ERROR' })
+          process.emitWarning(`${this.#name} ${this.#consumer}: ${message}; retrying`, {
+            code: 'CARACAL_REVOCATION_CONSUMER_ERROR',
+          })
         }
         await pause(RETRY_PAUSE_MS, stop)
       }
@@ -338,7 +374,19 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
   }
 
   async #readNew(conn: Redis): Promise<number> {
-    const reply = await conn.call('XREADGROUP', 'GROUP', this.#group, this.#consumer, 'COUNT', this.#batchSize, 'BLOCK', this.#blockMs, 'STREAMS', this.#stream, '>')
+    const reply = await conn.call(
+      'XREADGROUP',
+      'GROUP',
+      this.#group,
+      this.#consumer,
+      'COUNT',
+      this.#batchSize,
+      'BLOCK',
+      this.#blockMs,
+      'STREAMS',
+      this.#stream,
+      '>',
+    )
     const entries = parseStreamReply(reply)
     for (const entry of entries) await this.#handle(conn, entry)
     return entries.length
@@ -349,7 +397,17 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     let after = '0-0'
     let handled = 0
     for (;;) {
-      const reply = await conn.call('XREADGROUP', 'GROUP', this.#group, this.#consumer, 'COUNT', this.#batchSize, 'STREAMS', this.#stream, after)
+      const reply = await conn.call(
+        'XREADGROUP',
+        'GROUP',
+        this.#group,
+        this.#consumer,
+        'COUNT',
+        this.#batchSize,
+        'STREAMS',
+        this.#stream,
+        after,
+      )
       const entries = parseStreamReply(reply)
       for (const entry of entries) await this.#handle(conn, entry)
       handled += entries.length
@@ -364,8 +422,18 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     let start = '0-0'
     let handled = 0
     for (let page = 0; page < MAX_RECLAIM_PAGES; page++) {
-      const reply = await conn.call('XAUTOCLAIM', this.#stream, this.#group, this.#consumer, this.#pendingIdleMs, start, 'COUNT', this.#batchSize)
-      if (!Array.isArray(reply) || typeof reply[0] !== 'string' || !Array.isArray(reply[1])) throw new Error('unexpected XAUTOCLAIM reply')
+      const reply = await conn.call(
+        'XAUTOCLAIM',
+        this.#stream,
+        this.#group,
+        this.#consumer,
+        this.#pendingIdleMs,
+        start,
+        'COUNT',
+        this.#batchSize,
+      )
+      if (!Array.isArray(reply) || typeof reply[0] !== 'string' || !Array.isArray(reply[1]))
+        throw new Error('unexpected XAUTOCLAIM reply')
       for (const item of reply[1] as unknown[]) {
         const entry = parseStreamEntry(item)
         if (entry === undefined) continue
@@ -391,9 +459,21 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     }
     const check = this.#handler.check(entry.fields, this.#stream, this.#hmacKey)
     if (!check.ok) {
-      const reply = await conn.multi()
-        .xadd(deadLetterStream(this.#stream), 'MAXLEN', '~', this.#deadLetterMaxLength, '*',
-          'source_id', entry.id, 'reason', check.reason, 'payload', deadLetterPayload(entry))
+      const reply = await conn
+        .multi()
+        .xadd(
+          deadLetterStream(this.#stream),
+          'MAXLEN',
+          '~',
+          this.#deadLetterMaxLength,
+          '*',
+          'source_id',
+          entry.id,
+          'reason',
+          check.reason,
+          'payload',
+          deadLetterPayload(entry),
+        )
         .xack(this.#stream, this.#group, entry.id)
         .exec()
       checkExecReply(reply, 'dead letter')
@@ -432,12 +512,24 @@ export class RedisRevocationConsumer extends RedisStreamGroupConsumer<Revocation
  * `<keyPrefix>delegation-epoch:<zone>` (atomic max, PX ttl) and the store's copy. Dead-letter
  * reasons: `invalid_signature`, `invalid_delegation_epoch`, `malformed_event`.
  */
-export class RedisDelegationInvalidationConsumer extends RedisStreamGroupConsumer<DelegationEpochMirror, { readonly zoneId: string; readonly epoch: number }> {
+export class RedisDelegationInvalidationConsumer extends RedisStreamGroupConsumer<
+  DelegationEpochMirror,
+  { readonly zoneId: string; readonly epoch: number }
+> {
   /** The Caracal wiring: `new RedisDelegationInvalidationConsumer(redis, store, { consumer: 'fastmcp-server-1' })`. */
-  constructor(redis: Redis, store: DelegationEpochMirror | undefined, options: RedisDelegationInvalidationConsumerSettings)
+  constructor(
+    redis: Redis,
+    store: DelegationEpochMirror | undefined,
+    options: RedisDelegationInvalidationConsumerSettings,
+  )
   /** One options object: `{ redis, store, consumer, … }`. */
   constructor(options: RedisDelegationInvalidationConsumerOptions)
   constructor(...args: unknown[]) {
-    super('RedisDelegationInvalidationConsumer', DELEGATION_EPOCHS, { stream: DELEGATION_INVALIDATION_STREAM, group: DEFAULT_DELEGATION_GROUP }, args)
+    super(
+      'RedisDelegationInvalidationConsumer',
+      DELEGATION_EPOCHS,
+      { stream: DELEGATION_INVALIDATION_STREAM, group: DEFAULT_DELEGATION_GROUP },
+      args,
+    )
   }
 }

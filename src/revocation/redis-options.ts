@@ -16,23 +16,32 @@ export function isRedisClient(value: unknown): value is Redis {
  * `(options)`. Positional values become the options named in `positional`; naming one of them in
  * the options object as well is an error, so it cannot be ambiguous which one counts.
  */
-export function argumentsOf(owner: string, args: readonly unknown[], positional: readonly string[]): Record<string, unknown> {
+export function argumentsOf(
+  owner: string,
+  args: readonly unknown[],
+  positional: readonly string[],
+): Record<string, unknown> {
   const [first] = args
   if (!isRedisClient(first)) {
     if (args.length > 1) {
-      throw new TypeError(`${owner} takes (${positional.join(', ')}, options) or one options object, and its first argument is not an ioredis client`)
+      throw new TypeError(
+        `${owner} takes (${positional.join(', ')}, options) or one options object, and its first argument is not an ioredis client`,
+      )
     }
-    if (typeof first !== 'object' || first === null || Array.isArray(first)) throw new TypeError(`${owner} needs an options object`)
+    if (typeof first !== 'object' || first === null || Array.isArray(first))
+      throw new TypeError(`${owner} needs an options object`)
     return first as Record<string, unknown>
   }
-  if (args.length > positional.length + 1) throw new TypeError(`${owner} takes at most ${positional.length + 1} arguments`)
+  if (args.length > positional.length + 1)
+    throw new TypeError(`${owner} takes at most ${positional.length + 1} arguments`)
   const options = args[positional.length] ?? {}
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`${owner}: its last argument must be an options object`)
   }
   const merged: Record<string, unknown> = { ...(options as Record<string, unknown>) }
   positional.forEach((name, i) => {
-    if (Object.hasOwn(merged, name)) throw new TypeError(`${owner} option "${name}" is given twice: as an argument and as an option`)
+    if (Object.hasOwn(merged, name))
+      throw new TypeError(`${owner} option "${name}" is given twice: as an argument and as an option`)
     merged[name] = args[i]
   })
   return merged
@@ -66,7 +75,8 @@ export class OptionReader {
   string(name: string, fallback: string, allowEmpty = false): string {
     const v = this.#o[name]
     if (v === undefined) return fallback
-    if (typeof v !== 'string' || (!allowEmpty && v === '')) this.fail(name, allowEmpty ? 'must be a string' : 'must be a non-empty string')
+    if (typeof v !== 'string' || (!allowEmpty && v === ''))
+      this.fail(name, allowEmpty ? 'must be a string' : 'must be a non-empty string')
     return v
   }
 
@@ -88,7 +98,8 @@ export class OptionReader {
   integer(name: string, fallback: number, min: number): number {
     const v = this.#o[name]
     if (v === undefined) return fallback
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) this.fail(name, min === 0 ? 'must be a non-negative integer' : `must be an integer ≥ ${min}`)
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+      this.fail(name, min === 0 ? 'must be a non-negative integer' : `must be an integer ≥ ${min}`)
     return v
   }
 
@@ -96,7 +107,8 @@ export class OptionReader {
   positiveMs(name: string, fallback: number): number {
     const v = this.#o[name]
     if (v === undefined) return fallback
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) this.fail(name, 'must be a positive number of milliseconds')
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      this.fail(name, 'must be a positive number of milliseconds')
     return v
   }
 
@@ -120,7 +132,8 @@ export class OptionReader {
       this.fail('streamHmacKey', 'must be a non-empty string or Uint8Array (a Buffer)')
     }
     const required = this.boolean('requireSignature', key !== undefined)
-    if (required && key === undefined) throw new TypeError(`${this.#owner}: streamHmacKey is required when requireSignature is true`)
+    if (required && key === undefined)
+      throw new TypeError(`${this.#owner}: streamHmacKey is required when requireSignature is true`)
     return key
   }
 }

@@ -26,10 +26,28 @@ import type { RevocationStore } from './types.js'
 import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
 import { OptionReader, argumentsOf } from './redis-options.js'
 import {
-  DELEGATION_EPOCH_KEY_INFIX, DELEGATION_INVALIDATION_STREAM, DURABLE_KEY_SCRIPT, FAIL_CLOSED_EPOCH, MAX_EPOCH_SCRIPT, PEER_EPOCH_EVENT,
-  PEER_STREAM, PEER_STREAM_MAX_LENGTH, REVOCATION_KEY_PREFIX, REVOCATION_STREAM, checkDelegationEvent, checkRevocationEvent,
-  compareStreamIds, delegationEpochEventFields, delegationEpochKey, parseEpoch, parseStreamReply, parseStreamsReply, pxTtl,
-  revocationEventFields, scanPatternFor, type StreamEntry,
+  DELEGATION_EPOCH_KEY_INFIX,
+  DELEGATION_INVALIDATION_STREAM,
+  DURABLE_KEY_SCRIPT,
+  FAIL_CLOSED_EPOCH,
+  MAX_EPOCH_SCRIPT,
+  PEER_EPOCH_EVENT,
+  PEER_STREAM,
+  PEER_STREAM_MAX_LENGTH,
+  REVOCATION_KEY_PREFIX,
+  REVOCATION_STREAM,
+  checkDelegationEvent,
+  checkRevocationEvent,
+  compareStreamIds,
+  delegationEpochEventFields,
+  delegationEpochKey,
+  parseEpoch,
+  parseStreamReply,
+  parseStreamsReply,
+  pxTtl,
+  revocationEventFields,
+  scanPatternFor,
+  type StreamEntry,
 } from './redis-wire.js'
 
 export interface RedisRevocationStoreOptions {
@@ -109,8 +127,24 @@ export interface RedisRevocationStoreState {
 }
 
 const STORE_OPTIONS = [
-  'redis', 'failClosed', 'streamHmacKey', 'requireSignature', 'maxStalenessMs', 'initialLoadTimeoutMs', 'stream', 'delegationStream',
-  'peerStream', 'peerStreamMaxLength', 'keyPrefix', 'defaultTtlMs', 'zoneId', 'reason', 'maxEntries', 'blockMs', 'batchSize', 'now',
+  'redis',
+  'failClosed',
+  'streamHmacKey',
+  'requireSignature',
+  'maxStalenessMs',
+  'initialLoadTimeoutMs',
+  'stream',
+  'delegationStream',
+  'peerStream',
+  'peerStreamMaxLength',
+  'keyPrefix',
+  'defaultTtlMs',
+  'zoneId',
+  'reason',
+  'maxEntries',
+  'blockMs',
+  'batchSize',
+  'now',
 ] as const
 
 /** A followed stream: Caracal's revocations, Caracal's delegation epochs, or our instances' announcements. */
@@ -173,7 +207,11 @@ export class RedisRevocationStore implements RevocationStore {
   /** One options object, the client in `redis`. */
   constructor(options: RedisRevocationStoreOptions)
   constructor(...args: unknown[]) {
-    const o = new OptionReader('RedisRevocationStore', argumentsOf('RedisRevocationStore', args, ['redis']), STORE_OPTIONS)
+    const o = new OptionReader(
+      'RedisRevocationStore',
+      argumentsOf('RedisRevocationStore', args, ['redis']),
+      STORE_OPTIONS,
+    )
     const redis = o.redis()
     this.#failClosed = o.boolean('failClosed', true)
     this.#hmacKey = o.signing()
@@ -184,7 +222,8 @@ export class RedisRevocationStore implements RevocationStore {
     const stream = o.string('stream', REVOCATION_STREAM)
     const delegationStream = o.string('delegationStream', DELEGATION_INVALIDATION_STREAM)
     this.#peerStream = o.string('peerStream', PEER_STREAM)
-    if (this.#peerStream === stream || this.#peerStream === delegationStream) o.fail('peerStream', 'must differ from stream and delegationStream')
+    if (this.#peerStream === stream || this.#peerStream === delegationStream)
+      o.fail('peerStream', 'must differ from stream and delegationStream')
     if (delegationStream === stream) o.fail('delegationStream', 'must differ from stream')
     this.#peerStreamMaxLength = o.integer('peerStreamMaxLength', PEER_STREAM_MAX_LENGTH, 1)
     this.#keyPrefix = o.string('keyPrefix', REVOCATION_KEY_PREFIX)
@@ -197,7 +236,11 @@ export class RedisRevocationStore implements RevocationStore {
     this.#redis = redis
     this.#blockMs = blockMs
     this.#revocations = { name: stream, role: 'revocations', lastId: '0-0' }
-    this.#streams = [this.#revocations, { name: delegationStream, role: 'delegations', lastId: '0-0' }, { name: this.#peerStream, role: 'peer', lastId: '0-0' }]
+    this.#streams = [
+      this.#revocations,
+      { name: delegationStream, role: 'delegations', lastId: '0-0' },
+      { name: this.#peerStream, role: 'peer', lastId: '0-0' },
+    ]
     this.#local = new InMemoryRevocationStore({ defaultTtlMs: this.#defaultTtlMs, maxEntries, now: this.#now })
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve
@@ -250,8 +293,13 @@ export class RedisRevocationStore implements RevocationStore {
   async markRevoked(anchor: string, ttlMs: number = this.#defaultTtlMs): Promise<void> {
     this.applyRevocation(anchor, ttlMs)
     await this.#writable('the revocation')
-    const fields = revocationEventFields({ zoneId: this.#zoneId, anchor, reason: this.#reason, ttlMs }, this.#peerStream, this.#hmacKey)
-    const reply = await this.#redis.multi()
+    const fields = revocationEventFields(
+      { zoneId: this.#zoneId, anchor, reason: this.#reason, ttlMs },
+      this.#peerStream,
+      this.#hmacKey,
+    )
+    const reply = await this.#redis
+      .multi()
       .eval(DURABLE_KEY_SCRIPT, 1, this.#keyPrefix + anchor, pxTtl(ttlMs))
       .xadd(this.#peerStream, 'MAXLEN', '~', this.#peerStreamMaxLength, '*', ...fields)
       .exec()
@@ -268,7 +316,8 @@ export class RedisRevocationStore implements RevocationStore {
     this.applyDelegationEpoch(zoneId, epoch, ttlMs)
     await this.#writable('the epoch')
     const fields = delegationEpochEventFields({ zoneId, epoch, ttlMs }, this.#peerStream, this.#hmacKey)
-    const reply = await this.#redis.multi()
+    const reply = await this.#redis
+      .multi()
       .eval(MAX_EPOCH_SCRIPT, 1, delegationEpochKey(this.#keyPrefix, zoneId), String(epoch), String(pxTtl(ttlMs)))
       .xadd(this.#peerStream, 'MAXLEN', '~', this.#peerStreamMaxLength, '*', ...fields)
       .exec()
@@ -380,7 +429,9 @@ export class RedisRevocationStore implements RevocationStore {
     const message = this.#failClosed
       ? `RedisRevocationStore: ${this.#staleReason() ?? 'mirror stale'}; every check answers revoked until it catches up`
       : `RedisRevocationStore: ${this.#staleReason() ?? 'mirror stale'}; serving the last known revocations (failClosed: false)`
-    process.emitWarning(message, { code: this.#failClosed ? 'CARACAL_REVOCATIONS_UNAVAILABLE' : 'CARACAL_REVOCATIONS_STALE' })
+    process.emitWarning(message, {
+      code: this.#failClosed ? 'CARACAL_REVOCATIONS_UNAVAILABLE' : 'CARACAL_REVOCATIONS_STALE',
+    })
   }
 
   #markSynced(at: number): void {
@@ -402,8 +453,14 @@ export class RedisRevocationStore implements RevocationStore {
         else if (resync) await this.#resync()
         resync = false
         const reply = await this.#reader.call(
-          'XREAD', 'COUNT', this.#batchSize, 'BLOCK', this.#blockMs, 'STREAMS',
-          ...this.#streams.map((s) => s.name), ...this.#streams.map((s) => s.lastId),
+          'XREAD',
+          'COUNT',
+          this.#batchSize,
+          'BLOCK',
+          this.#blockMs,
+          'STREAMS',
+          ...this.#streams.map((s) => s.name),
+          ...this.#streams.map((s) => s.lastId),
         )
         const readAt = this.#now()
         const byStream = parseStreamsReply(reply)
@@ -439,7 +496,9 @@ export class RedisRevocationStore implements RevocationStore {
     for (const followed of this.#streams) pipeline.xrevrange(followed.name, '+', '-', 'COUNT', 1)
     const newest = await pipeline.exec()
     checkExecReply(newest, 'XREVRANGE')
-    const startIds = this.#streams.map((followed, i) => parseStreamReply([[followed.name, newest![i]![1]]])[0]?.id ?? '0-0')
+    const startIds = this.#streams.map(
+      (followed, i) => parseStreamReply([[followed.name, newest![i]![1]]])[0]?.id ?? '0-0',
+    )
     await this.#loadKeys()
     this.#streams.forEach((followed, i) => {
       followed.lastId = startIds[i]!
@@ -475,9 +534,10 @@ export class RedisRevocationStore implements RevocationStore {
       // Trimming removes from the head and leaves max-deleted-entry-id alone (Redis 7.0), so a first
       // entry past ours, or none at all, may hide a gap; XDEL after ours shows in max-deleted-entry-id.
       // When only our own last entry was trimmed this reloads for nothing: rare, and only costs a SCAN.
-      const gap = info.firstId === undefined
-        || compareStreamIds(info.firstId, followed.lastId) > 0
-        || (info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, followed.lastId) > 0)
+      const gap =
+        info.firstId === undefined ||
+        compareStreamIds(info.firstId, followed.lastId) > 0 ||
+        (info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, followed.lastId) > 0)
       if (gap) reload = true
     }
     if (!reload && restart.size === 0) return
@@ -519,9 +579,12 @@ export class RedisRevocationStore implements RevocationStore {
     let cursor = '0'
     do {
       const reply = await this.#reader.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', this.#batchSize)
-      if (!Array.isArray(reply) || typeof reply[0] !== 'string' || !Array.isArray(reply[1])) throw new Error('unexpected SCAN reply')
+      if (!Array.isArray(reply) || typeof reply[0] !== 'string' || !Array.isArray(reply[1]))
+        throw new Error('unexpected SCAN reply')
       cursor = reply[0]
-      const keys = (reply[1] as unknown[]).filter((k): k is string => typeof k === 'string' && k.length > this.#keyPrefix.length)
+      const keys = (reply[1] as unknown[]).filter(
+        (k): k is string => typeof k === 'string' && k.length > this.#keyPrefix.length,
+      )
       if (keys.length === 0) continue
       const pipeline = this.#reader.pipeline()
       for (const key of keys) {
@@ -554,7 +617,8 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   #applyEntry(followed: Followed, entry: StreamEntry): void {
-    const epochEvent = followed.role === 'delegations' || (followed.role === 'peer' && entry.fields?.event === PEER_EPOCH_EVENT)
+    const epochEvent =
+      followed.role === 'delegations' || (followed.role === 'peer' && entry.fields?.event === PEER_EPOCH_EVENT)
     if (epochEvent) {
       const check = checkDelegationEvent(entry.fields, followed.name, this.#hmacKey)
       if (!check.ok) {

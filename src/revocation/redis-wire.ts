@@ -42,7 +42,11 @@ export const ANCHOR_FIELDS = ['session_id', 'sid', 'root_sid', 'agent_session_id
 export const TTL_FIELD = 'ttl_ms'
 
 /** Why an event was refused; these strings are the `reason` of its dead letter. */
-export type RejectionReason = 'invalid_signature' | 'missing_revocation_anchor' | 'invalid_delegation_epoch' | 'malformed_event'
+export type RejectionReason =
+  | 'invalid_signature'
+  | 'missing_revocation_anchor'
+  | 'invalid_delegation_epoch'
+  | 'malformed_event'
 
 export type RevocationFields = Readonly<Record<string, string>>
 
@@ -73,7 +77,8 @@ export function pxTtl(ttlMs: number): number {
 /** A key given as text is used as its UTF-8 bytes, as the backend reads it from its environment. */
 export function hmacKeyBytes(key: string | Uint8Array | undefined, name = 'streamHmacKey'): Buffer | undefined {
   if (key === undefined) return undefined
-  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key instanceof Uint8Array ? Buffer.from(key) : undefined
+  const bytes =
+    typeof key === 'string' ? Buffer.from(key, 'utf8') : key instanceof Uint8Array ? Buffer.from(key) : undefined
   if (bytes === undefined || bytes.length === 0) throw new TypeError(`${name} must be a non-empty string or Uint8Array`)
   return bytes
 }
@@ -130,9 +135,14 @@ function eventTtlMs(fields: RevocationFields): number | undefined {
  * The consumer's rules, in its order: signature first (when a key is configured it is required),
  * then at least one anchor.
  */
-export function checkRevocationEvent(fields: RevocationFields | undefined, stream: string, hmacKey: Uint8Array | undefined): EventCheck {
+export function checkRevocationEvent(
+  fields: RevocationFields | undefined,
+  stream: string,
+  hmacKey: Uint8Array | undefined,
+): EventCheck {
   if (fields === undefined) return { ok: false, reason: 'malformed_event' }
-  if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields)) return { ok: false, reason: 'invalid_signature' }
+  if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields))
+    return { ok: false, reason: 'invalid_signature' }
   const anchors = revocationAnchors(fields)
   if (anchors.length === 0) return { ok: false, reason: 'missing_revocation_anchor' }
   return { ok: true, anchors, ttlMs: eventTtlMs(fields) }
@@ -151,12 +161,18 @@ export function parseEpoch(raw: string | undefined | null): number | undefined {
  * reads an empty epoch as 0 and lets an empty zone through (its store then ignores it); like its
  * Python one, both are `invalid_delegation_epoch` here. `event` and the other fields are ignored.
  */
-export function checkDelegationEvent(fields: RevocationFields | undefined, stream: string, hmacKey: Uint8Array | undefined): DelegationCheck {
+export function checkDelegationEvent(
+  fields: RevocationFields | undefined,
+  stream: string,
+  hmacKey: Uint8Array | undefined,
+): DelegationCheck {
   if (fields === undefined) return { ok: false, reason: 'malformed_event' }
-  if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields)) return { ok: false, reason: 'invalid_signature' }
+  if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields))
+    return { ok: false, reason: 'invalid_signature' }
   const zoneId = fields.zone_id
   const epoch = parseEpoch(fields.epoch)
-  if (zoneId === undefined || zoneId === '' || epoch === undefined) return { ok: false, reason: 'invalid_delegation_epoch' }
+  if (zoneId === undefined || zoneId === '' || epoch === undefined)
+    return { ok: false, reason: 'invalid_delegation_epoch' }
   return { ok: true, zoneId, epoch, ttlMs: eventTtlMs(fields) }
 }
 
@@ -175,7 +191,12 @@ export function revocationEventFields(
   stream: string,
   hmacKey: Uint8Array | undefined,
 ): string[] {
-  const fields: Record<string, string> = { event: PEER_REVOKE_EVENT, zone_id: event.zoneId, session_id: event.anchor, reason: event.reason }
+  const fields: Record<string, string> = {
+    event: PEER_REVOKE_EVENT,
+    zone_id: event.zoneId,
+    session_id: event.anchor,
+    reason: event.reason,
+  }
   if (event.ttlMs !== undefined) fields[TTL_FIELD] = String(pxTtl(event.ttlMs))
   return signedFlat(fields, stream, hmacKey)
 }
@@ -187,7 +208,10 @@ export function delegationEpochEventFields(
   hmacKey: Uint8Array | undefined,
 ): string[] {
   const fields: Record<string, string> = {
-    event: PEER_EPOCH_EVENT, zone_id: event.zoneId, epoch: String(event.epoch), [TTL_FIELD]: String(pxTtl(event.ttlMs)),
+    event: PEER_EPOCH_EVENT,
+    zone_id: event.zoneId,
+    epoch: String(event.epoch),
+    [TTL_FIELD]: String(pxTtl(event.ttlMs)),
   }
   return signedFlat(fields, stream, hmacKey)
 }
@@ -211,12 +235,14 @@ export function parseStreamEntry(entry: unknown): StreamEntry | undefined {
   const id = entry[0]
   const raw = entry[1]
   if (raw === null) return { id, deleted: true, fields: undefined, raw: [] }
-  if (!Array.isArray(raw) || raw.length % 2 !== 0) return { id, deleted: false, fields: undefined, raw: Array.isArray(raw) ? raw : [] }
+  if (!Array.isArray(raw) || raw.length % 2 !== 0)
+    return { id, deleted: false, fields: undefined, raw: Array.isArray(raw) ? raw : [] }
   const fields: Record<string, string> = Object.create(null) as Record<string, string>
   for (let i = 0; i < raw.length; i += 2) {
     const name: unknown = raw[i]
     const value: unknown = raw[i + 1]
-    if (typeof name !== 'string' || typeof value !== 'string' || Object.hasOwn(fields, name)) return { id, deleted: false, fields: undefined, raw }
+    if (typeof name !== 'string' || typeof value !== 'string' || Object.hasOwn(fields, name))
+      return { id, deleted: false, fields: undefined, raw }
     fields[name] = value
   }
   return { id, deleted: false, fields, raw }

@@ -22,7 +22,8 @@ export interface RevocationStore {
 
 export function isRevocationStore(value: unknown): value is RevocationStore {
   return (
-    typeof value === 'object' && value !== null &&
+    typeof value === 'object' &&
+    value !== null &&
     typeof (value as RevocationStore).isRevoked === 'function' &&
     typeof (value as RevocationStore).markRevoked === 'function' &&
     optionalFunction((value as RevocationStore).currentDelegationEpoch) &&

@@ -31,7 +31,11 @@ export interface Published {
 
 /** Hex HMAC-SHA256 over "<stream>\n" and "<key>=<value>\n" for each field but `_sig`, keys in ascending order. */
 export function caracalSignature(key: Uint8Array, stream: string, fields: Readonly<Record<string, string>>): string {
-  const canonical = Object.keys(fields).filter((k) => k !== '_sig').sort().map((k) => `${k}=${fields[k]}\n`).join('')
+  const canonical = Object.keys(fields)
+    .filter((k) => k !== '_sig')
+    .sort()
+    .map((k) => `${k}=${fields[k]}\n`)
+    .join('')
   return createHmac('sha256', key).update(`${stream}\n${canonical}`).digest('hex')
 }
 
@@ -81,24 +85,41 @@ export class CaracalCoordinator {
     if (event.agentSessionId !== undefined) payload.agent_session_id = event.agentSessionId
     if (event.delegationEdgeId !== undefined) payload.delegation_edge_id = event.delegationEdgeId
     payload.reason = event.reason ?? (event.delegationEdgeId !== undefined ? 'delegation_revoked' : 'agent_suspended')
-    const dedupe = event.delegationEdgeId !== undefined
-      ? `delegation:${event.delegationEdgeId}:subject:${event.sessionId}`
-      : `agent_suspend:${event.agentSessionId ?? event.sessionId}`
+    const dedupe =
+      event.delegationEdgeId !== undefined
+        ? `delegation:${event.delegationEdgeId}:subject:${event.sessionId}`
+        : `agent_suspend:${event.agentSessionId ?? event.sessionId}`
     return this.publish(this.revokeStream, dedupe, payload)
   }
 
   /** A delegation edge created: the zone's epoch goes up. */
-  createEdge(event: { readonly zoneId: string; readonly edgeId: string; readonly sourceSessionId: string; readonly targetSessionId: string }): Promise<Published> {
+  createEdge(event: {
+    readonly zoneId: string
+    readonly edgeId: string
+    readonly sourceSessionId: string
+    readonly targetSessionId: string
+  }): Promise<Published> {
     return this.publish(this.delegationStream, `edge_create:${event.edgeId}`, {
-      event: 'edge_create', zone_id: event.zoneId, edge_id: event.edgeId, source_session_id: event.sourceSessionId,
-      target_session_id: event.targetSessionId, epoch: this.bumpEpoch(event.zoneId),
+      event: 'edge_create',
+      zone_id: event.zoneId,
+      edge_id: event.edgeId,
+      source_session_id: event.sourceSessionId,
+      target_session_id: event.targetSessionId,
+      epoch: this.bumpEpoch(event.zoneId),
     })
   }
 
   /** A delegation edge revoked (with the edges below it). */
-  revokeEdge(event: { readonly zoneId: string; readonly edgeId: string; readonly affectedEdges?: number }): Promise<Published> {
+  revokeEdge(event: {
+    readonly zoneId: string
+    readonly edgeId: string
+    readonly affectedEdges?: number
+  }): Promise<Published> {
     return this.publish(this.delegationStream, `edge_revoke:${event.edgeId}`, {
-      event: 'edge_revoke', zone_id: event.zoneId, edge_id: event.edgeId, affected_edges: event.affectedEdges ?? 1,
+      event: 'edge_revoke',
+      zone_id: event.zoneId,
+      edge_id: event.edgeId,
+      affected_edges: event.affectedEdges ?? 1,
       epoch: this.bumpEpoch(event.zoneId),
     })
   }
@@ -107,7 +128,11 @@ export class CaracalCoordinator {
   expireEdges(event: { readonly zoneId: string; readonly edgeIds: readonly string[] }): Promise<Published> {
     const epoch = this.bumpEpoch(event.zoneId)
     return this.publish(this.delegationStream, `edge_expire:${event.zoneId}:${epoch}`, {
-      event: 'edge_expire', zone_id: event.zoneId, affected_edges: event.edgeIds.length, edge_ids: event.edgeIds, epoch,
+      event: 'edge_expire',
+      zone_id: event.zoneId,
+      affected_edges: event.edgeIds.length,
+      edge_ids: event.edgeIds,
+      epoch,
     })
   }
 

@@ -32,10 +32,13 @@ export async function startCaracalSts(zoneId = 'zone-prod'): Promise<CaracalSts>
   const target = new URL(dev.url)
   front = createServer((req, res) => {
     if ((req.url ?? '').startsWith('/.well-known/jwks.json')) jwksRequests.push(req.url ?? '')
-    const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers)
-      answer.pipe(res)
-    })
+    const upstream = request(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      },
+    )
     upstream.on('error', () => res.writeHead(502).end())
     req.pipe(upstream)
   })
@@ -60,7 +63,13 @@ export async function startCaracalSts(zoneId = 'zone-prod'): Promise<CaracalSts>
         source_session_id: `source-session-${counter}`,
         target_session_id: `agent-session-${counter}`,
         delegation_path: ['app-orchestrator', 'app-frontend'],
-        delegation_chain: [{ application_id: 'app-orchestrator', agent_session_id: `upstream-${counter}`, delegation_edge_id: `up-${edge}` }],
+        delegation_chain: [
+          {
+            application_id: 'app-orchestrator',
+            agent_session_id: `upstream-${counter}`,
+            delegation_edge_id: `up-${edge}`,
+          },
+        ],
         hop_count: 1,
         delegation_graph_epoch: epoch,
         ...overrides,

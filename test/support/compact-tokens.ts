@@ -24,7 +24,9 @@ export function segment(value: unknown): string {
 export function signSegments(key: SigningKey, headerSeg: string, payloadSeg: string): string {
   const input = Buffer.from(`${headerSeg}.${payloadSeg}`, 'latin1')
   const sig =
-    key.alg === 'ES256' ? sign('sha256', input, { key: key.privateKey, dsaEncoding: 'ieee-p1363' }) : sign('sha256', input, key.privateKey)
+    key.alg === 'ES256'
+      ? sign('sha256', input, { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+      : sign('sha256', input, key.privateKey)
   return `${headerSeg}.${payloadSeg}.${sig.toString('base64url')}`
 }
 

@@ -34,7 +34,11 @@ export function mandateClaims(overrides: Record<string, unknown> = {}): Record<s
 }
 
 /** A signed mandate; a claim set to `undefined` in overrides is left out. */
-export function mint(overrides: Record<string, unknown> = {}, key: SigningKey = esKey, header: Record<string, unknown> = {}): string {
+export function mint(
+  overrides: Record<string, unknown> = {},
+  key: SigningKey = esKey,
+  header: Record<string, unknown> = {},
+): string {
   const claims = mandateClaims(overrides)
   for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k]
   return signJws(key, claims, header)

@@ -72,7 +72,9 @@ export function describeWithRedis(name: string, body: () => void): void {
       })
     })
   } else {
-    console.warn(`\n*** SKIPPED "${name}": Redis does not answer at 127.0.0.1:${LOCAL_REDIS_PORT}. Start redis-server to run it. ***\n`)
+    console.warn(
+      `\n*** SKIPPED "${name}": Redis does not answer at 127.0.0.1:${LOCAL_REDIS_PORT}. Start redis-server to run it. ***\n`,
+    )
     describe.skip(name, body)
   }
 }
@@ -87,7 +89,9 @@ export function describeWithRedisServer(name: string, body: () => void): void {
   } else if (process.env.CI === 'true') {
     describe(name, () => {
       it('needs redis-server on PATH', () => {
-        throw new Error(`redis-server is not on PATH; CI=true requires it for "${name}", which starts redis-servers of its own`)
+        throw new Error(
+          `redis-server is not on PATH; CI=true requires it for "${name}", which starts redis-servers of its own`,
+        )
       })
     })
   } else {
@@ -106,7 +110,12 @@ export interface UniqueNames {
   readonly peerStream: string
   readonly keyPrefix: string
   /** The options of a RedisRevocationStore: every stream it follows, and the key prefix. */
-  readonly store: { readonly stream: string; readonly delegationStream: string; readonly peerStream: string; readonly keyPrefix: string }
+  readonly store: {
+    readonly stream: string
+    readonly delegationStream: string
+    readonly peerStream: string
+    readonly keyPrefix: string
+  }
   /** The options of a RedisRevocationConsumer. */
   readonly revocations: { readonly stream: string; readonly keyPrefix: string }
   /** The options of a RedisDelegationInvalidationConsumer. */
@@ -121,7 +130,11 @@ export function uniqueNames(label: string): UniqueNames {
   const peerStream = `${namespace}:caracal-fastmcp.revocations`
   const keyPrefix = `${namespace}:revoked:`
   return {
-    namespace, stream, delegationStream, peerStream, keyPrefix,
+    namespace,
+    stream,
+    delegationStream,
+    peerStream,
+    keyPrefix,
     store: { stream, delegationStream, peerStream, keyPrefix },
     revocations: { stream, keyPrefix },
     delegations: { stream: delegationStream, keyPrefix },
@@ -173,7 +186,9 @@ export function freePort(): Promise<number> {
     server.on('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))))
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      )
     })
   })
 }
@@ -203,12 +218,29 @@ export interface PrivateRedis {
  */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const executable = REDIS_SERVER
-  if (executable === undefined) throw new Error('redis-server is not on PATH (startPrivateRedis needs it; use describeWithRedisServer)')
+  if (executable === undefined)
+    throw new Error('redis-server is not on PATH (startPrivateRedis needs it; use describeWithRedisServer)')
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'caracal-redis-'))
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes',
-    '--appendfsync', 'always', '--daemonize', 'no', '--logfile', '', '--loglevel', 'warning',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--daemonize',
+    'no',
+    '--logfile',
+    '',
+    '--loglevel',
+    'warning',
   ]
   let child: ChildProcess | undefined
   const launch = async () => {
@@ -226,13 +258,19 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       failure ??= new Error(`could not run ${executable}: ${error.message}`)
     })
     started.once('exit', (code, signal) => {
-      failure ??= new Error(`${executable} on port ${port} exited (${signal ?? `code ${code}`}) before answering: ${output.trim() || 'no output'}`)
+      failure ??= new Error(
+        `${executable} on port ${port} exited (${signal ?? `code ${code}`}) before answering: ${output.trim() || 'no output'}`,
+      )
     })
     try {
-      await until(async () => {
-        if (failure !== undefined) throw failure
-        return redisAnswers(port, 200)
-      }, 10_000, `${executable} on port ${port}`)
+      await until(
+        async () => {
+          if (failure !== undefined) throw failure
+          return redisAnswers(port, 200)
+        },
+        10_000,
+        `${executable} on port ${port}`,
+      )
     } catch (error) {
       if (child === started) child = undefined
       started.kill('SIGKILL')

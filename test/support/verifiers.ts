@@ -1,5 +1,11 @@
 /** A `CaracalAuth` on the static test JWKS, a settable clock and an in-memory store. */
-import { CaracalAuth, CaracalAuthError, InMemoryRevocationStore, type CaracalAuthOptions, type RevocationStore } from '../../src/index.js'
+import {
+  CaracalAuth,
+  CaracalAuthError,
+  InMemoryRevocationStore,
+  type CaracalAuthOptions,
+  type RevocationStore,
+} from '../../src/index.js'
 import type { BackendChoice } from '../../src/backends/types.js'
 import { AUDIENCE, ISSUER, staticJwks } from './mandates.js'
 import { testClock, type TestClock } from './test-clock.js'
