@@ -201,7 +201,7 @@ describe('mcpSdkVerifier', () => {
     expect(info.scopes).toEqual(['tool:call', 'documents:read'])
     expect(info.expiresAt).toBe(NOW_MS / 1000 + 300)
     expect(info.resource?.href).toBe(AUDIENCE)
-    expect((info.extra?.claims as { sub: string }).sub).toBe('user-1')
+    expect((info.extra?.claims as { sub: string } | undefined)?.sub).toBe('user-1')
     expect(info.token).toBe(token)
   })
 

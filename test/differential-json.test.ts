@@ -251,7 +251,7 @@ function lit(s: string, rate = escapeRate): string {
       out += chance(rate) ? `\\u${hex4(c)}` : ch
     }
   }
-  return out + '"'
+  return `${out}"`
 }
 
 /**
@@ -483,7 +483,7 @@ function lastIndex(doc: Obj, name: string): number {
   return -1
 }
 
-function valueOf(doc: Obj, name: string): Json | undefined {
+function memberValue(doc: Obj, name: string): Json | undefined {
   const i = lastIndex(doc, name)
   return i < 0 ? undefined : (doc.members[i] as [string, Json])[1]
 }
@@ -684,7 +684,7 @@ const BENIGN: Record<string, Change> = {
     const objects = Math.floor(n / 4)
     insert(doc, [
       unknownName(),
-      raw(chance(0.5) ? '['.repeat(n) + ']'.repeat(n) : '{"a":'.repeat(objects) + '0' + '}'.repeat(objects)),
+      raw(chance(0.5) ? '['.repeat(n) + ']'.repeat(n) : `${'{"a":'.repeat(objects)}0${'}'.repeat(objects)}`),
     ])
   },
   'torture-string': (doc) => {
@@ -697,12 +697,12 @@ const BENIGN: Record<string, Change> = {
   'negative-zero': (doc) => set(doc, pick(['nbf', 'iat', 'hop_count', 'delegation_graph_epoch']), -0),
   'number-forms': (doc) => {
     const name = pick(['exp', 'iat', 'nbf', 'hop_count', 'delegation_graph_epoch'])
-    const v = valueOf(doc, name)
+    const v = memberValue(doc, name)
     if (typeof v === 'number' && !Object.is(v, -0)) set(doc, name, raw(integerText(v, 1)))
   },
   respelled: (doc) => {
     const name = pick(['iss', 'aud', 'zone_id', 'scope', 'use', 'sub_type', 'target', 'delegation_chain'])
-    const v = valueOf(doc, name)
+    const v = memberValue(doc, name)
     if (typeof v === 'string') set(doc, name, raw(lit(v, pick([0.5, 1]))))
     else if (Array.isArray(v))
       set(
@@ -721,7 +721,7 @@ const BENIGN: Record<string, Change> = {
       ]),
     ),
   'chain-dups': (doc) => {
-    const chain = valueOf(doc, 'delegation_chain')
+    const chain = memberValue(doc, 'delegation_chain')
     if (!Array.isArray(chain) || chain.length === 0) return
     const entry = pick(chain)
     if (!isObj(entry)) return
@@ -741,7 +741,7 @@ const BENIGN: Record<string, Change> = {
     )
   },
   'scope-spaced': (doc) => {
-    const v = valueOf(doc, 'scope')
+    const v = memberValue(doc, 'scope')
     if (typeof v !== 'string') return
     features.add('scope-whitespace')
     const tokens = v.split(/[ \t\n\v\f\r]+/).filter((t) => t !== '')
@@ -862,7 +862,7 @@ const CLAIM_FAILURES: Record<string, Change> = {
       [obj(['application_id', null], ['agent_session_id', ''])],
       [obj(['application_id', 'x'], ['agent_session_id', obj()], ['delegation_edge_id', ''])],
     ])
-    const chain = valueOf(doc, 'delegation_chain')
+    const chain = memberValue(doc, 'delegation_chain')
     // Sometimes the bad entry follows valid ones: the reader must look past the first entry.
     set(doc, 'delegation_chain', Array.isArray(chain) && Array.isArray(bad) && chance(0.5) ? [...chain, ...bad] : bad)
   },
@@ -964,7 +964,9 @@ const SYNTAX: Record<string, Change> = {
     set(doc, pick(FREE_STRINGS), raw(`"a${pick(['\t', '\n', '\r', '\u0000', '\u001f', '\b', '\u0001'])}b"`)),
   'trailing-comma': (_doc, _config, finish) => void finish.text.push((t) => t.replace(/\}(\s*)$/, ',}$1')),
   'top-level': (_doc, _config, finish) => void finish.text.push(pick(TOP_LEVEL)),
-  'illegal-whitespace': (_doc, _config, finish) => void (finish.badSlot = pick(ILLEGAL_WS)),
+  'illegal-whitespace': (_doc, _config, finish) => {
+    finish.badSlot = pick(ILLEGAL_WS)
+  },
   truncated: (_doc, _config, finish) => void finish.bytes.push((b) => b.subarray(0, int(b.length))),
   'byte-replaced': (_doc, _config, finish) =>
     void finish.bytes.push((b) => {
@@ -983,7 +985,9 @@ const UTF8_FAILURES: Record<string, Change> = {
     if (chance(0.2)) insert(doc, [`a${BAD_BYTES}b`, 1])
     else set(doc, pick([...FREE_STRINGS, 'iss', 'scope']), pick(['', 'x', 'é']) + BAD_BYTES + pick(['', 'y', '😀']))
   },
-  'utf8-between-tokens': (_doc, _config, finish) => void (finish.badSlot = BAD_BYTES),
+  'utf8-between-tokens': (_doc, _config, finish) => {
+    finish.badSlot = BAD_BYTES
+  },
   'utf8-tail': (_doc, _config, finish) =>
     void finish.bytes.push((b) => Buffer.concat([b, Buffer.from(pick(INVALID_UTF8))])),
 }

@@ -131,7 +131,7 @@ function mutate(token: string, key: SigningKey): string {
     case 0: {
       // flip one bit of the decoded segment
       const bytes = Buffer.from(parts[seg]!, 'base64url')
-      if (bytes.length === 0) return token + 'A'
+      if (bytes.length === 0) return `${token}A`
       const bit = int(bytes.length * 8)
       bytes[bit >> 3]! ^= 0x80 >> (bit & 7)
       parts[seg] = b64u(bytes)
@@ -167,8 +167,8 @@ function mutate(token: string, key: SigningKey): string {
       let sig: Buffer
       if (key.alg === 'ES256') {
         const orig = Buffer.from(parts[2]!, 'base64url')
-        const r = BigInt('0x' + orig.subarray(0, 32).toString('hex'))
-        const s = BigInt('0x' + orig.subarray(32).toString('hex'))
+        const r = BigInt(`0x${orig.subarray(0, 32).toString('hex')}`)
+        const s = BigInt(`0x${orig.subarray(32).toString('hex')}`)
         const values = [0n, 1n, P256_N - 1n, P256_N, P256_N + 1n, 2n ** 256n - 1n]
         const choice = int(5)
         if (choice === 0)
@@ -178,7 +178,7 @@ function mutate(token: string, key: SigningKey): string {
         else if (choice === 3) sig = Buffer.concat([bigToBytes(r, 32), bigToBytes(pick(values), 32)])
         else sig = Buffer.concat([bigToBytes(s, 32), bigToBytes(r, 32)])
       } else {
-        const n = BigInt('0x' + Buffer.from(key.publicJwk.n!, 'base64url').toString('hex'))
+        const n = BigInt(`0x${Buffer.from(key.publicJwk.n!, 'base64url').toString('hex')}`)
         sig = bigToBytes(pick([0n, 1n, n - 1n, n, n + 1n, 2n ** BigInt(len * 8) - 1n]), len)
       }
       parts[2] = b64u(sig)

@@ -422,7 +422,7 @@ describe('claims in tool handlers', () => {
       await expect(client.client.callTool({ name: 'whoami', arguments: {} })).rejects.toThrow()
       expect(toolRuns).toBe(runs)
       expect(client.lastError()?.status).toBe(401)
-      expect((client.lastError()?.body as { error: { data: { error: string } } }).error.data.error).toBe(
+      expect((client.lastError()?.body as { error: { data: { error: string } } } | undefined)?.error.data.error).toBe(
         'session_revoked',
       )
     } finally {

@@ -150,7 +150,7 @@ function withWideChar(token: string, index: 0 | 1 | 2): string {
 const esBase = es()
 const { r: baseR, s: baseS } = es256Parts(esBase)
 const rsBase = rs()
-const rsModulus = BigInt('0x' + Buffer.from(rsKey.publicJwk.n!, 'base64url').toString('hex'))
+const rsModulus = BigInt(`0x${Buffer.from(rsKey.publicJwk.n!, 'base64url').toString('hex')}`)
 const rsPem = rsKey.publicKey.export({ type: 'spki', format: 'pem' }) as string
 const rsDer = rsKey.publicKey.export({ type: 'spki', format: 'der' })
 const esPem = esKey.publicKey.export({ type: 'spki', format: 'pem' }) as string
@@ -373,7 +373,7 @@ const rows: Row[] = [
     token: withSignature(
       rsBase,
       Buffer.from(
-        (BigInt('0x' + signatureBytes(rsBase).toString('hex')) + rsModulus).toString(16).padStart(514, '0'),
+        (BigInt(`0x${signatureBytes(rsBase).toString('hex')}`) + rsModulus).toString(16).padStart(514, '0'),
         'hex',
       ),
     ),

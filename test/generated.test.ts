@@ -11,7 +11,6 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { WASM_BUILD_ID } from '../src/backends/wasm-build-id.js'
-// @ts-expect-error: a plain .mjs script without declarations
 import {
   ASSEMBLY_ID_FILE,
   HOST_ID_FILE,
@@ -32,7 +31,7 @@ describe('generated files', () => {
   })
 
   it('the committed build ids are those of the sources (run `npm run build` after changing assembly/)', () => {
-    const id = wasmBuildId() as string
+    const id = wasmBuildId()
     expect(read(ASSEMBLY_ID_FILE)).toBe(assemblyIdSource(id))
     expect(read(HOST_ID_FILE)).toBe(hostIdSource(id))
     expect(WASM_BUILD_ID).toBe(Number(id))

@@ -595,11 +595,11 @@ describe.each(TEST_BACKENDS)('which keys of a JWKS may verify, on %s', (backend)
   it('the e = 1 forgery is a valid signature for a key that ignored the rule (the test can fail)', () => {
     const { token } = eOneForgery()
     const [h, p, s] = splitToken(token)
-    const sig = BigInt('0x' + Buffer.from(s, 'base64url').toString('hex'))
+    const sig = BigInt(`0x${Buffer.from(s, 'base64url').toString('hex')}`)
     const block = BigInt(
-      '0x' + Buffer.from(emsaPkcs1v15Sha256(createHash('sha256').update(`${h}.${p}`).digest(), 256)).toString('hex'),
+      `0x${Buffer.from(emsaPkcs1v15Sha256(createHash('sha256').update(`${h}.${p}`).digest(), 256)).toString('hex')}`,
     )
-    expect(sig ** 1n % BigInt('0x' + Buffer.from(rsaA.publicJwk.n!, 'base64url').toString('hex'))).toBe(block)
+    expect(sig ** 1n % BigInt(`0x${Buffer.from(rsaA.publicJwk.n!, 'base64url').toString('hex')}`)).toBe(block)
   })
 
   it('keys from the HTTP endpoint go through the same filters', async () => {

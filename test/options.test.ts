@@ -103,12 +103,12 @@ const bad: [string, Record<string, unknown>][] = [
   ['audiences', { ...minimal, audiences: [AUDIENCE] }],
 ]
 
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 describe('CaracalAuth options', () => {
   it.each(bad)('a bad %s is a TypeError naming it', (name, options) => {
     expect(make(options)).toThrow(TypeError)
-    expect(make(options)).toThrow(new RegExp(`"${escape(name)}"`))
+    expect(make(options)).toThrow(new RegExp(`"${escapeRegExp(name)}"`))
   })
 
   it.each([undefined, null, 'options', 5])('options %s is a TypeError', (options) => {

@@ -78,7 +78,7 @@ function generator(seed: number): () => Inputs {
   return () => {
     switch (int(8)) {
       case 0:
-        return { input: chars(B64URL + '..', int(400)), mutated: false }
+        return { input: chars(`${B64URL}..`, int(400)), mutated: false }
       case 1:
         return { input: chars(' !"#$%&\'()*+,-./0123456789:;<=>?@ABCXYZ[\\]^_`abcxyz{|}~', int(300)), mutated: false }
       case 2:
@@ -239,7 +239,7 @@ describe.each(TEST_BACKENDS)('verify never throws anything but CaracalAuthError,
     const [h, , s] = splitToken(mint())
     const bigPayload = b64u(JSON.stringify({ ...mandateClaims(), pad: 'x'.repeat(8 * 1024 * 1024) }))
     for (const input of [
-      'A'.repeat(10 * 1024 * 1024 - 2) + '..',
+      `${'A'.repeat(10 * 1024 * 1024 - 2)}..`,
       `${h}.${bigPayload}.${s}`,
       `${h}.${'A'.repeat(10 * 1024 * 1024)}.${s}`,
     ]) {

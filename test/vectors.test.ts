@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { verifyJws, verifySignature } from '../src/jws/index.js'
 import type { Algorithm } from '../src/jws/algorithms.js'
 import { TEST_BACKENDS } from './support/backends.js'
+import { seededRandom } from './support/prng.js'
 import { generateSigningKey } from '../src/dev/sign-jws.js'
 import {
   P256_N,
@@ -254,10 +255,7 @@ describe.each(TEST_BACKENDS)(
 describe('every backend gives the same answer on the same input (docs/architecture.md "Backends")', () => {
   const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn
   const MAX = 2n ** 256n - 1n
-  const rand = (() => {
-    let a = 0x1234abcd
-    return () => (a = (Math.imul(a ^ (a >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 4294967296
-  })()
+  const rand = seededRandom(0x1234abcd)
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)))
 
   interface Probe {
@@ -272,8 +270,8 @@ describe('every backend gives the same answer on the same input (docs/architectu
   for (let i = 0; i < 40; i++) {
     const msg = bytes(Math.floor(rand() * 100))
     const sig = sign('sha256', msg, { key: esKey.privateKey, dsaEncoding: 'ieee-p1363' })
-    const r = BigInt('0x' + sig.subarray(0, 32).toString('hex'))
-    const s = BigInt('0x' + sig.subarray(32).toString('hex'))
+    const r = BigInt(`0x${sig.subarray(0, 32).toString('hex')}`)
+    const s = BigInt(`0x${sig.subarray(32).toString('hex')}`)
     const es = (what: string, rr: bigint, ss: bigint, valid = false) =>
       probes.push({ alg: 'ES256', jwk: esKey.publicJwk, msg, sig: es256Signature(rr, ss), valid, what })
     es('valid', r, s, true)
@@ -298,8 +296,8 @@ describe('every backend gives the same answer on the same input (docs/architectu
       es(what, rr, ss)
     if (i < 10) {
       const rsSig = sign('sha256', msg, rsKey.privateKey)
-      const n = BigInt('0x' + Buffer.from(rsKey.publicJwk.n!, 'base64url').toString('hex'))
-      const sigInt = BigInt('0x' + rsSig.toString('hex'))
+      const n = BigInt(`0x${Buffer.from(rsKey.publicJwk.n!, 'base64url').toString('hex')}`)
+      const sigInt = BigInt(`0x${rsSig.toString('hex')}`)
       const rs = (what: string, v: bigint | Uint8Array, valid = false) =>
         probes.push({
           alg: 'RS256',

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { CaracalAuth, CaracalAuthError, InMemoryRevocationStore, type CaracalAuthOptions } from '../src/index.js'
+import { CaracalAuth, type CaracalAuthError, InMemoryRevocationStore, type CaracalAuthOptions } from '../src/index.js'
 import type { BackendChoice, MandateVerdict } from '../src/backends/types.js'
 import { CLAIM_NAMES, MandateChannel, wtf8 } from '../src/backends/wasm-mandate.js'
 import { HOP_MEMBERS, PAYLOAD_CLAIMS } from '../src/backends/claim-names.js'

@@ -63,7 +63,7 @@ function modInv(a: bigint, m: bigint): bigint {
 
 const bitLen = (x: bigint) => x.toString(2).length
 const toBytes = (x: bigint, len: number) => Buffer.from(x.toString(16).padStart(len * 2, '0'), 'hex')
-const fromBytes = (b: Uint8Array) => BigInt('0x' + (Buffer.from(b).toString('hex') || '0'))
+const fromBytes = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).toString('hex') || '0'}`)
 const E = 65537n
 
 interface TestRsaKey {

@@ -10,7 +10,7 @@ import {
 import { startDevSts } from 'caracal-fastmcp/dev'
 import { verifyJws } from 'caracal-fastmcp/jws'
 import { mcpSdkVerifier } from 'caracal-fastmcp/mcp-sdk'
-import { RedisRevocationStore } from 'caracal-fastmcp/redis'
+import type { RedisRevocationStore } from 'caracal-fastmcp/redis'
 
 export async function consumer(token: string): Promise<string> {
   const sts = await startDevSts({ zoneId: 'zone' })

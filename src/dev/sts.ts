@@ -235,11 +235,13 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
   function mintOverHttp(res: ServerResponse, body: Record<string, unknown>): void {
     const alg = body.alg === undefined ? undefined : body.alg
     if (alg !== undefined && !(isAlgorithm(alg) && current.some((k) => k.alg === alg))) {
-      return sendJson(res, 400, { error: 'invalid_request', error_description: 'unsupported alg' })
+      sendJson(res, 400, { error: 'invalid_request', error_description: 'unsupported alg' })
+      return
     }
     const raw = body.claims ?? {}
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      return sendJson(res, 400, { error: 'invalid_request', error_description: 'claims must be a JSON object' })
+      sendJson(res, 400, { error: 'invalid_request', error_description: 'claims must be a JSON object' })
+      return
     }
     const overrides = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v === null ? undefined : v]))
     const issued = sts.issue(overrides, alg === undefined ? {} : { alg })

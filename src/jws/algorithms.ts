@@ -25,7 +25,7 @@ export const ALGORITHMS: Readonly<Record<Algorithm, AlgorithmSpec>> = Object.fre
 export const ALL_ALGORITHMS: readonly Algorithm[] = Object.freeze(Object.keys(ALGORITHMS) as Algorithm[])
 
 export function isAlgorithm(value: unknown): value is Algorithm {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ALGORITHMS, value)
+  return typeof value === 'string' && Object.hasOwn(ALGORITHMS, value)
 }
 
 /** The algorithm a key of this type can serve, or undefined: a key is tied to exactly one. */

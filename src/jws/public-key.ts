@@ -122,5 +122,5 @@ function bitLength(b: Uint8Array): number {
 export function toBigInt(bytes: Uint8Array): bigint {
   return bytes.length === 0
     ? 0n
-    : BigInt('0x' + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex'))
+    : BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`)
 }

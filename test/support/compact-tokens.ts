@@ -78,7 +78,7 @@ export function bigintTo32(v: bigint): Uint8Array {
 }
 
 export function bytesToBigint(b: Uint8Array): bigint {
-  return BigInt('0x' + Buffer.from(b).toString('hex'))
+  return BigInt(`0x${Buffer.from(b).toString('hex')}`)
 }
 
 /** ES256 r‖s with r or s replaced. */
