@@ -121,10 +121,11 @@ describeWithRedisServer('Redis revocation when Redis fails', () => {
         unavailable: false,
       })
       expect(openStore.unavailableReason()).toBeUndefined()
-      // Warnings are delivered on a later tick.
+      // Warnings are delivered on a later tick, each store's on its own staleness check: a loaded
+      // machine may run the open store's a while after the closed one's.
       await eventually(
         () => warnings.includes('CARACAL_REVOCATIONS_UNAVAILABLE') && warnings.includes('CARACAL_REVOCATIONS_STALE'),
-        1_000,
+        5_000,
         'both warnings',
       )
 

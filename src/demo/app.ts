@@ -6,6 +6,7 @@ import { CaracalAuth } from '../caracal-auth.js'
 import type { CaracalSession } from '../adapters/fastmcp.js'
 import { InMemoryRevocationStore } from '../revocation/in-memory-store.js'
 import type { RevocationStore } from '../revocation/types.js'
+import { FAIL_FAST_REDIS_OPTIONS, RedisRevocationStore } from '../redis.js'
 import { startDevSts, type DevSts } from '../dev/sts.js'
 import { createDocumentsServer } from './documents.js'
 import { startHttpStream } from './listen.js'
@@ -42,45 +43,20 @@ interface ClosableStore extends RevocationStore {
   close?(): Promise<void> | void
 }
 
-/**
- * Loaded only when asked for, so that neither ioredis nor the Redis store is needed otherwise. The
- * specifier is a variable on purpose: the module may not exist in this build yet.
- */
+/** The Redis store, with ioredis loaded only when asked for (REDIS_URL), so that it is needed only then. */
 async function redisRevocations(redisUrl: string): Promise<ClosableStore> {
-  const specifier = '../redis.js'
-  let mod: {
-    RedisRevocationStore?: new (options: {
-      redis: unknown
-    }) => ClosableStore & { ready(options?: { timeoutMs?: number }): Promise<void> }
-    FAIL_FAST_REDIS_OPTIONS?: Record<string, unknown>
-  }
-  try {
-    mod = (await import(specifier)) as typeof mod
-  } catch (cause) {
-    throw new Error(
-      'REDIS_URL is set, but this build has no Redis revocation store (caracal-fastmcp/redis); unset REDIS_URL to use the in-memory store',
-      { cause },
-    )
-  }
-  if (typeof mod.RedisRevocationStore !== 'function')
-    throw new Error('caracal-fastmcp/redis does not export RedisRevocationStore')
   const { Redis } = await import('ioredis')
-  const redis = new Redis(redisUrl, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    ...mod.FAIL_FAST_REDIS_OPTIONS,
-  })
+  const redis = new Redis(redisUrl, { connectTimeout: 2000, ...FAIL_FAST_REDIS_OPTIONS })
   let lastError = ''
   // Without a listener ioredis prints every reconnection failure; the store reports staleness itself.
   redis.on('error', (error: unknown) => {
     lastError = error instanceof Error ? error.message : String(error)
   })
-  const store = new mod.RedisRevocationStore({ redis })
+  const store = new RedisRevocationStore(redis, { failClosed: true })
   try {
     await store.ready({ timeoutMs: 5000 })
   } catch (cause) {
-    await store.close?.()
+    await store.close()
     redis.disconnect()
     const safeUrl = redisUrl.replace(/\/\/[^@/]*@/, '//***@')
     throw new Error(`cannot load revocations from Redis at ${safeUrl}${lastError === '' ? '' : `: ${lastError}`}`, {
@@ -88,11 +64,13 @@ async function redisRevocations(redisUrl: string): Promise<ClosableStore> {
     })
   }
   return {
-    isRevoked: (a) => store.isRevoked(a),
-    markRevoked: (a, ttl) => store.markRevoked(a, ttl),
-    unavailableReason: () => store.unavailableReason?.(),
+    isRevoked: (anchor) => store.isRevoked(anchor),
+    markRevoked: (anchor, ttl) => store.markRevoked(anchor, ttl),
+    currentDelegationEpoch: (zone) => store.currentDelegationEpoch(zone),
+    markDelegationEpoch: (zone, epoch, ttl) => store.markDelegationEpoch(zone, epoch, ttl),
+    unavailableReason: () => store.unavailableReason(),
     close: async () => {
-      await store.close?.()
+      await store.close()
       redis.disconnect()
     },
   }
