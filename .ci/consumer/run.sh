@@ -32,6 +32,12 @@ npm install --omit=dev --no-audit --no-fund --loglevel=error "$tarball" \
   "typescript@$(version_of typescript)" "@types/node@$(version_of @types/node)" "@types/express@$(version_of @types/express)"
 cp "$here/check.mjs" "$here/types.ts" .
 node check.mjs
-npx tsc --noEmit --strict --skipLibCheck false --types node --target es2022 --module node16 --moduleResolution node16 types.ts
-npx tsc --noEmit --strict --skipLibCheck false --types node --target es2022 --module esnext --moduleResolution bundler types.ts
-echo "consumer: types check with moduleResolution node16 and bundler"
+typecheck() {
+  npx tsc --noEmit --strict --skipLibCheck false --types node --target es2022 --module node16 --moduleResolution node16 types.ts
+  npx tsc --noEmit --strict --skipLibCheck false --types node --target es2022 --module esnext --moduleResolution bundler types.ts
+  echo "consumer: types check with moduleResolution node16 and bundler (ioredis $(node -p "require('ioredis/package.json').version"))"
+}
+typecheck
+# The other tested major of the ioredis peer range.
+npm install --omit=dev --no-audit --no-fund --loglevel=error "ioredis@$(version_of ioredis-6)"
+typecheck

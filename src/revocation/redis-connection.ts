@@ -24,6 +24,10 @@ export const FAIL_FAST_REDIS_OPTIONS: Readonly<RedisOptions> = Object.freeze({
  */
 export function blockingReaderOptions(blockMs: number): Partial<RedisOptions> {
   return {
+    // ioredis 6 speaks RESP3 by default, where XREAD and XREADGROUP answer a map (flattened to
+    // [name, entries, …] or made an object, by its replyMapping); ioredis 5 speaks RESP2 only.
+    // Our own connections ask for RESP2 on both, the reply shapes the stream parsers read.
+    ...({ protocol: 2 } as Partial<RedisOptions>),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
