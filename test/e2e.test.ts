@@ -37,6 +37,12 @@ class SwitchableStore implements RevocationStore {
   unavailableReason(): string | undefined {
     return this.outage
   }
+  currentDelegationEpoch(zoneId: string): number {
+    return this.inner.currentDelegationEpoch(zoneId)
+  }
+  markDelegationEpoch(zoneId: string, epoch: number): void {
+    this.inner.markDelegationEpoch(zoneId, epoch)
+  }
 }
 
 let sts: DevSts
@@ -211,6 +217,13 @@ const cases: ErrorCase[] = [
     status: 401,
     before: () => store.markRevoked(revokedSid),
     credential: () => sts.mint({ ...validClaims(), sid: revokedSid }),
+  },
+  {
+    name: 'delegation graph changed since issue',
+    code: 'delegation_stale',
+    status: 401,
+    before: () => store.markDelegationEpoch(ZONE, 5),
+    credential: () => sts.mint({ ...validClaims(), delegation_graph_epoch: 4 }),
   },
   {
     name: 'no tool:call scope',
