@@ -1,13 +1,15 @@
 /**
- * The options of `CaracalAuth` (README "Options"), validated once, in the constructor: a bad option is a
- * `TypeError` that names it, never a surprise at request time.
+ * The options of `CaracalAuth` (README "Options"), validated once, in the constructor, with the shared
+ * `OptionReader` (`src/option-reader.ts`): a bad option is a `TypeError` that names it, never a
+ * surprise at request time.
  */
-import { ALL_ALGORITHMS, isAlgorithm, type Algorithm } from './jws/algorithms.js'
+import { ALL_ALGORITHMS, type Algorithm } from './jws/algorithms.js'
 import { DEFAULT_MAX_TOKEN_LENGTH } from './jws/compact.js'
 import { checkJwksUrl } from './jwks/fetch-jwks.js'
 import { BACKEND_CHOICES, backendUnavailableReason } from './backends/index.js'
 import type { BackendChoice } from './backends/types.js'
 import { isRevocationStore, type RevocationStore } from './revocation/types.js'
+import { OptionReader } from './option-reader.js'
 import type { MandatePolicy } from './policy/mandate-policy.js'
 import { DEFAULT_EXP_LEEWAY_SEC, DEFAULT_FUTURE_LEEWAY_SEC, type ClaimRules } from './policy/claims.js'
 
@@ -90,7 +92,7 @@ export interface ResolvedOptions {
 export const DEFAULT_CACHE_MAX = 10_000
 export const DEFAULT_MAX_HOP_COUNT = 10
 
-const KNOWN_OPTIONS = new Set([
+const KNOWN_OPTIONS: readonly string[] = [
   'issuer',
   'audience',
   'revocations',
@@ -112,121 +114,62 @@ const KNOWN_OPTIONS = new Set([
   'maxTokenLength',
   'resourceMetadataUrl',
   'now',
-])
-const KNOWN_JWKS_OPTIONS = new Set(['url', 'keys', 'ttlMs', 'cooldownMs', 'timeoutMs', 'maxBytes', 'fetch'])
-
-function fail(name: string, message: string): never {
-  throw new TypeError(`CaracalAuth option "${name}" ${message}`)
-}
-
-function nonEmptyString(name: string, v: unknown): string {
-  if (typeof v !== 'string' || v === '') fail(name, 'must be a non-empty string')
-  return v
-}
-
-function optionalString(name: string, v: unknown): string | undefined {
-  return v === undefined ? undefined : nonEmptyString(name, v)
-}
-
-function stringList(name: string, v: unknown, allowSingle = false): readonly string[] {
-  if (v === undefined) return []
-  if (allowSingle && typeof v === 'string') return [nonEmptyString(name, v)]
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s === '')) {
-    fail(name, allowSingle ? 'must be a non-empty string or an array of them' : 'must be an array of non-empty strings')
-  }
-  return Object.freeze([...(v as string[])])
-}
+]
+const KNOWN_JWKS_OPTIONS: readonly string[] = ['url', 'keys', 'ttlMs', 'cooldownMs', 'timeoutMs', 'maxBytes', 'fetch']
 
 /** RFC 6749 §3.3: a scope token has no spaces, so one with a space could never match. */
-function scopeList(v: unknown): readonly string[] {
-  const scopes = stringList('requiredScopes', v)
+function scopeList(o: OptionReader): readonly string[] {
+  const scopes = o.stringList('requiredScopes')
   if (scopes.some((s) => /\s/.test(s)))
-    fail('requiredScopes', 'must not contain whitespace inside a scope (scopes are separate entries)')
+    o.fail('requiredScopes', 'must not contain whitespace inside a scope (scopes are separate entries)')
   return scopes
 }
 
-function flag(name: string, v: unknown): boolean {
-  if (v === undefined) return false
-  if (typeof v !== 'boolean') fail(name, 'must be a boolean')
-  return v
-}
-
-function count(name: string, v: unknown, fallback: number, min = 0): number {
-  if (v === undefined) return fallback
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) fail(name, `must be an integer ≥ ${min}`)
-  return v
-}
-
 /** maxHopCount: an integer; 0 or less means the default, as in the plain Caracal verifier. */
-function hopLimit(v: unknown): number {
+function hopLimit(o: OptionReader): number {
+  const v = o.raw('maxHopCount')
   if (v === undefined) return DEFAULT_MAX_HOP_COUNT
   if (typeof v !== 'number' || !Number.isSafeInteger(v))
-    fail('maxHopCount', `must be an integer (0 or less means the default, ${DEFAULT_MAX_HOP_COUNT})`)
+    o.fail('maxHopCount', `must be an integer (0 or less means the default, ${DEFAULT_MAX_HOP_COUNT})`)
   return v <= 0 ? DEFAULT_MAX_HOP_COUNT : v
 }
 
-/**
- * One option under two names (the seed's and the Caracal TypeScript packages'): either may be set,
- * or both to the same value; two different values are a mistake to refuse, not to pick from.
- */
-function aliased<T>(o: Record<string, unknown>, name: string, alias: string, read: (name: string, v: unknown) => T): T {
-  const value = read(name, o[name])
-  if (o[alias] === undefined) return value
-  const aliasValue = read(alias, o[alias])
-  if (o[name] !== undefined && aliasValue !== value)
-    fail(alias, `is another name for "${name}"; they are set to different values`)
-  return aliasValue
-}
-
-function duration(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(name, 'must be a non-negative number of milliseconds')
-  return v
+/** `cache`: `{ max?: number }` or false (no cache). Only `max` is read; other keys were never refused. */
+function cacheLimit(o: OptionReader): number | undefined {
+  const cache = o.raw('cache')
+  if (cache === false) return undefined
+  if (cache === undefined) return DEFAULT_CACHE_MAX
+  if (typeof cache !== 'object' || cache === null) o.fail('cache', 'must be { max?: number } or false')
+  const { max } = cache as { max?: unknown }
+  return new OptionReader('CaracalAuth', { max }, ['max'], { prefix: 'cache.' }).integer('max', DEFAULT_CACHE_MAX, 1)
 }
 
 export function resolveOptions(input: unknown): ResolvedOptions {
-  if (typeof input !== 'object' || input === null) throw new TypeError('CaracalAuth needs an options object')
-  const o = input as Record<string, unknown>
-  for (const key of Object.keys(o)) if (!KNOWN_OPTIONS.has(key)) fail(key, 'is not an option of CaracalAuth')
+  const o: OptionReader = new OptionReader('CaracalAuth', input, KNOWN_OPTIONS)
 
-  const issuer = nonEmptyString('issuer', o.issuer)
-  const audiences = stringList('audience', o.audience, true)
-  if (audiences.length === 0) fail('audience', 'is required')
-  if (!isRevocationStore(o.revocations)) fail('revocations', 'must be a RevocationStore (isRevoked, markRevoked)')
+  const issuer = o.requiredString('issuer')
+  const audiences = o.stringList('audience', true)
+  if (audiences.length === 0) o.fail('audience', 'is required')
+  const revocations = o.guarded('revocations', isRevocationStore, 'must be a RevocationStore (isRevoked, markRevoked)')
 
-  const algorithms = o.algorithms === undefined ? ALL_ALGORITHMS : o.algorithms
-  if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every(isAlgorithm)) {
-    fail('algorithms', `must be a non-empty array of ${ALL_ALGORITHMS.join(', ')}`)
-  }
-  const requiredUse = o.requiredUse === undefined ? 'resource' : o.requiredUse
-  if (requiredUse !== 'resource' && requiredUse !== 'session') fail('requiredUse', 'must be "resource" or "session"')
-  const clockToleranceSec = o.clockToleranceSec
-  if (
-    clockToleranceSec !== undefined &&
-    (typeof clockToleranceSec !== 'number' || !Number.isFinite(clockToleranceSec) || clockToleranceSec < 0)
-  ) {
-    fail('clockToleranceSec', 'must be a non-negative number')
-  }
+  const algorithms = o.choiceList('algorithms', ALL_ALGORITHMS, ALL_ALGORITHMS)
+  const requiredUse = o.oneOf(
+    'requiredUse',
+    ['resource', 'session'] as const,
+    'resource',
+    'must be "resource" or "session"',
+  )
+  const clockToleranceSec = o.nonNegativeNumber('clockToleranceSec', undefined)
+  const cacheMax = cacheLimit(o)
 
-  let cacheMax: number | undefined = DEFAULT_CACHE_MAX
-  if (o.cache === false) cacheMax = undefined
-  else if (o.cache !== undefined) {
-    if (typeof o.cache !== 'object' || o.cache === null) fail('cache', 'must be { max?: number } or false')
-    cacheMax = count('cache.max', (o.cache as { max?: unknown }).max, DEFAULT_CACHE_MAX, 1)
-  }
+  const backend = o.oneOf('backend', BACKEND_CHOICES, 'auto')
+  const unavailable = backend === 'auto' ? undefined : backendUnavailableReason(backend)
+  if (unavailable !== undefined) o.fail('backend', `"${backend}" is not available: ${unavailable}`)
 
-  const backend = o.backend === undefined ? 'auto' : o.backend
-  if (!BACKEND_CHOICES.includes(backend as BackendChoice))
-    fail('backend', `must be one of ${BACKEND_CHOICES.join(', ')}`)
-  const unavailable =
-    backend === 'auto' ? undefined : backendUnavailableReason(backend as Exclude<BackendChoice, 'auto'>)
-  if (unavailable !== undefined) fail('backend', `"${String(backend)}" is not available: ${unavailable}`)
+  const now = o.fn('now', Date.now, 'must be a function returning milliseconds')
 
-  const now = o.now === undefined ? Date.now : o.now
-  if (typeof now !== 'function') fail('now', 'must be a function returning milliseconds')
-
-  const resourceMetadataUrl = optionalString('resourceMetadataUrl', o.resourceMetadataUrl)
-  const expectedZoneId = aliased(o, 'expectedZoneId', 'zoneId', optionalString)
+  const resourceMetadataUrl = o.optionalString('resourceMetadataUrl')
+  const expectedZoneId = o.aliased('expectedZoneId', 'zoneId', (name) => o.optionalString(name))
 
   return {
     claimRules: {
@@ -238,21 +181,21 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     },
     policy: {
       expectedZoneId,
-      requiredScopes: scopeList(o.requiredScopes),
-      requireAgent: aliased(o, 'requireAgent', 'requireSession', flag),
-      requireDelegation: flag('requireDelegation', o.requireDelegation),
-      requireChainContains: stringList('requireChainContains', o.requireChainContains),
-      maxHopCount: hopLimit(o.maxHopCount),
-      requiredTargets: stringList('requiredTargets', o.requiredTargets),
+      requiredScopes: scopeList(o),
+      requireAgent: o.aliased('requireAgent', 'requireSession', (name) => o.boolean(name, false)),
+      requireDelegation: o.boolean('requireDelegation', false),
+      requireChainContains: o.stringList('requireChainContains'),
+      maxHopCount: hopLimit(o),
+      requiredTargets: o.stringList('requiredTargets'),
     },
-    revocations: o.revocations,
-    algorithms: new Set(algorithms as Algorithm[]),
+    revocations,
+    algorithms: new Set(algorithms),
     cacheMax,
-    backend: backend as BackendChoice,
-    maxTokenLength: count('maxTokenLength', o.maxTokenLength, DEFAULT_MAX_TOKEN_LENGTH, 16),
+    backend,
+    maxTokenLength: o.integer('maxTokenLength', DEFAULT_MAX_TOKEN_LENGTH, 16),
     resourceMetadataUrl,
-    now: now as () => number,
-    jwks: resolveJwksOptions(issuer, expectedZoneId, o.jwks),
+    now,
+    jwks: resolveJwksOptions(o, issuer, expectedZoneId),
   }
 }
 
@@ -262,34 +205,35 @@ export function defaultJwksUrl(issuer: string, zoneId: string | undefined): stri
   return zoneId === undefined ? base : `${base}?${new URLSearchParams({ zone_id: zoneId })}`
 }
 
-function resolveJwksOptions(issuer: string, zoneId: string | undefined, v: unknown): ResolvedOptions['jwks'] {
-  if (v !== undefined && (typeof v !== 'object' || v === null)) fail('jwks', 'must be an object')
-  const j = (v ?? {}) as Record<string, unknown>
-  for (const key of Object.keys(j)) if (!KNOWN_JWKS_OPTIONS.has(key)) fail(`jwks.${key}`, 'is not a JWKS option')
+function resolveJwksOptions(o: OptionReader, issuer: string, zoneId: string | undefined): ResolvedOptions['jwks'] {
+  const j: OptionReader = o.nested('jwks', KNOWN_JWKS_OPTIONS, 'a JWKS option')
   let keys: { keys: readonly unknown[] } | undefined
-  if (j.keys !== undefined) {
-    const list = Array.isArray(j.keys) ? j.keys : (j.keys as { keys?: unknown } | null)?.keys
-    if (!Array.isArray(list)) fail('jwks.keys', 'must be a JWKS ({ keys: [...] }) or an array of JWKs')
+  const given = j.raw('keys')
+  if (given !== undefined) {
+    const list = Array.isArray(given) ? given : (given as { keys?: unknown } | null)?.keys
+    if (!Array.isArray(list)) j.fail('keys', 'must be a JWKS ({ keys: [...] }) or an array of JWKs')
     keys = { keys: list }
   }
   const url =
-    keys !== undefined && j.url === undefined
+    keys !== undefined && j.raw('url') === undefined
       ? undefined
-      : (optionalString('jwks.url', j.url) ?? defaultJwksUrl(issuer, zoneId))
+      : (j.optionalString('url') ?? defaultJwksUrl(issuer, zoneId))
   if (url !== undefined) {
     const problem = checkJwksUrl(url)
-    if (problem !== undefined) fail(j.url === undefined ? 'issuer' : 'jwks.url', `(JWKS URL ${url}) ${problem}`)
+    if (problem !== undefined) {
+      if (j.raw('url') === undefined) o.fail('issuer', `(JWKS URL ${url}) ${problem}`)
+      j.fail('url', `(JWKS URL ${url}) ${problem}`)
+    }
   }
-  const fetchImpl = j.fetch === undefined ? globalThis.fetch : j.fetch
-  if (typeof fetchImpl !== 'function') fail('jwks.fetch', 'must be a fetch function')
-  if (keys !== undefined && url !== undefined) fail('jwks', 'takes either keys or url, not both')
+  const fetchImpl = j.fn('fetch', globalThis.fetch, 'must be a fetch function')
+  if (keys !== undefined && url !== undefined) o.fail('jwks', 'takes either keys or url, not both')
   return {
     url,
     keys,
-    ttlMs: duration('jwks.ttlMs', j.ttlMs, 10 * 60_000),
-    cooldownMs: duration('jwks.cooldownMs', j.cooldownMs, 30_000),
-    timeoutMs: duration('jwks.timeoutMs', j.timeoutMs, 5_000) || 1,
-    maxBytes: count('jwks.maxBytes', j.maxBytes, 256 * 1024, 64),
-    fetch: fetchImpl as typeof globalThis.fetch,
+    ttlMs: j.nonNegativeMs('ttlMs', 10 * 60_000),
+    cooldownMs: j.nonNegativeMs('cooldownMs', 30_000),
+    timeoutMs: j.nonNegativeMs('timeoutMs', 5_000) || 1,
+    maxBytes: j.integer('maxBytes', 256 * 1024, 64),
+    fetch: fetchImpl,
   }
 }

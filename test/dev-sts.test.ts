@@ -155,6 +155,24 @@ describe('startDevSts', () => {
     await expect(startDevSts({ algorithms: ['HS256' as never] })).rejects.toThrow(TypeError)
   })
 
+  it.each([
+    [{ host: '0.0.0.0' }, 'startDevSts option "host" must be a loopback address, not 0.0.0.0'],
+    [{ algorithms: ['HS256'] }, 'startDevSts option "algorithms" must be a non-empty array of ES256, RS256'],
+    [{ algorithms: [] }, 'startDevSts option "algorithms" must be a non-empty array of ES256, RS256'],
+    [{ port: 70_000 }, 'startDevSts option "port" must be an integer from 0 to 65535'],
+    [{ zoneId: '' }, 'startDevSts option "zoneId" must be a non-empty string'],
+    [{ issuer: 5 }, 'startDevSts option "issuer" must be a non-empty string'],
+    [{ audience: [''] }, 'startDevSts option "audience" must be a non-empty string or an array of them'],
+    [{ ttlSec: '300' }, 'startDevSts option "ttlSec" must be an integer'],
+    [{ ttlSec: 1.5 }, 'startDevSts option "ttlSec" must be an integer'],
+    [{ scope: ['tool:call'] }, 'startDevSts option "scope" must be a string'],
+    [{ revocations: {} }, 'startDevSts option "revocations" must be a RevocationStore (isRevoked, markRevoked)'],
+    [{ now: 5 }, 'startDevSts option "now" must be a function'],
+    [{ zone: 'z' }, 'startDevSts option "zone" is not an option of startDevSts'],
+  ])('%o is a TypeError naming the option', async (options, message) => {
+    await expect(startDevSts(options as never)).rejects.toThrow(new TypeError(message))
+  })
+
   it('holds only the algorithms it was given', async () => {
     const es = await startDevSts({ algorithms: ['ES256'] })
     try {

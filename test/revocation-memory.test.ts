@@ -98,15 +98,30 @@ describe('InMemoryRevocationStore', () => {
     expect(store.size).toBe(0)
   })
 
+  const ttlMessage = 'InMemoryRevocationStore option "defaultTtlMs" must be a positive number of milliseconds'
   it.each([
-    ['defaultTtlMs 0', { defaultTtlMs: 0 }],
-    ['defaultTtlMs -1', { defaultTtlMs: -1 }],
-    ['defaultTtlMs NaN', { defaultTtlMs: Number.NaN }],
-    ['maxEntries 0', { maxEntries: 0 }],
-    ['maxEntries 1.5', { maxEntries: 1.5 }],
-    ['now not a function', { now: 5 }],
-  ])('rejects %s with a TypeError', (_name, options) => {
-    expect(() => new InMemoryRevocationStore(options as never)).toThrow(TypeError)
+    ['defaultTtlMs 0', { defaultTtlMs: 0 }, ttlMessage],
+    ['defaultTtlMs -1', { defaultTtlMs: -1 }, ttlMessage],
+    ['defaultTtlMs NaN', { defaultTtlMs: Number.NaN }, ttlMessage],
+    ['defaultTtlMs Infinity', { defaultTtlMs: Number.POSITIVE_INFINITY }, ttlMessage],
+    ['defaultTtlMs "1000"', { defaultTtlMs: '1000' }, ttlMessage],
+    ['maxEntries 0', { maxEntries: 0 }, 'InMemoryRevocationStore option "maxEntries" must be an integer ≥ 1'],
+    ['maxEntries 1.5', { maxEntries: 1.5 }, 'InMemoryRevocationStore option "maxEntries" must be an integer ≥ 1'],
+    ['now not a function', { now: 5 }, 'InMemoryRevocationStore option "now" must be a function'],
+    [
+      'an unknown option',
+      { ttlMs: 1000 },
+      'InMemoryRevocationStore option "ttlMs" is not an option of InMemoryRevocationStore',
+    ],
+    ['options null', null, 'InMemoryRevocationStore needs an options object'],
+  ])('rejects %s with a TypeError naming it', (_name, options, message) => {
+    expect(() => new InMemoryRevocationStore(options as never)).toThrow(new TypeError(message))
+  })
+
+  it('options set to undefined take their defaults', () => {
+    const store = new InMemoryRevocationStore({ defaultTtlMs: undefined, maxEntries: undefined, now: undefined })
+    store.markRevoked('a')
+    expect(store.isRevoked('a')).toBe(true)
   })
 
   it.each([

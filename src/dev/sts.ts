@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ALL_ALGORITHMS, isAlgorithm, type Algorithm } from '../jws/algorithms.js'
-import type { RevocationStore } from '../revocation/types.js'
+import { OptionReader } from '../option-reader.js'
+import { isRevocationStore, type RevocationStore } from '../revocation/types.js'
 import { generateSigningKey, signJws, type SigningKey } from './sign-jws.js'
 
 export interface DevStsOptions {
@@ -81,6 +82,18 @@ export interface DevSts {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+const DEV_STS_OPTIONS: readonly (keyof DevStsOptions)[] = [
+  'port',
+  'host',
+  'zoneId',
+  'algorithms',
+  'issuer',
+  'audience',
+  'ttlSec',
+  'scope',
+  'revocations',
+  'now',
+]
 const MAX_BODY_BYTES = 64 * 1024
 
 function keysFor(algorithms: readonly Algorithm[], generation: number): SigningKey[] {
@@ -89,17 +102,27 @@ function keysFor(algorithms: readonly Algorithm[], generation: number): SigningK
 }
 
 export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> {
-  const host = options.host ?? '127.0.0.1'
-  if (!LOOPBACK.has(host)) throw new TypeError(`startDevSts: host must be a loopback address, not ${host}`)
-  const algorithms = options.algorithms ?? ALL_ALGORITHMS
-  if (algorithms.length === 0 || !algorithms.every(isAlgorithm))
-    throw new TypeError(`startDevSts: algorithms must be a non-empty array of ${ALL_ALGORITHMS.join(', ')}`)
-  const zoneScoped = options.zoneId !== undefined
-  const zoneId = options.zoneId ?? 'dev-zone'
-  const audience = options.audience ?? 'resource://documents'
-  const ttlSec = options.ttlSec ?? 300
-  const scope = options.scope ?? 'tool:call documents:read'
-  const now = options.now ?? Date.now
+  const o = new OptionReader('startDevSts', options, DEV_STS_OPTIONS)
+  const listenPort = o.integer('port', 0, 0, 65_535)
+  const host = o.string('host', '127.0.0.1')
+  if (!LOOPBACK.has(host)) o.fail('host', `must be a loopback address, not ${host}`)
+  const zoneScoped = o.raw('zoneId') !== undefined
+  const zoneId = o.string('zoneId', 'dev-zone')
+  const algorithms = o.choiceList('algorithms', ALL_ALGORITHMS, ALL_ALGORITHMS)
+  const configuredIssuer = o.optionalString('issuer')
+  // A string stays a string (a minted `aud` is then a string), an array stays an array.
+  const audience =
+    o.raw('audience') === undefined || typeof o.raw('audience') === 'string'
+      ? o.string('audience', 'resource://documents')
+      : o.stringList('audience', true)
+  const ttlSec = o.integer('ttlSec', 300)
+  const scope = o.string('scope', 'tool:call documents:read', true)
+  const revocations = o.guarded(
+    'revocations',
+    (v): v is RevocationStore | undefined => v === undefined || isRevocationStore(v),
+    'must be a RevocationStore (isRevoked, markRevoked)',
+  )
+  const now = o.fn('now', Date.now)
 
   let generation = 1
   let current = keysFor(algorithms, generation)
@@ -114,14 +137,14 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(options.port ?? 0, host, () => {
+    server.listen(listenPort, host, () => {
       server.off('error', reject)
       resolve()
     })
   })
   const { port } = server.address() as AddressInfo
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  const issuer = options.issuer ?? url
+  const issuer = configuredIssuer ?? url
 
   const sts: DevSts = {
     url,
@@ -206,7 +229,7 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
       if (path === '/rotate')
         return sendJson(res, 200, { kids: sts.rotateKeys({ keepPrevious: body.keepPrevious !== false }) })
       if (path === '/revoke') {
-        if (options.revocations === undefined)
+        if (revocations === undefined)
           return sendJson(res, 404, { error: 'not_found', error_description: 'this STS has no revocation store' })
         if (typeof body.anchor !== 'string' || body.anchor === '')
           return sendJson(res, 400, {
@@ -214,7 +237,7 @@ export async function startDevSts(options: DevStsOptions = {}): Promise<DevSts> 
             error_description: 'anchor must be a non-empty string',
           })
         const ttlMs = typeof body.ttlMs === 'number' ? body.ttlMs : undefined
-        await sts.revoke(body.anchor, options.revocations, ttlMs)
+        await sts.revoke(body.anchor, revocations, ttlMs)
         return sendJson(res, 200, { revoked: body.anchor })
       }
       return mintOverHttp(res, body)

@@ -2,6 +2,7 @@
  * Revocations held in this process: a TTL per entry (a revocation only needs to outlive the
  * mandates it kills), a bound on size, synchronous answers.
  */
+import { OptionReader } from '../option-reader.js'
 import type { RevocationStore } from './types.js'
 
 export interface InMemoryRevocationStoreOptions {
@@ -14,6 +15,8 @@ export interface InMemoryRevocationStoreOptions {
 
 export const DEFAULT_REVOCATION_TTL_MS = 24 * 60 * 60 * 1000
 
+const STORE_OPTIONS: readonly (keyof InMemoryRevocationStoreOptions)[] = ['defaultTtlMs', 'maxEntries', 'now']
+
 export class InMemoryRevocationStore implements RevocationStore {
   /** anchor → expiry (ms), in insertion order, which the eviction below relies on. */
   readonly #expiries = new Map<string, number>()
@@ -25,15 +28,10 @@ export class InMemoryRevocationStore implements RevocationStore {
   #warned = false
 
   constructor(options: InMemoryRevocationStoreOptions = {}) {
-    const { defaultTtlMs = DEFAULT_REVOCATION_TTL_MS, maxEntries = 1_000_000, now = Date.now } = options
-    if (!(Number.isFinite(defaultTtlMs) && defaultTtlMs > 0))
-      throw new TypeError('defaultTtlMs must be a positive number')
-    if (!(Number.isSafeInteger(maxEntries) && maxEntries > 0))
-      throw new TypeError('maxEntries must be a positive integer')
-    if (typeof now !== 'function') throw new TypeError('now must be a function')
-    this.#defaultTtlMs = defaultTtlMs
-    this.#maxEntries = maxEntries
-    this.#now = now
+    const o = new OptionReader('InMemoryRevocationStore', options, STORE_OPTIONS)
+    this.#defaultTtlMs = o.positiveMs('defaultTtlMs', DEFAULT_REVOCATION_TTL_MS)
+    this.#maxEntries = o.integer('maxEntries', 1_000_000, 1)
+    this.#now = o.fn('now', Date.now)
   }
 
   get size(): number {

@@ -15,7 +15,7 @@
 import type { ChainableCommander, Redis } from 'ioredis'
 import { DEFAULT_REVOCATION_TTL_MS } from './in-memory-store.js'
 import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
-import { OptionReader, argumentsOf } from './redis-options.js'
+import { RedisOptionReader, argumentsOf } from './redis-options.js'
 import {
   DEAD_LETTER_MAX_LENGTH,
   DEFAULT_CONSUMER_GROUP,
@@ -202,7 +202,7 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     defaults: { readonly stream: string; readonly group: string },
     args: readonly unknown[],
   ) {
-    const o = new OptionReader(name, argumentsOf(name, args, ['redis', 'store']), CONSUMER_OPTIONS)
+    const o = new RedisOptionReader(name, argumentsOf(name, args, ['redis', 'store']), CONSUMER_OPTIONS)
     this.#name = name
     this.#handler = handler
     this.#redis = o.redis()

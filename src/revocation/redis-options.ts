@@ -2,9 +2,11 @@
  * Options of the Redis revocation classes, read once in their constructors (docs/architecture.md
  * "Rules a change keeps": a bad option is a `TypeError` that names it, unknown options are refused).
  * Both the Caracal wiring, `new X(redis, …, options)`, and one options object `{ redis, … }` are
- * accepted; `argumentsOf` turns either into one object.
+ * accepted; `argumentsOf` turns either into one object, which `RedisOptionReader` (the shared
+ * `OptionReader` plus the Redis readers) then reads.
  */
 import type { Redis } from 'ioredis'
+import { OptionReader } from '../option-reader.js'
 import { hmacKeyBytes } from './redis-wire.js'
 
 export function isRedisClient(value: unknown): value is Redis {
@@ -47,76 +49,15 @@ export function argumentsOf(
   return merged
 }
 
-/** Reads and checks options one by one; every failure is a TypeError naming the option. */
-export class OptionReader {
-  readonly #owner: string
-  readonly #o: Record<string, unknown>
-
-  constructor(owner: string, options: Record<string, unknown>, known: readonly string[]) {
-    this.#owner = owner
-    this.#o = options
-    for (const key of Object.keys(options)) if (!known.includes(key)) this.fail(key, `is not an option of ${owner}`)
-  }
-
-  fail(name: string, message: string): never {
-    throw new TypeError(`${this.#owner} option "${name}" ${message}`)
-  }
-
-  raw(name: string): unknown {
-    return this.#o[name]
-  }
-
+/**
+ * The shared `OptionReader` (`src/option-reader.ts`) with the readers only the Redis classes need:
+ * the ioredis client, and the stream signing options.
+ */
+export class RedisOptionReader extends OptionReader {
   redis(name = 'redis'): Redis {
-    const v = this.#o[name]
+    const v = this.raw(name)
     if (!isRedisClient(v)) this.fail(name, 'must be an ioredis client')
     return v
-  }
-
-  string(name: string, fallback: string, allowEmpty = false): string {
-    const v = this.#o[name]
-    if (v === undefined) return fallback
-    if (typeof v !== 'string' || (!allowEmpty && v === ''))
-      this.fail(name, allowEmpty ? 'must be a string' : 'must be a non-empty string')
-    return v
-  }
-
-  /** A string that is required (no default). */
-  requiredString(name: string): string {
-    const v = this.#o[name]
-    if (typeof v !== 'string' || v === '') this.fail(name, 'must be a non-empty string')
-    return v
-  }
-
-  boolean(name: string, fallback: boolean): boolean {
-    const v = this.#o[name]
-    if (v === undefined) return fallback
-    if (typeof v !== 'boolean') this.fail(name, 'must be a boolean')
-    return v
-  }
-
-  /** A safe integer ≥ `min`. */
-  integer(name: string, fallback: number, min: number): number {
-    const v = this.#o[name]
-    if (v === undefined) return fallback
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
-      this.fail(name, min === 0 ? 'must be a non-negative integer' : `must be an integer ≥ ${min}`)
-    return v
-  }
-
-  /** A finite number of milliseconds > 0 (fractions allowed; Redis TTLs round them up). */
-  positiveMs(name: string, fallback: number): number {
-    const v = this.#o[name]
-    if (v === undefined) return fallback
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-      this.fail(name, 'must be a positive number of milliseconds')
-    return v
-  }
-
-  fn<T extends (...args: never[]) => unknown>(name: string, fallback: T): T {
-    const v = this.#o[name]
-    if (v === undefined) return fallback
-    if (typeof v !== 'function') this.fail(name, 'must be a function')
-    return v as T
   }
 
   /**
@@ -127,13 +68,13 @@ export class OptionReader {
   signing(): Buffer | undefined {
     let key: Buffer | undefined
     try {
-      key = hmacKeyBytes(this.#o.streamHmacKey as string | Uint8Array | undefined)
+      key = hmacKeyBytes(this.raw('streamHmacKey') as string | Uint8Array | undefined)
     } catch {
       this.fail('streamHmacKey', 'must be a non-empty string or Uint8Array (a Buffer)')
     }
     const required = this.boolean('requireSignature', key !== undefined)
     if (required && key === undefined)
-      throw new TypeError(`${this.#owner}: streamHmacKey is required when requireSignature is true`)
+      throw new TypeError(`${this.owner}: streamHmacKey is required when requireSignature is true`)
     return key
   }
 }

@@ -24,7 +24,7 @@ import type { Redis } from 'ioredis'
 import { DEFAULT_REVOCATION_TTL_MS, InMemoryRevocationStore } from './in-memory-store.js'
 import type { RevocationStore } from './types.js'
 import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
-import { OptionReader, argumentsOf } from './redis-options.js'
+import { RedisOptionReader, argumentsOf } from './redis-options.js'
 import {
   DELEGATION_EPOCH_KEY_INFIX,
   DELEGATION_INVALIDATION_STREAM,
@@ -207,7 +207,7 @@ export class RedisRevocationStore implements RevocationStore {
   /** One options object, the client in `redis`. */
   constructor(options: RedisRevocationStoreOptions)
   constructor(...args: unknown[]) {
-    const o = new OptionReader(
+    const o = new RedisOptionReader(
       'RedisRevocationStore',
       argumentsOf('RedisRevocationStore', args, ['redis']),
       STORE_OPTIONS,
