@@ -1,6 +1,6 @@
 // Type-checked against the published declarations with moduleResolution node16 and bundler, and
 // with ioredis 5 and 6 installed: the names a consumer writes must resolve and keep their types.
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import {
   CaracalAuth,
   CaracalAuthError,
