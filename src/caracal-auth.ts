@@ -126,7 +126,10 @@ export class CaracalAuth {
   #checkEpoch(m: VerifiedMandate): Promise<void> | undefined {
     const { graphEpoch, zoneId } = m.claims
     const store = this.#o.revocations
-    if (graphEpoch === undefined || zoneId === undefined || store.currentDelegationEpoch === undefined) return undefined
+    if (graphEpoch === undefined || store.currentDelegationEpoch === undefined) return undefined
+    // Epochs are per zone: an epoch without a zone cannot be checked against any, so it is not
+    // taken on trust (a Caracal STS always writes zone_id; the plain verifier requires it).
+    if (zoneId === undefined) throw invalidToken('delegation_graph_epoch without zone_id cannot be checked')
     let answer: number | Promise<number>
     try {
       answer = store.currentDelegationEpoch(zoneId)

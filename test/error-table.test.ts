@@ -1505,6 +1505,24 @@ const rows: Row[] = [
     expect: 'session_revoked',
   },
   {
+    name: 'delegation_graph_epoch without zone_id is not taken on trust',
+    token: es({ delegation_graph_epoch: 1, zone_id: undefined }),
+    expect: 'invalid_token',
+    check: ({ error }) => expect(error?.description).toBe('delegation_graph_epoch without zone_id cannot be checked'),
+  },
+  {
+    name: 'delegation_graph_epoch without zone_id, store without epochs: nothing to check',
+    token: es({ delegation_graph_epoch: 1, zone_id: undefined }),
+    options: { revocations: { isRevoked: () => false, markRevoked: () => {} } },
+    expect: 'accepted',
+  },
+  {
+    name: 'delegation_chain [] reads as no chain',
+    token: es({ delegation_chain: [] }),
+    expect: 'accepted',
+    check: ({ claims }) => expect(claims?.delegationChain).toBeUndefined(),
+  },
+  {
     name: 'store whose currentDelegationEpoch throws fails closed',
     token: es({ delegation_graph_epoch: 1 }),
     options: {

@@ -74,6 +74,19 @@ describe('the wasm module in use', () => {
     expect(verdict.auto).toBe(`wasm backend: ${verdict.reason}`)
   })
 
+  it.each([
+    ['truncated', (bytes: Buffer) => bytes.subarray(0, bytes.length >> 1)],
+    ['empty', () => Buffer.alloc(0)],
+    ['a Git LFS pointer', () => Buffer.from('version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 36144\n')],
+  ])('a %s module is a broken build, not a platform without SIMD', (_label, corrupt) => {
+    const verdict = loaderVerdict((dir) => {
+      const file = join(dir, 'caracal.wasm')
+      writeFileSync(file, corrupt(readFileSync(file)))
+    })
+    expect(verdict.reason).toMatch(/^caracal\.wasm is not a module this engine can compile \(.+\); run `npm run build`$/)
+    expect(verdict.auto).toBe(`wasm backend: ${verdict.reason}`)
+  })
+
   it('a module built from other sources is refused as stale', () => {
     const verdict = loaderVerdict((dir) => {
       const file = join(dir, 'wasm-build-id.js')

@@ -62,6 +62,11 @@ type Loaded =
 
 let loaded: Loaded | undefined
 
+/** A minimal module using SIMD instructions (`i8x16.splat`, `i8x16.popcnt`): whether the engine has SIMD. */
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+])
+
 function instantiate(): Loaded {
   let code: Uint8Array<ArrayBuffer>
   try {
@@ -77,10 +82,15 @@ function instantiate(): Loaded {
   try {
     exports = new WebAssembly.Instance(new WebAssembly.Module(code), {}).exports as unknown as WasmExports
   } catch (error) {
+    // Only an engine without WebAssembly SIMD is a platform limit; a module this engine could
+    // run but cannot compile (truncated, empty, a Git LFS pointer) is a broken build.
+    const platform = !WebAssembly.validate(SIMD_PROBE)
     return {
       ok: false,
-      broken: false,
-      reason: `caracal.wasm cannot be instantiated here (${(error as Error).message})`,
+      broken: !platform,
+      reason: platform
+        ? `caracal.wasm needs WebAssembly SIMD, which this engine lacks (${(error as Error).message})`
+        : `caracal.wasm is not a module this engine can compile (${(error as Error).message}); run \`npm run build\``,
     }
   }
   const id = typeof exports.buildId === 'function' ? exports.buildId() >>> 0 : undefined

@@ -298,10 +298,14 @@ function stringArray(v: unknown, name: string): readonly string[] | undefined {
   return Object.freeze([...(v as string[])])
 }
 
-/** `delegation_chain`: null is absent; each hop `{ application_id, agent_session_id?, delegation_edge_id? }`. */
+/**
+ * `delegation_chain`: null is absent, and so is `[]` (no hop: the plain Caracal verifier reads it
+ * as no chain); each hop `{ application_id, agent_session_id?, delegation_edge_id? }`.
+ */
 export function readChain(v: unknown): readonly DelegationHop[] | undefined {
   if (v === undefined || v === null) return undefined
   if (!Array.isArray(v)) throw invalidToken(CLAIM_ERRORS.chainType)
+  if (v.length === 0) return undefined
   return Object.freeze(
     v.map((hop) => {
       if (typeof hop !== 'object' || hop === null || Array.isArray(hop)) throw invalidToken(CLAIM_ERRORS.hopType)
