@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis'
 import { CaracalAuth } from '../src/index.js'
 import {
   RedisDelegationInvalidationConsumer,
+  RedisRevocationConsumer,
   RedisRevocationStore,
   type RedisRevocationStoreSettings,
 } from '../src/redis.js'
@@ -36,7 +37,7 @@ describeWithRedis('delegation epochs against Redis', () => {
   let admin: Redis
   const namespaces: string[] = []
   const stores: RedisRevocationStore[] = []
-  const consumers: RedisDelegationInvalidationConsumer[] = []
+  const consumers: (RedisDelegationInvalidationConsumer | RedisRevocationConsumer)[] = []
 
   function names(label: string): UniqueNames {
     const n = uniqueNames(label)
@@ -247,6 +248,53 @@ describeWithRedis('delegation epochs against Redis', () => {
     const ttl = await admin.pttl(`${n.keyPrefix}delegation-epoch:${ZONE}`)
     expect(ttl).toBeGreaterThan(80_000)
     expect(ttl).toBeLessThanOrEqual(90_001)
+  })
+
+  it("ttl_ms on Caracal's streams is ignored (the default TTL applies), in the consumers' durable keys and in the mirror; on the peer stream it counts", async () => {
+    const n = names('epoch-ttl')
+    const DEFAULT_TTL_MS = 400
+    const a = store(n, { defaultTtlMs: DEFAULT_TTL_MS })
+    const b = store(n, { defaultTtlMs: DEFAULT_TTL_MS })
+    await Promise.all([a.ready(), b.ready()])
+    const epochs = consumer(n, undefined, { defaultTtlMs: 60_000 })
+    const revocations = new RedisRevocationConsumer(admin, undefined, {
+      consumer: 'fastmcp-server-1',
+      blockMs: 50,
+      defaultTtlMs: 60_000,
+      ...n.revocations,
+    })
+    consumers.push(revocations)
+    await Promise.all([epochs.ensureGroup(), revocations.ensureGroup()])
+    // Unsigned (no key configured anywhere), as anyone who can XADD may write them.
+    await admin.xadd(
+      n.delegationStream,
+      '*',
+      ...['zone_id', ZONE, 'epoch', String(Number.MAX_SAFE_INTEGER), 'ttl_ms', '9000000000000000'],
+    )
+    await admin.xadd(n.stream, '*', 'zone_id', ZONE, 'session_id', 'sess-eternal', 'ttl_ms', '9000000000000000')
+    expect(await epochs.pollOnce()).toBe(1)
+    expect(await revocations.pollOnce()).toBe(1)
+    for (const key of [`${n.keyPrefix}delegation-epoch:${ZONE}`, `${n.keyPrefix}sess-eternal`]) {
+      const ttl = await admin.pttl(key)
+      expect(ttl).toBeGreaterThan(50_000)
+      expect(ttl).toBeLessThanOrEqual(60_000)
+    }
+    await eventually(
+      () => a.currentDelegationEpoch(ZONE) === Number.MAX_SAFE_INTEGER && a.isRevoked('sess-eternal') === true,
+      EVENT_BOUND_MS,
+      'the mirror to read both events',
+    )
+    // The mirror gave them its default TTL too.
+    await eventually(
+      () => a.currentDelegationEpoch(ZONE) === 0 && a.isRevoked('sess-eternal') === false,
+      DEFAULT_TTL_MS + 1_000,
+      'both to expire after the default TTL',
+    )
+    // This library's own announcements keep their ttl_ms.
+    await a.markRevoked('sess-announced', 60_000)
+    await eventually(() => b.isRevoked('sess-announced') === true, EVENT_BOUND_MS, 'b to learn the announcement')
+    await new Promise((r) => setTimeout(r, DEFAULT_TTL_MS + 100))
+    expect(b.isRevoked('sess-announced')).toBe(true)
   })
 
   it("end to end: a mandate issued at an epoch below its zone's current one is delegation_stale", async () => {

@@ -82,9 +82,9 @@ describe('revocation wire format', () => {
     })
   })
 
-  it('reads ttl_ms when it is a positive integer and falls back to the default otherwise', () => {
+  it('reads ttl_ms (on the peer stream only) when it is a positive integer and falls back to the default otherwise', () => {
     const ttl = (value: string) => {
-      const check = checkRevocationEvent({ session_id: 's', ttl_ms: value }, STREAM, undefined)
+      const check = checkRevocationEvent({ session_id: 's', ttl_ms: value }, STREAM, undefined, true)
       return check.ok ? check.ttlMs : 'refused'
     }
     expect(ttl('60000')).toBe(60_000)
@@ -92,6 +92,24 @@ describe('revocation wire format', () => {
     expect(ttl('-5')).toBeUndefined()
     expect(ttl('1e9')).toBeUndefined()
     expect(ttl('99999999999999999')).toBeUndefined()
+  })
+
+  it("never reads ttl_ms on Caracal's streams (the default applies): an event cannot make its key near-eternal", () => {
+    expect(checkRevocationEvent({ session_id: 's', ttl_ms: '9000000000000000' }, STREAM, undefined)).toEqual({
+      ok: true,
+      anchors: ['s'],
+      ttlMs: undefined,
+    })
+    const epoch = { zone_id: 'z', epoch: String(Number.MAX_SAFE_INTEGER), ttl_ms: '9000000000000000' }
+    expect(checkDelegationEvent(epoch, 'caracal.delegations.invalidate', undefined)).toEqual({
+      ok: true,
+      zoneId: 'z',
+      epoch: Number.MAX_SAFE_INTEGER,
+      ttlMs: undefined,
+    })
+    expect(checkDelegationEvent(epoch, 'caracal-fastmcp.revocations', undefined, true)).toMatchObject({
+      ttlMs: 9_000_000_000_000_000,
+    })
   })
 
   it('builds peer events its mirrors accept: required fields, ttl_ms rounded up, a valid _sig', () => {
@@ -108,13 +126,18 @@ describe('revocation wire format', () => {
       ttl_ms: '1501',
     })
     expect(verifyRevocationSignature(KEY, peer, fields)).toBe(true)
-    expect(checkRevocationEvent(fields, peer, KEY)).toEqual({ ok: true, anchors: ['sess-1'], ttlMs: 1501 })
+    expect(checkRevocationEvent(fields, peer, KEY, true)).toEqual({ ok: true, anchors: ['sess-1'], ttlMs: 1501 })
     const epochFlat = delegationEpochEventFields({ zoneId: 'z', epoch: 12, ttlMs: 999.5 }, peer, KEY)
     const epochFields = Object.fromEntries(
       Array.from({ length: epochFlat.length / 2 }, (_, i) => [epochFlat[2 * i]!, epochFlat[2 * i + 1]!]),
     )
     expect(epochFields).toMatchObject({ event: 'delegation_epoch', zone_id: 'z', epoch: '12', ttl_ms: '1000' })
-    expect(checkDelegationEvent(epochFields, peer, KEY)).toEqual({ ok: true, zoneId: 'z', epoch: 12, ttlMs: 1000 })
+    expect(checkDelegationEvent(epochFields, peer, KEY, true)).toEqual({
+      ok: true,
+      zoneId: 'z',
+      epoch: 12,
+      ttlMs: 1000,
+    })
   })
 
   it('signs exactly as the canonical form Caracal publishes (an independent implementation agrees)', () => {

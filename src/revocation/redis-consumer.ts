@@ -72,7 +72,11 @@ export interface RedisRevocationConsumerOptions<Store = RevocationMirror> {
   readonly streamHmacKey?: string | Uint8Array
   /** Default: true when `streamHmacKey` is set. True without a key is an error (as in Caracal). */
   readonly requireSignature?: boolean
-  /** TTL of durable keys written for events that carry none. Default 24 h. */
+  /**
+   * TTL of the durable keys it writes (and of what it applies to its store). Default 24 h. Caracal's
+   * events carry none, and a `ttl_ms` field on its streams is ignored: an event cannot choose how
+   * long its key lives.
+   */
   readonly defaultTtlMs?: number
   /** Entries per read. Default 50. */
   readonly batchSize?: number

@@ -616,18 +616,23 @@ export class RedisRevocationStore implements RevocationStore {
     } while (cursor !== '0' && !this.#stop.signal.aborted)
   }
 
+  /**
+   * One entry through the consumers' checks. `ttl_ms` counts only on the peer stream, where this
+   * library's instances put it: Caracal never sends it, so on Caracal's streams an event cannot
+   * choose how long it lasts (the default TTL applies).
+   */
   #applyEntry(followed: Followed, entry: StreamEntry): void {
-    const epochEvent =
-      followed.role === 'delegations' || (followed.role === 'peer' && entry.fields?.event === PEER_EPOCH_EVENT)
+    const peer = followed.role === 'peer'
+    const epochEvent = followed.role === 'delegations' || (peer && entry.fields?.event === PEER_EPOCH_EVENT)
     if (epochEvent) {
-      const check = checkDelegationEvent(entry.fields, followed.name, this.#hmacKey)
+      const check = checkDelegationEvent(entry.fields, followed.name, this.#hmacKey, peer)
       if (!check.ok) {
         this.#refused++
         return
       }
       this.#local.markDelegationEpoch(check.zoneId, check.epoch, check.ttlMs ?? this.#defaultTtlMs)
     } else {
-      const check = checkRevocationEvent(entry.fields, followed.name, this.#hmacKey)
+      const check = checkRevocationEvent(entry.fields, followed.name, this.#hmacKey, peer)
       if (!check.ok) {
         this.#refused++
         return

@@ -35,9 +35,11 @@ export const PEER_REVOKE_EVENT = 'session_revoke'
 export const ANCHOR_FIELDS = ['session_id', 'sid', 'root_sid', 'agent_session_id', 'delegation_edge_id'] as const
 
 /**
- * Optional extension field: the TTL (ms) the publisher gave its durable key, so every mirror
- * expires the entry when the key does. The backend's consumers ignore unknown fields, and the
- * HMAC covers every field, so adding it keeps the format compatible.
+ * Extension field of this library's own peer stream: the TTL (ms) the publisher gave its durable
+ * key, so every mirror expires the entry when the key does. Caracal never sends it, so on Caracal's
+ * streams it is never read (pass `readTtl` only for the peer stream): an event there cannot choose
+ * how long its key lives, and Caracal's events get the reader's default TTL. The backend's consumers
+ * ignore unknown fields, and the HMAC covers every field, so adding it keeps the format compatible.
  */
 export const TTL_FIELD = 'ttl_ms'
 
@@ -133,19 +135,21 @@ function eventTtlMs(fields: RevocationFields): number | undefined {
 
 /**
  * The consumer's rules, in its order: signature first (when a key is configured it is required),
- * then at least one anchor.
+ * then at least one anchor. `ttlMs` is read from `ttl_ms` only with `readTtl` (this library's peer
+ * stream); otherwise it is always undefined and the reader's default applies.
  */
 export function checkRevocationEvent(
   fields: RevocationFields | undefined,
   stream: string,
   hmacKey: Uint8Array | undefined,
+  readTtl = false,
 ): EventCheck {
   if (fields === undefined) return { ok: false, reason: 'malformed_event' }
   if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields))
     return { ok: false, reason: 'invalid_signature' }
   const anchors = revocationAnchors(fields)
   if (anchors.length === 0) return { ok: false, reason: 'missing_revocation_anchor' }
-  return { ok: true, anchors, ttlMs: eventTtlMs(fields) }
+  return { ok: true, anchors, ttlMs: readTtl ? eventTtlMs(fields) : undefined }
 }
 
 /** A decimal epoch as the coordinator writes it (`JSON.stringify` of an integer): digits only, a safe integer. */
@@ -159,12 +163,14 @@ export function parseEpoch(raw: string | undefined | null): number | undefined {
  * The delegation consumer's rules: signature first (required with a key), then a non-empty
  * `zone_id` and an `epoch` of decimal digits. Stricter than Caracal's TypeScript consumer, which
  * reads an empty epoch as 0 and lets an empty zone through (its store then ignores it); like its
- * Python one, both are `invalid_delegation_epoch` here. `event` and the other fields are ignored.
+ * Python one, both are `invalid_delegation_epoch` here. `event` and the other fields are ignored,
+ * `ttl_ms` too unless `readTtl` (the peer stream), as in `checkRevocationEvent`.
  */
 export function checkDelegationEvent(
   fields: RevocationFields | undefined,
   stream: string,
   hmacKey: Uint8Array | undefined,
+  readTtl = false,
 ): DelegationCheck {
   if (fields === undefined) return { ok: false, reason: 'malformed_event' }
   if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields))
@@ -173,7 +179,7 @@ export function checkDelegationEvent(
   const epoch = parseEpoch(fields.epoch)
   if (zoneId === undefined || zoneId === '' || epoch === undefined)
     return { ok: false, reason: 'invalid_delegation_epoch' }
-  return { ok: true, zoneId, epoch, ttlMs: eventTtlMs(fields) }
+  return { ok: true, zoneId, epoch, ttlMs: readTtl ? eventTtlMs(fields) : undefined }
 }
 
 function signedFlat(fields: Record<string, string>, stream: string, hmacKey: Uint8Array | undefined): string[] {
