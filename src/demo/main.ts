@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   console.log(
     `STS        ${demo.stsUrl}${demo.sts === undefined ? ' (external)' : ' (embedded development STS, ES256 + RS256)'}`,
   )
-  console.log(`JWKS       ${demo.stsUrl}/.well-known/jwks.json`)
+  console.log(`JWKS       ${demo.auth.options.jwks.url ?? '(static keys)'}`)
   console.log(
     `MCP server ${demo.mcpUrl.href} (documents: search, get_document; zone ${zone}; revocations ${demo.revocationsKind})`,
   )
