@@ -164,6 +164,31 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
     })
   })
 
+  it("dead-letters an event naming an anchor that would be a zone's epoch key as invalid_anchor; the epoch key is untouched", async () => {
+    const n = names('reserved')
+    const mirror = new RecordingMirror()
+    const epochKey = `${n.keyPrefix}delegation-epoch:zone-1`
+    await admin.set(epochKey, '7', 'PX', 60_000)
+    const consumer = track(
+      new RedisRevocationConsumer(admin, mirror, { consumer: 'c1', blockMs: POLL_BLOCK_MS, ...n.revocations }),
+    )
+    await consumer.ensureGroup()
+    const id = await admin.xadd(
+      n.stream,
+      '*',
+      ...['zone_id', 'z', 'session_id', 'sess-1', 'agent_session_id', 'delegation-epoch:zone-1', 'reason', 'r'],
+    )
+    expect(await consumer.pollOnce()).toBe(1)
+    expect(mirror.applied).toEqual([])
+    expect(await admin.get(epochKey)).toBe('7')
+    expect(await admin.pttl(epochKey)).toBeLessThanOrEqual(60_000)
+    expect(await admin.exists(`${n.keyPrefix}sess-1`)).toBe(0)
+    const dead = await admin.xrange(`${n.stream}.dead`, '-', '+')
+    expect(dead.map(([, flat]) => [flat[1], flat[3]])).toEqual([[id, 'invalid_anchor']])
+    expect(consumer.stats().deadLettered).toEqual({ invalid_anchor: 1 })
+    expect(await pendingCount(n.stream)).toBe(0)
+  })
+
   it('rounds a fractional TTL up for PX, as the store does, instead of failing the entry forever', async () => {
     const n = names('fraction')
     const mirror = new RecordingMirror()

@@ -214,6 +214,31 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     expect(await admin.pttl(`${n.keyPrefix}kept`)).toBeGreaterThan(500_000)
   })
 
+  it("refuses an anchor named like a zone's epoch key: markRevoked and applyRevocation throw a TypeError, a stream event naming one is ignored; the epoch stays", async () => {
+    const n = names('reserved')
+    admin = await connectedClient()
+    const epochKey = `${n.keyPrefix}delegation-epoch:zone-1`
+    await admin.set(epochKey, '7', 'PX', 60_000)
+    const s = store({ ...n.store })
+    await s.ready()
+    await expect(s.markRevoked('delegation-epoch:zone-1')).rejects.toThrow(TypeError)
+    await expect(s.markRevoked('delegation-epoch:zone-1')).rejects.toThrow(/delegation-epoch:/)
+    expect(() => s.applyRevocation('delegation-epoch:zone-2', 60_000)).toThrow(TypeError)
+    expect(await admin.get(epochKey)).toBe('7')
+    expect(await admin.exists(n.peerStream, `${n.keyPrefix}delegation-epoch:zone-2`)).toBe(0)
+    expect(s.isRevoked('delegation-epoch:zone-1')).toBe(false)
+    expect(s.currentDelegationEpoch('zone-1')).toBe(7)
+    const publisher = await connectedClient()
+    await publisher.xadd(
+      n.stream,
+      '*',
+      ...signedFields(n.stream, { zone_id: 'z', session_id: 'delegation-epoch:zone-1', reason: 'r' }),
+    )
+    await eventually(() => s.state().refused === 1, 2_000, 'the event to be refused')
+    expect(s.state().applied).toBe(0)
+    expect(s.isRevoked('delegation-epoch:zone-1')).toBe(false)
+  })
+
   it('answers isRevoked synchronously, with no command sent to Redis', async () => {
     const n = names('local')
     const client = redisClient()

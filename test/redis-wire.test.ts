@@ -82,6 +82,21 @@ describe('revocation wire format', () => {
     })
   })
 
+  it('refuses an event naming an anchor that would be a zone epoch key (delegation-epoch:…) as invalid_anchor, after the signature', () => {
+    for (const fields of [
+      { zone_id: 'z', session_id: 'delegation-epoch:zone-1', reason: 'r' },
+      { zone_id: 'z', session_id: 'fine', agent_session_id: 'delegation-epoch:', reason: 'r' },
+    ]) {
+      expect(checkRevocationEvent(signed(fields), STREAM, KEY)).toEqual({ ok: false, reason: 'invalid_anchor' })
+      expect(checkRevocationEvent(fields, STREAM, undefined)).toEqual({ ok: false, reason: 'invalid_anchor' })
+      expect(checkRevocationEvent(fields, STREAM, KEY)).toEqual({ ok: false, reason: 'invalid_signature' })
+    }
+    // Only the prefix is reserved.
+    expect(checkRevocationEvent({ session_id: 'x-delegation-epoch:zone-1' }, STREAM, undefined)).toMatchObject({
+      ok: true,
+    })
+  })
+
   it('reads ttl_ms (on the peer stream only) when it is a positive integer and falls back to the default otherwise', () => {
     const ttl = (value: string) => {
       const check = checkRevocationEvent({ session_id: 's', ttl_ms: value }, STREAM, undefined, true)

@@ -498,7 +498,8 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
  * Group `resource-revocation` on `caracal.sessions.revoke`: each accepted event's anchors
  * (`session_id`, `sid`, `root_sid`, `agent_session_id`, `delegation_edge_id`) get a durable key
  * `<keyPrefix><anchor>` and are applied to the store. Dead-letter reasons: `invalid_signature`,
- * `missing_revocation_anchor`, `malformed_event`.
+ * `missing_revocation_anchor`, `invalid_anchor` (an anchor starting with `delegation-epoch:`, whose
+ * key would be a zone's epoch key), `malformed_event`.
  */
 export class RedisRevocationConsumer extends RedisStreamGroupConsumer<RevocationMirror, readonly string[]> {
   /** The Caracal wiring: `new RedisRevocationConsumer(redis, store, { consumer: 'fastmcp-server-1' })`. */

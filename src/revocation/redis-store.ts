@@ -41,6 +41,7 @@ import {
   compareStreamIds,
   delegationEpochEventFields,
   delegationEpochKey,
+  isReservedAnchor,
   parseEpoch,
   parseStreamReply,
   parseStreamsReply,
@@ -326,10 +327,17 @@ export class RedisRevocationStore implements RevocationStore {
 
   /**
    * Adds a revocation to this instance's set only, without writing or announcing it: what the
-   * consumer calls for the events it accepts (announcing them again would loop).
+   * consumer calls for the events it accepts (announcing them again would loop). An anchor that
+   * starts with `delegation-epoch:` is a TypeError (here and in `markRevoked`): its durable key
+   * would be a zone's epoch key.
    */
   applyRevocation(anchor: string, ttlMs: number = this.#defaultTtlMs): void {
     if (typeof anchor !== 'string' || anchor === '') throw new TypeError('anchor must be a non-empty string')
+    if (isReservedAnchor(anchor)) {
+      throw new TypeError(
+        `anchor must not start with "${DELEGATION_EPOCH_KEY_INFIX}": its durable key would be a zone's delegation epoch key`,
+      )
+    }
     if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError('ttlMs must be a positive number')
     this.#local.markRevoked(anchor, ttlMs)
   }

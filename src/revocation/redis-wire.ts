@@ -47,6 +47,7 @@ export const TTL_FIELD = 'ttl_ms'
 export type RejectionReason =
   | 'invalid_signature'
   | 'missing_revocation_anchor'
+  | 'invalid_anchor'
   | 'invalid_delegation_epoch'
   | 'malformed_event'
 
@@ -112,6 +113,15 @@ export function verifyRevocationSignature(key: Uint8Array, stream: string, field
   return timingSafeEqual(Buffer.from(got, 'hex'), want)
 }
 
+/**
+ * An anchor that would name a zone's epoch key: `<prefix><anchor>` would be
+ * `<prefix>delegation-epoch:<zone>`. `markRevoked` refuses it, and an event naming one is refused
+ * as `invalid_anchor` (Caracal's anchors are session and edge IDs, never this).
+ */
+export function isReservedAnchor(anchor: string): boolean {
+  return anchor.startsWith(DELEGATION_EPOCH_KEY_INFIX)
+}
+
 /** The distinct, non-empty anchors an event names. */
 export function revocationAnchors(fields: RevocationFields): string[] {
   const anchors: string[] = []
@@ -135,7 +145,8 @@ function eventTtlMs(fields: RevocationFields): number | undefined {
 
 /**
  * The consumer's rules, in its order: signature first (when a key is configured it is required),
- * then at least one anchor. `ttlMs` is read from `ttl_ms` only with `readTtl` (this library's peer
+ * then at least one anchor, none of them reserved (`isReservedAnchor`: the whole event is refused
+ * as `invalid_anchor`). `ttlMs` is read from `ttl_ms` only with `readTtl` (this library's peer
  * stream); otherwise it is always undefined and the reader's default applies.
  */
 export function checkRevocationEvent(
@@ -149,6 +160,7 @@ export function checkRevocationEvent(
     return { ok: false, reason: 'invalid_signature' }
   const anchors = revocationAnchors(fields)
   if (anchors.length === 0) return { ok: false, reason: 'missing_revocation_anchor' }
+  if (anchors.some(isReservedAnchor)) return { ok: false, reason: 'invalid_anchor' }
   return { ok: true, anchors, ttlMs: readTtl ? eventTtlMs(fields) : undefined }
 }
 
