@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { afterAll, afterEach, expect, it } from 'vitest'
 import type { Redis } from 'ioredis'
 import { CaracalAuth } from '../src/index.js'
@@ -325,6 +326,42 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     await s.close()
     await expect(ready).rejects.toThrow(/closed before its first load/)
     await expect(s.markRevoked('x')).rejects.toThrow(/closed/)
+  })
+
+  it("a string streamHmacKey that looks like hex text (Caracal's STREAMS_HMAC_KEY as it is) is still used as its UTF-8 bytes, with one CARACAL_STREAM_KEY_HEX_TEXT warning", async () => {
+    const n = names('hex-text')
+    const hexText = randomBytes(32).toString('hex')
+    const warnings: (Error & { code?: string })[] = []
+    const onWarning = (w: Error & { code?: string }) => warnings.push(w)
+    process.on('warning', onWarning)
+    try {
+      // Not hex text: shorter than 64, a non-hex character, or bytes.
+      store({ ...n.store, streamHmacKey: hexText.slice(0, 63) })
+      store({ ...n.store, streamHmacKey: `${hexText.slice(0, 63)}g` })
+      store({ ...n.store, streamHmacKey: Buffer.from(hexText, 'hex') })
+      await new Promise((r) => setImmediate(r))
+      expect(warnings.filter((w) => w.code === 'CARACAL_STREAM_KEY_HEX_TEXT')).toEqual([])
+
+      const s = store({ ...n.store, streamHmacKey: hexText.toUpperCase() })
+      // The same key again (the store and its consumers, in one process): no second warning.
+      new RedisRevocationConsumer({ redis: redisClient(), consumer: 'c1', streamHmacKey: hexText.toUpperCase() })
+      store({ ...n.store, streamHmacKey: hexText.toUpperCase() })
+      await new Promise((r) => setImmediate(r))
+      const hexWarnings = warnings.filter((w) => w.code === 'CARACAL_STREAM_KEY_HEX_TEXT')
+      expect(hexWarnings).toHaveLength(1)
+      expect(hexWarnings[0]!.message).toContain("Buffer.from(key, 'hex')")
+      expect(hexWarnings[0]!.message).toMatch(/^RedisRevocationStore: streamHmacKey is a string of 64 hex digits/)
+
+      // No guessing: the string's UTF-8 bytes are the key.
+      await s.ready()
+      const publisher = await connectedClient()
+      const fields = { zone_id: 'z', session_id: 'utf8-signed', reason: 'r' }
+      const sig = signRevocationEvent(Buffer.from(hexText.toUpperCase(), 'utf8'), n.stream, fields)
+      await publisher.xadd(n.stream, '*', ...Object.entries({ ...fields, _sig: sig }).flat())
+      await eventually(() => s.isRevoked('utf8-signed') === true, 2_000, 'the UTF-8-signed event')
+    } finally {
+      process.off('warning', onWarning)
+    }
   })
 
   it('validates its options with a TypeError that names the option', () => {

@@ -66,8 +66,9 @@ export interface RedisRevocationConsumerOptions<Store = RevocationMirror> {
   readonly keyPrefix?: string
   /**
    * HMAC key of the stream (Caracal's `STREAMS_HMAC_KEY` is hex: pass `Buffer.from(hex, 'hex')`; a
-   * string is used as its UTF-8 bytes). When set, every event must carry a valid `_sig`; the others
-   * are dead-lettered as `invalid_signature`.
+   * string is used as its UTF-8 bytes, and one of 64 or more hex digits only gets a
+   * `CARACAL_STREAM_KEY_HEX_TEXT` warning, once per key and process). When set, every event must
+   * carry a valid `_sig`; the others are dead-lettered as `invalid_signature`.
    */
   readonly streamHmacKey?: string | Uint8Array
   /** Default: true when `streamHmacKey` is set. True without a key is an error (as in Caracal). */

@@ -5,9 +5,31 @@
  * accepted; `argumentsOf` turns either into one object, which `RedisOptionReader` (the shared
  * `OptionReader` plus the Redis readers) then reads.
  */
+import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { OptionReader } from '../option-reader.js'
 import { hmacKeyBytes } from './redis-wire.js'
+
+/** Hashes of the hex-looking string keys already warned about: one warning per key per process. */
+const warnedHexTextKeys = new Set<string>()
+
+/**
+ * A string key of at least 64 hex digits and nothing else is most likely Caracal's
+ * `STREAMS_HMAC_KEY` passed as it is: it is still used as its UTF-8 bytes (no guessing), but that
+ * refuses every event Caracal signs, so say so once, with a code.
+ */
+function warnIfHexText(owner: string, key: unknown): void {
+  if (typeof key !== 'string' || key.length < 64 || !/^[0-9a-fA-F]+$/.test(key)) return
+  const id = createHash('sha256').update(key, 'utf8').digest('hex')
+  if (warnedHexTextKeys.has(id)) return
+  warnedHexTextKeys.add(id)
+  process.emitWarning(
+    `${owner}: streamHmacKey is a string of ${key.length} hex digits, used as its ${key.length} UTF-8 bytes. ` +
+      "Caracal's STREAMS_HMAC_KEY is hex text: to verify Caracal's signatures pass its bytes, " +
+      "Buffer.from(key, 'hex'); as it is, every event Caracal signs is refused as invalid_signature.",
+    { code: 'CARACAL_STREAM_KEY_HEX_TEXT' },
+  )
+}
 
 export function isRedisClient(value: unknown): value is Redis {
   return typeof value === 'object' && value !== null && typeof (value as Redis).duplicate === 'function'
@@ -64,14 +86,18 @@ export class RedisOptionReader extends OptionReader {
    * `streamHmacKey` and `requireSignature` together, as Caracal reads them: `requireSignature`
    * defaults to "a key is set", and true without a key is an error. With a key every event must
    * carry a valid `_sig` whatever `requireSignature` says (Caracal's consumers check it then too).
+   * A string is used as its UTF-8 bytes; one that looks like hex text (64 hex digits or more) gets
+   * a `CARACAL_STREAM_KEY_HEX_TEXT` warning, once per key and process.
    */
   signing(): Buffer | undefined {
     let key: Buffer | undefined
+    const raw = this.raw('streamHmacKey')
     try {
-      key = hmacKeyBytes(this.raw('streamHmacKey') as string | Uint8Array | undefined)
+      key = hmacKeyBytes(raw as string | Uint8Array | undefined)
     } catch {
       this.fail('streamHmacKey', 'must be a non-empty string or Uint8Array (a Buffer)')
     }
+    warnIfHexText(this.owner, raw)
     const required = this.boolean('requireSignature', key !== undefined)
     if (required && key === undefined)
       throw new TypeError(`${this.owner}: streamHmacKey is required when requireSignature is true`)

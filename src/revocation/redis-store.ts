@@ -63,8 +63,9 @@ export interface RedisRevocationStoreOptions {
   readonly failClosed?: boolean
   /**
    * HMAC key of the streams (Caracal's `STREAMS_HMAC_KEY` is hex: pass its bytes,
-   * `Buffer.from(hex, 'hex')`; a string is used as its UTF-8 bytes). When set, events without a
-   * valid `_sig` are ignored, and ours are signed.
+   * `Buffer.from(hex, 'hex')`; a string is used as its UTF-8 bytes, and one of 64 or more hex
+   * digits only gets a `CARACAL_STREAM_KEY_HEX_TEXT` warning, once per key and process). When set,
+   * events without a valid `_sig` are ignored, and ours are signed.
    */
   readonly streamHmacKey?: string | Uint8Array
   /** Default: true when `streamHmacKey` is set. True without a key is an error (as in Caracal). */
