@@ -84,7 +84,7 @@ describe('revocation wire format', () => {
 
   it('refuses an event naming an anchor that would be a zone epoch key (delegation-epoch:…) as invalid_anchor, after the signature', () => {
     for (const fields of [
-      { zone_id: 'z', session_id: 'delegation-epoch:zone-1', reason: 'r' },
+      { zone_id: 'z', session_id: 'delegation-epoch:zone-1', reason: 'r' } as Record<string, string>,
       { zone_id: 'z', session_id: 'fine', agent_session_id: 'delegation-epoch:', reason: 'r' },
     ]) {
       expect(checkRevocationEvent(signed(fields), STREAM, KEY)).toEqual({ ok: false, reason: 'invalid_anchor' })
