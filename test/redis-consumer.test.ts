@@ -1,6 +1,11 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { Redis } from 'ioredis'
-import { RedisRevocationConsumer, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
+import {
+  RedisDelegationInvalidationConsumer,
+  RedisRevocationConsumer,
+  RedisRevocationStore,
+  signRevocationEvent,
+} from '../src/redis.js'
 import {
   closeClients,
   connectedClient,
@@ -338,6 +343,55 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
     await running
     // The 5 s block did not hold it up.
     expect(performance.now() - t0).toBeLessThan(1_000)
+  })
+
+  it("its streamHmacKey must be its store's: a store without one adopts it, another key or none on a keyed store is a TypeError naming streamHmacKey", () => {
+    const n = names('keys')
+    const track = (s: RedisRevocationStore) => {
+      stores.push(s)
+      return s
+    }
+    // Adopted: the store now requires it, so a consumer with another key (or none) is refused.
+    const keyless = track(new RedisRevocationStore(admin, { ...n.store }))
+    expect(
+      () => new RedisRevocationConsumer(admin, keyless, { consumer: 'c1', streamHmacKey: HMAC_KEY, ...n.revocations }),
+    ).not.toThrow()
+    for (const other of [{ streamHmacKey: 'another-key' }, {}]) {
+      expect(() => new RedisRevocationConsumer(admin, keyless, { consumer: 'c2', ...other, ...n.revocations })).toThrow(
+        TypeError,
+      )
+      expect(
+        () => new RedisDelegationInvalidationConsumer(admin, keyless, { consumer: 'c2', ...other, ...n.delegations }),
+      ).toThrow(/RedisDelegationInvalidationConsumer option "streamHmacKey"/)
+    }
+    // The same bytes, as a Buffer: the same key.
+    expect(
+      () =>
+        new RedisDelegationInvalidationConsumer(admin, keyless, {
+          consumer: 'c1',
+          streamHmacKey: Buffer.from(HMAC_KEY),
+          ...n.delegations,
+        }),
+    ).not.toThrow()
+
+    const keyed = track(new RedisRevocationStore(admin, { streamHmacKey: HMAC_KEY, ...n.store }))
+    expect(
+      () =>
+        new RedisRevocationConsumer(admin, keyed, { consumer: 'c1', streamHmacKey: 'another-key', ...n.revocations }),
+    ).toThrow(`RedisRevocationConsumer option "streamHmacKey" differs from its store's streamHmacKey`)
+    expect(() => new RedisRevocationConsumer(admin, keyed, { consumer: 'c1', ...n.revocations })).toThrow(
+      `RedisRevocationConsumer option "streamHmacKey" is missing, but its store has one`,
+    )
+    // A consumer whose construction fails changes nothing: this store keeps no key.
+    const untouched = track(new RedisRevocationStore(admin, { ...n.store }))
+    expect(
+      () => new RedisRevocationConsumer(admin, untouched, { consumer: 'c1', streamHmacKey: HMAC_KEY, blockMs: 0 }),
+    ).toThrow(/blockMs/)
+    expect(() => new RedisRevocationConsumer(admin, untouched, { consumer: 'c1', ...n.revocations })).not.toThrow()
+    // Neither has a key, or the store is not a RedisRevocationStore: nothing to agree on.
+    expect(
+      () => new RedisRevocationConsumer(admin, new RecordingMirror(), { consumer: 'c1', streamHmacKey: 'k' }),
+    ).not.toThrow()
   })
 
   it('validates its options with a TypeError that names the option', () => {

@@ -7,7 +7,12 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { CaracalAuth } from '../src/index.js'
-import { RedisDelegationInvalidationConsumer, RedisRevocationConsumer, RedisRevocationStore } from '../src/redis.js'
+import {
+  RedisDelegationInvalidationConsumer,
+  RedisRevocationConsumer,
+  RedisRevocationStore,
+  verifyRevocationSignature,
+} from '../src/redis.js'
 import { CaracalCoordinator } from './support/caracal-coordinator.js'
 import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
 import {
@@ -17,6 +22,7 @@ import {
   describeWithRedis,
   dropNamespace,
   eventually,
+  fieldsOf,
   uniqueNames,
   type UniqueNames,
 } from './support/redis.js'
@@ -136,6 +142,48 @@ describeWithRedis("the seed's wiring against Redis", () => {
     const t0 = performance.now()
     await redis.ping()
     expect(performance.now() - t0).toBeLessThan(100)
+  })
+
+  it("Caracal's wiring, the key given to the consumers only: the store adopts it, ignores unsigned (forged) events on Caracal's streams, and signs what it announces", async () => {
+    const n = names('adopt')
+    const redis = seedClient()
+    const store = new RedisRevocationStore(redis, { failClosed: true, ...n.store })
+    cleanups.push(() => store.close())
+    const revocations = new RedisRevocationConsumer(redis, store, {
+      consumer: 'fastmcp-server-1',
+      streamHmacKey: STREAMS_HMAC_KEY,
+      ...n.revocations,
+    })
+    const delegations = new RedisDelegationInvalidationConsumer(redis, store, {
+      consumer: 'fastmcp-server-1',
+      streamHmacKey: STREAMS_HMAC_KEY,
+      ...n.delegations,
+    })
+    cleanups.push(
+      () => revocations.close(),
+      () => delegations.close(),
+    )
+    await store.ready()
+    const sts = new CaracalCoordinator(admin, {
+      hmacKey: STREAMS_HMAC_KEY,
+      revokeStream: n.stream,
+      delegationStream: n.delegationStream,
+    })
+    // Anyone who can XADD: unsigned events on both of Caracal's streams.
+    await sts.revokeSession({ zoneId: 'zone-1', sessionId: 'sess-forged' }, { unsigned: true })
+    await sts.createEdge(
+      { zoneId: 'zone-1', edgeId: 'e1', sourceSessionId: 'a', targetSessionId: 'b' },
+      { unsigned: true },
+    )
+    await sts.revokeSession({ zoneId: 'zone-1', sessionId: 'sess-real' })
+    await eventually(() => store.isRevoked('sess-real') === true, 2_000, 'the signed revocation')
+    expect(store.isRevoked('sess-forged')).toBe(false)
+    expect(store.currentDelegationEpoch('zone-1')).toBe(0)
+    expect(store.state()).toMatchObject({ applied: 1, refused: 2 })
+    // Its announcements are signed with the adopted key.
+    await store.markRevoked('sess-announced')
+    const [[, flat]] = (await admin.xrange(n.peerStream, '-', '+')) as [[string, string[]]]
+    expect(verifyRevocationSignature(STREAMS_HMAC_KEY, n.peerStream, fieldsOf(flat))).toBe(true)
   })
 
   it('pollOnce blocks up to blockMs on a connection of its own, returns early with what arrived, and an idle loop costs < 5% of a core', async () => {

@@ -16,6 +16,7 @@ import type { ChainableCommander, Redis } from 'ioredis'
 import { DEFAULT_REVOCATION_TTL_MS } from './in-memory-store.js'
 import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
 import { RedisOptionReader, argumentsOf } from './redis-options.js'
+import { shareStreamKey } from './redis-store.js'
 import {
   DEAD_LETTER_MAX_LENGTH,
   DEFAULT_CONSUMER_GROUP,
@@ -68,7 +69,9 @@ export interface RedisRevocationConsumerOptions<Store = RevocationMirror> {
    * HMAC key of the stream (Caracal's `STREAMS_HMAC_KEY` is hex: pass `Buffer.from(hex, 'hex')`; a
    * string is used as its UTF-8 bytes, and one of 64 or more hex digits only gets a
    * `CARACAL_STREAM_KEY_HEX_TEXT` warning, once per key and process). When set, every event must
-   * carry a valid `_sig`; the others are dead-lettered as `invalid_signature`.
+   * carry a valid `_sig`; the others are dead-lettered as `invalid_signature`. It must be the key
+   * of its `store` when that is a RedisRevocationStore with one (else a TypeError); a store without
+   * a key adopts the consumer's and from then on requires signatures too.
    */
   readonly streamHmacKey?: string | Uint8Array
   /** Default: true when `streamHmacKey` is set. True without a key is an error (as in Caracal). */
@@ -228,6 +231,18 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     this.#blockMs = o.integer('blockMs', 5_000, 1)
     this.#pendingIdleMs = o.integer('pendingIdleMs', 30_000, 0)
     this.#deadLetterMaxLength = o.integer('deadLetterMaxLength', DEAD_LETTER_MAX_LENGTH, 1)
+    // Last, once every other option is good (a consumer that fails to construct changes no store).
+    // What it accepts goes straight into the store, past the store's own checks: both must hold the
+    // same key. A store without one takes the consumer's (the safe direction).
+    const agreement = shareStreamKey(store, this.#hmacKey)
+    if (agreement === 'differs')
+      o.fail('streamHmacKey', "differs from its store's streamHmacKey: give the store and its consumers the same key")
+    if (agreement === 'consumer-has-none') {
+      o.fail(
+        'streamHmacKey',
+        "is missing, but its store has one: give the consumer the store's key (without it the consumer would apply unsigned events to a store that requires signatures)",
+      )
+    }
   }
 
   /** Creates the group at id 0 (and the stream, MKSTREAM) if missing; a group that exists is left as it is. */

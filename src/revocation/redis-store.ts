@@ -20,6 +20,7 @@
  * `failClosed: false`, serves what it has and warns. Checks made before the first load wait for it
  * (up to `initialLoadTimeoutMs`): those answers are promises; once loaded they are synchronous.
  */
+import { timingSafeEqual } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { DEFAULT_REVOCATION_TTL_MS, InMemoryRevocationStore } from './in-memory-store.js'
 import type { RevocationStore } from './types.js'
@@ -65,7 +66,10 @@ export interface RedisRevocationStoreOptions {
    * HMAC key of the streams (Caracal's `STREAMS_HMAC_KEY` is hex: pass its bytes,
    * `Buffer.from(hex, 'hex')`; a string is used as its UTF-8 bytes, and one of 64 or more hex
    * digits only gets a `CARACAL_STREAM_KEY_HEX_TEXT` warning, once per key and process). When set,
-   * events without a valid `_sig` are ignored, and ours are signed.
+   * events without a valid `_sig` are ignored, and ours are signed. Without it, the store adopts
+   * the key of a consumer constructed on it with one (`new RedisRevocationConsumer(redis, store, {
+   * streamHmacKey })`, Caracal's wiring, where the store takes no key) and from then on requires
+   * signatures; a consumer with another key, or with none on a store that has one, is a TypeError.
    */
   readonly streamHmacKey?: string | Uint8Array
   /** Default: true when `streamHmacKey` is set. True without a key is an error (as in Caracal). */
@@ -103,6 +107,23 @@ export interface RedisRevocationStoreOptions {
   /** Clock (ms) for entry expiry and staleness. */
   readonly now?: () => number
 }
+
+/**
+ * How a consumer's `streamHmacKey` and its store's agree (`shareStreamKey`): the same key (or none
+ * on either side), the store adopted the consumer's, the store is no RedisRevocationStore, or a
+ * conflict the consumer refuses.
+ */
+export type StreamKeyAgreement = 'same' | 'adopted' | 'not-a-store' | 'differs' | 'consumer-has-none'
+
+/**
+ * Called by the consumers' constructors with their store and key. A RedisRevocationStore without
+ * a key adopts the consumer's (from then on it requires and makes signatures, as if it had been
+ * given the key: Caracal's own store takes no key, so its wiring gives it to the consumers only).
+ */
+export function shareStreamKey(store: unknown, key: Buffer | undefined): StreamKeyAgreement {
+  return shareKey(store, key)
+}
+let shareKey: (store: unknown, key: Buffer | undefined) => StreamKeyAgreement
 
 /** The options after the client, in the Caracal wiring `new RedisRevocationStore(redis, options)`. */
 export type RedisRevocationStoreSettings = Omit<RedisRevocationStoreOptions, 'redis'>
@@ -175,7 +196,8 @@ export class RedisRevocationStore implements RevocationStore {
   readonly #reader: Redis
   readonly #local: InMemoryRevocationStore
   readonly #failClosed: boolean
-  readonly #hmacKey: Buffer | undefined
+  /** Set by the constructor, or adopted once from a consumer (`shareStreamKey`). */
+  #hmacKey: Buffer | undefined
   readonly #maxStalenessMs: number
   readonly #streams: readonly Followed[]
   readonly #revocations: Followed
@@ -203,6 +225,19 @@ export class RedisRevocationStore implements RevocationStore {
   #refused = 0
   #reloads = 0
   #lastError: string | undefined
+
+  static {
+    shareKey = (store, key) => {
+      if (typeof store !== 'object' || store === null || !(#hmacKey in store)) return 'not-a-store'
+      const held = store.#hmacKey
+      if (held === undefined) {
+        if (key !== undefined) store.#hmacKey = key
+        return key === undefined ? 'same' : 'adopted'
+      }
+      if (key === undefined) return 'consumer-has-none'
+      return key.length === held.length && timingSafeEqual(key, held) ? 'same' : 'differs'
+    }
+  }
 
   /** The Caracal wiring: the client first, then the options. */
   constructor(redis: Redis, options?: RedisRevocationStoreSettings)

@@ -23,6 +23,12 @@ export interface CaracalCoordinatorOptions {
   readonly maxLen?: number
 }
 
+/** `signWith` signs with another key (a forgery, or a coordinator with the wrong key); `unsigned` leaves `_sig` out. */
+export interface PublishOptions {
+  readonly signWith?: Uint8Array
+  readonly unsigned?: boolean
+}
+
 export interface Published {
   /** The stream entry ID. */
   readonly id: string
@@ -73,14 +79,17 @@ export class CaracalCoordinator {
     return epoch
   }
 
-  /** An agent suspended (or a delegation revoked): the sessions to refuse. */
-  revokeSession(event: {
-    readonly zoneId: string
-    readonly sessionId: string
-    readonly agentSessionId?: string
-    readonly delegationEdgeId?: string
-    readonly reason?: string
-  }): Promise<Published> {
+  /** An agent suspended (or a delegation revoked): the sessions to refuse. `options` as in `publish`. */
+  revokeSession(
+    event: {
+      readonly zoneId: string
+      readonly sessionId: string
+      readonly agentSessionId?: string
+      readonly delegationEdgeId?: string
+      readonly reason?: string
+    },
+    options: PublishOptions = {},
+  ): Promise<Published> {
     const payload: Record<string, unknown> = { zone_id: event.zoneId, session_id: event.sessionId }
     if (event.agentSessionId !== undefined) payload.agent_session_id = event.agentSessionId
     if (event.delegationEdgeId !== undefined) payload.delegation_edge_id = event.delegationEdgeId
@@ -89,24 +98,32 @@ export class CaracalCoordinator {
       event.delegationEdgeId !== undefined
         ? `delegation:${event.delegationEdgeId}:subject:${event.sessionId}`
         : `agent_suspend:${event.agentSessionId ?? event.sessionId}`
-    return this.publish(this.revokeStream, dedupe, payload)
+    return this.publish(this.revokeStream, dedupe, payload, options)
   }
 
-  /** A delegation edge created: the zone's epoch goes up. */
-  createEdge(event: {
-    readonly zoneId: string
-    readonly edgeId: string
-    readonly sourceSessionId: string
-    readonly targetSessionId: string
-  }): Promise<Published> {
-    return this.publish(this.delegationStream, `edge_create:${event.edgeId}`, {
-      event: 'edge_create',
-      zone_id: event.zoneId,
-      edge_id: event.edgeId,
-      source_session_id: event.sourceSessionId,
-      target_session_id: event.targetSessionId,
-      epoch: this.bumpEpoch(event.zoneId),
-    })
+  /** A delegation edge created: the zone's epoch goes up. `options` as in `publish`. */
+  createEdge(
+    event: {
+      readonly zoneId: string
+      readonly edgeId: string
+      readonly sourceSessionId: string
+      readonly targetSessionId: string
+    },
+    options: PublishOptions = {},
+  ): Promise<Published> {
+    return this.publish(
+      this.delegationStream,
+      `edge_create:${event.edgeId}`,
+      {
+        event: 'edge_create',
+        zone_id: event.zoneId,
+        edge_id: event.edgeId,
+        source_session_id: event.sourceSessionId,
+        target_session_id: event.targetSessionId,
+        epoch: this.bumpEpoch(event.zoneId),
+      },
+      options,
+    )
   }
 
   /** A delegation edge revoked (with the edges below it). */
@@ -136,15 +153,12 @@ export class CaracalCoordinator {
     })
   }
 
-  /**
-   * Appends one outbox row to `topic` as the publisher does. `signWith` signs with another key
-   * (a forgery, or a coordinator configured with the wrong key); `unsigned` leaves `_sig` out.
-   */
+  /** Appends one outbox row to `topic` as the publisher does, signed unless `options` say otherwise. */
   async publish(
     topic: string,
     dedupeKey: string,
     payload: Readonly<Record<string, unknown>>,
-    options: { readonly signWith?: Uint8Array; readonly unsigned?: boolean } = {},
+    options: PublishOptions = {},
   ): Promise<Published> {
     const fields: Record<string, string> = { outbox_id: uuidv7(), dedupe_key: dedupeKey }
     for (const [name, value] of Object.entries(payload)) {
