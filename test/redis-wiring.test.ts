@@ -236,6 +236,40 @@ describeWithRedis("the seed's wiring against Redis", () => {
     await expect(revocations.pollOnce()).rejects.toThrow(/closed/)
   })
 
+  it('a retrying pollOnce loop stays idle when Redis answers errors at once (WRONGTYPE): each failed poll waits min(blockMs, 1 s), and close() cuts the wait short', async () => {
+    const n = names('wrongtype')
+    await admin.set(n.stream, 'not a stream')
+    const consumer = new RedisRevocationConsumer(seedClient(), undefined, { consumer: 'c1', ...n.revocations })
+    const errors: string[] = []
+    let running = true
+    const loop = (async () => {
+      while (running) await consumer.pollOnce().catch((error: Error) => errors.push(error.message))
+    })()
+    // Stopped before close(), even when an assertion fails: a closed consumer rejects at once.
+    cleanups.push(async () => {
+      running = false
+      await consumer.close()
+      await loop
+    })
+    await eventually(() => errors.length >= 1, 3_000, 'the first failed poll')
+    const wall0 = performance.now()
+    const cpu0 = process.cpuUsage()
+    const before = errors.length
+    await sleep(2_000)
+    const cpu = process.cpuUsage(cpu0)
+    const share = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0)
+    expect(share).toBeLessThan(0.05)
+    // blockMs is 5 s by default: about one failed poll a second.
+    expect(errors.length - before).toBeGreaterThanOrEqual(1)
+    expect(errors.length - before).toBeLessThanOrEqual(3)
+    expect(errors.every((m) => /WRONGTYPE/.test(m))).toBe(true)
+    running = false
+    const t0 = performance.now()
+    await consumer.close()
+    await loop
+    expect(performance.now() - t0).toBeLessThan(200)
+  })
+
   it('run({ signal }) stops within ~1 s of abort, even blocked in a 5 s read; close() ends a run too', async () => {
     const n = names('run')
     const redis = seedClient()

@@ -130,6 +130,8 @@ const CONSUMER_OPTIONS = [
 ] as const
 
 const RETRY_PAUSE_MS = 200
+/** The most a failed `pollOnce` waits before it rejects (at most `blockMs`). */
+const FAILED_POLL_PAUSE_MS = 1_000
 /** Bounds one reclaim pass, so a huge backlog cannot starve new events. */
 const MAX_RECLAIM_PAGES = 20
 /** How long `ensureGroup` waits for the consumer's connection. */
@@ -197,6 +199,8 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
   #conn: Redis | undefined
   #ownPendingRead = false
   #closed = false
+  /** Aborted by `close()`: ends a failed `pollOnce`'s wait. */
+  readonly #closing = new AbortController()
   /** Stops the current `run`, if any. */
   #stopRun: (() => void) | undefined
   #running: Promise<void> | undefined
@@ -256,18 +260,26 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
    * entries of any consumer idle longer than `pendingIdleMs` (XAUTOCLAIM); then new events,
    * blocking up to `blockMs` for them. Returns how many entries were handled, refused ones
    * included. An idle `while (running) await consumer.pollOnce()` costs one blocked read per
-   * `blockMs`. Rejects when Redis fails (after waiting up to `blockMs` for a connection, so a
-   * retrying loop does not spin); a group that vanished (Redis restarted empty) is created again.
+   * `blockMs`. Rejects when Redis fails, and never at once, so that a retrying
+   * `while (running) await consumer.pollOnce().catch(…)` loop stays idle: while disconnected after
+   * waiting up to `blockMs` for a connection, and after an error from Redis (e.g. WRONGTYPE) after
+   * waiting min(`blockMs`, 1 s); `close()` cuts the wait short. A group that vanished (Redis
+   * restarted empty) is created again.
    * Drive a consumer with either a `pollOnce` loop or `run`, not both at once: they share its connection.
    */
   async pollOnce(): Promise<number> {
     const conn = await this.#connected(this.#blockMs)
     try {
-      return await this.#pass(conn, true)
+      try {
+        return await this.#pass(conn, true)
+      } catch (error) {
+        if (!/NOGROUP/.test(errorMessage(error))) throw error
+        await this.#ensureGroupOn(conn)
+        return await this.#pass(conn, true)
+      }
     } catch (error) {
-      if (!/NOGROUP/.test(errorMessage(error))) throw error
-      await this.#ensureGroupOn(conn)
-      return this.#pass(conn, true)
+      await pause(Math.min(this.#blockMs, FAILED_POLL_PAUSE_MS), this.#closing.signal)
+      throw error
     }
   }
 
@@ -313,6 +325,7 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
   /** Stops `run`, if any, and closes the consumer's own connection (not the client you passed). */
   async close(): Promise<void> {
     this.#closed = true
+    this.#closing.abort()
     this.#stopRun?.()
     this.#conn?.disconnect()
     await this.#running
