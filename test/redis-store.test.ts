@@ -89,6 +89,54 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     expect(s.isRevoked('forever')).toBe(true)
   })
 
+  it("a store started on a backlog nobody consumed (no durable key) has every revocation and epoch Caracal's streams retain once loaded; checks wait for all of it", async () => {
+    const n = names('backlog')
+    const publisher = await connectedClient()
+    const pipeline = publisher.pipeline()
+    for (let i = 0; i < 45; i++) {
+      const fields = { zone_id: 'z', session_id: `sess-backlog-${i}`, agent_session_id: `agent-backlog-${i}` }
+      pipeline.xadd(n.stream, '*', ...signedFields(n.stream, { ...fields, reason: 'agent_suspended' }))
+    }
+    for (const [zone, epoch] of [
+      ['zone-1', '3'],
+      ['zone-2', '8'],
+      ['zone-1', '5'],
+      ['zone-1', '4'],
+    ] as const) {
+      pipeline.xadd(n.delegationStream, '*', ...signedFields(n.delegationStream, { zone_id: zone, epoch }))
+    }
+    // An announcement whose durable key is gone (expired): the peer stream is not replayed.
+    pipeline.xadd(
+      n.peerStream,
+      '*',
+      ...signedFields(n.peerStream, { event: 'session_revoke', zone_id: 'z', session_id: 'peer-old', ttl_ms: '60000' }),
+    )
+    await pipeline.exec()
+    // Several batches per stream (batchSize 4).
+    const mirrors = [store({ ...n.store, batchSize: 4 }), store({ ...n.store, batchSize: 4 })]
+    const early = mirrors.map((m) => [m.isRevoked('agent-backlog-44'), m.currentDelegationEpoch('zone-1')])
+    for (const [revoked, epoch] of early) {
+      expect(revoked).toBeInstanceOf(Promise)
+      expect(epoch).toBeInstanceOf(Promise)
+    }
+    // Answered once everything is in, not after the first batch.
+    expect(await Promise.all(early.flat())).toEqual([true, 5, true, 5])
+    for (const m of mirrors) {
+      await m.ready()
+      for (let i = 0; i < 45; i++) {
+        expect(m.isRevoked(`sess-backlog-${i}`)).toBe(true)
+        expect(m.isRevoked(`agent-backlog-${i}`)).toBe(true)
+      }
+      expect([m.currentDelegationEpoch('zone-1'), m.currentDelegationEpoch('zone-2')]).toEqual([5, 8])
+      expect(m.isRevoked('peer-old')).toBe(false)
+      expect(m.state()).toMatchObject({ loaded: true, size: 90, applied: 49, refused: 0, unavailable: undefined })
+    }
+    // Reading the streams wrote nothing anywhere.
+    admin = await connectedClient()
+    expect(await admin.exists(`${n.keyPrefix}sess-backlog-0`, `${n.keyPrefix}delegation-epoch:zone-1`)).toBe(0)
+    expect(await admin.xlen(n.peerStream)).toBe(1)
+  })
+
   it('checks made before the first load wait for it (a promise), then answer synchronously', async () => {
     const n = names('start')
     const s = store({ ...n.store })

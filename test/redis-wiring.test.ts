@@ -144,6 +144,50 @@ describeWithRedis("the seed's wiring against Redis", () => {
     expect(performance.now() - t0).toBeLessThan(100)
   })
 
+  it('two instances wired as the seed start on 20 revocations (and epochs) no consumer had taken: both stores have all 20, whichever consumer takes which', async () => {
+    const n = names('backlog')
+    const sts = new CaracalCoordinator(admin, {
+      hmacKey: STREAMS_HMAC_KEY,
+      revokeStream: n.stream,
+      delegationStream: n.delegationStream,
+    })
+    for (let i = 0; i < 20; i++) await sts.revokeSession({ zoneId: 'zone-1', sessionId: `sess-${i}` })
+    for (let i = 0; i < 4; i++)
+      await sts.createEdge({ zoneId: 'zone-1', edgeId: `e${i}`, sourceSessionId: 'a', targetSessionId: 'b' })
+    const instances = ['fastmcp-server-1', 'fastmcp-server-2'].map((consumer) => {
+      const redis = seedClient()
+      // Caracal's wiring: the key goes to the consumers only (the store adopts it).
+      const store = new RedisRevocationStore(redis, { failClosed: true, ...n.store })
+      cleanups.push(() => store.close())
+      const options = { consumer, streamHmacKey: STREAMS_HMAC_KEY, blockMs: 200, batchSize: 3 }
+      const revocations = new RedisRevocationConsumer(redis, store, { ...options, ...n.revocations })
+      const delegations = new RedisDelegationInvalidationConsumer(redis, store, { ...options, ...n.delegations })
+      return { store, consumers: [revocations, delegations] }
+    })
+    const revokedIn = (store: RedisRevocationStore) =>
+      Array.from({ length: 20 }, (_, i) => store.isRevoked(`sess-${i}`)).filter((r) => r === true).length
+    await Promise.all(instances.map((i) => i.store.ready()))
+    // Loaded: before any consumer ran, from the streams themselves.
+    for (const { store } of instances) {
+      expect(revokedIn(store)).toBe(20)
+      expect(store.currentDelegationEpoch('zone-1')).toBe(4)
+    }
+    for (const { consumers } of instances) await Promise.all(consumers.map((c) => c.ensureGroup()))
+    const loops = instances.flatMap(({ consumers }) => consumers.map((c) => pollLoop(c)))
+    await eventually(
+      () => loops.reduce((sum, l) => sum + l.handled(), 0) === 24,
+      5_000,
+      'the consumers to share out the backlog',
+    )
+    for (const { store } of instances) {
+      expect(revokedIn(store)).toBe(20)
+      expect(store.currentDelegationEpoch('zone-1')).toBe(4)
+    }
+    const keys = Array.from({ length: 20 }, (_, i) => `${n.keyPrefix}sess-${i}`)
+    expect(await admin.exists(...keys)).toBe(20)
+    expect(await admin.get(`${n.keyPrefix}delegation-epoch:zone-1`)).toBe('4')
+  })
+
   it("Caracal's wiring, the key given to the consumers only: the store adopts it, ignores unsigned (forged) events on Caracal's streams, and signs what it announces", async () => {
     const n = names('adopt')
     const redis = seedClient()

@@ -1,9 +1,10 @@
 /**
  * `RedisRevocationStore`: a local copy of the revocations and delegation epochs in Redis
- * (docs/architecture.md "Revocation"), so that a check is a Map lookup and never a round trip. It
- * loads the durable keys at start (SCAN: `<prefix><anchor>` revocations and
- * `<prefix>delegation-epoch:<zone>` epochs, told apart by name), then follows three streams in one
- * XREAD (no group: every instance sees every event) on a connection of its own:
+ * (docs/architecture.md "Revocation"), so that a check is a Map lookup and never a round trip. At
+ * start it reads what Caracal's two streams retain from their oldest entry and loads the durable
+ * keys (SCAN: `<prefix><anchor>` revocations and `<prefix>delegation-epoch:<zone>` epochs, told
+ * apart by name; the order is explained at `#initialLoad`), then follows three streams in one XREAD
+ * (no group: every instance sees every event) on a connection of its own:
  *
  * - `caracal.sessions.revoke`, Caracal's revocations;
  * - `caracal.delegations.invalidate`, Caracal's delegation epochs (`zone_id`, `epoch`);
@@ -201,6 +202,7 @@ export class RedisRevocationStore implements RevocationStore {
   readonly #maxStalenessMs: number
   readonly #streams: readonly Followed[]
   readonly #revocations: Followed
+  readonly #peer: Followed
   readonly #peerStream: string
   readonly #peerStreamMaxLength: number
   readonly #keyPrefix: string
@@ -273,11 +275,8 @@ export class RedisRevocationStore implements RevocationStore {
     this.#redis = redis
     this.#blockMs = blockMs
     this.#revocations = { name: stream, role: 'revocations', lastId: '0-0' }
-    this.#streams = [
-      this.#revocations,
-      { name: delegationStream, role: 'delegations', lastId: '0-0' },
-      { name: this.#peerStream, role: 'peer', lastId: '0-0' },
-    ]
+    this.#peer = { name: this.#peerStream, role: 'peer', lastId: '0-0' }
+    this.#streams = [this.#revocations, { name: delegationStream, role: 'delegations', lastId: '0-0' }, this.#peer]
     this.#local = new InMemoryRevocationStore({ defaultTtlMs: this.#defaultTtlMs, maxEntries, now: this.#now })
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve
@@ -507,18 +506,8 @@ export class RedisRevocationStore implements RevocationStore {
           ...this.#streams.map((s) => s.lastId),
         )
         const readAt = this.#now()
-        const byStream = parseStreamsReply(reply)
-        let full = false
-        for (const followed of this.#streams) {
-          const entries = byStream.get(followed.name)
-          if (entries === undefined) continue
-          for (const entry of entries) this.#applyEntry(followed, entry)
-          const last = entries[entries.length - 1]
-          if (last !== undefined) followed.lastId = last.id
-          if (entries.length >= this.#batchSize) full = true
-        }
         // A full batch means more may be waiting: current only once every stream comes back short.
-        if (!full) this.#markSynced(readAt)
+        if (!this.#applyReply(this.#streams, reply)) this.#markSynced(readAt)
       } catch (error) {
         if (stop.aborted) return
         this.#lastError = errorMessage(error)
@@ -530,23 +519,76 @@ export class RedisRevocationStore implements RevocationStore {
     }
   }
 
+  /** Applies an XREAD reply over `streams` and moves their last IDs; true when a stream's batch came back full. */
+  #applyReply(streams: readonly Followed[], reply: unknown): boolean {
+    const byStream = parseStreamsReply(reply)
+    let full = false
+    for (const followed of streams) {
+      const entries = byStream.get(followed.name)
+      if (entries === undefined) continue
+      for (const entry of entries) this.#applyEntry(followed, entry)
+      const last = entries[entries.length - 1]
+      if (last !== undefined) followed.lastId = last.id
+      if (entries.length >= this.#batchSize) full = true
+    }
+    return full
+  }
+
   /**
-   * The stream positions are taken before the keys are scanned: an event published during the
-   * scan is then read from its stream even if its key was not written yet.
+   * Reads `streams` on from their last IDs without blocking, `batchSize` entries per stream at a
+   * time and yielding to the event loop between batches (Caracal caps its streams at ~100 000
+   * entries), until every one comes back short. Returns when the last, short, read was sent.
+   */
+  async #catchUp(streams: readonly Followed[]): Promise<number> {
+    for (;;) {
+      const at = this.#now()
+      const reply = await this.#reader.call(
+        'XREAD',
+        'COUNT',
+        this.#batchSize,
+        'STREAMS',
+        ...streams.map((s) => s.name),
+        ...streams.map((s) => s.lastId),
+      )
+      if (!this.#applyReply(streams, reply)) return at
+      if (this.#stop.signal.aborted) throw new Error('RedisRevocationStore closed while loading')
+      await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+  }
+
+  /**
+   * The first load: everything Caracal's streams retain, the durable keys, and what the peer
+   * stream gets from then on, in an order that lets nothing fall between them.
+   *
+   * 1. Caracal's streams are read from their oldest entry (`0-0`) to their end. Nobody may have
+   *    consumed their events yet (then there is no durable key to find): a consumer group applies
+   *    an event to one instance's store only, so without reading the streams themselves a store
+   *    that starts on a backlog would never learn the events another instance's consumer took.
+   *    An entry still in its stream when this read passes its place is read whatever the order;
+   *    the order only matters for entries that leave the stream first (trimmed at its head by
+   *    `MAXLEN ~`). Those are known only by their durable keys, so the SCAN comes after this read:
+   *    every key a consumer wrote before the SCAN is found, and the later the SCAN the more of
+   *    them there are. SCAN first and streams second would miss an entry made durable after the
+   *    SCAN passed its key's slot and trimmed before the read reached it.
+   * 2. The peer stream's newest ID is taken, then the keys are scanned. `markRevoked` and
+   *    `markDelegationEpoch` write their key and append their entry in one MULTI, so every entry up
+   *    to that ID has a key the SCAN finds (unless it expired), and every later one is read from
+   *    the stream: the peer stream is not replayed, as before.
+   * 3. All three streams are read on from where 1 and 2 left them, until each comes back short:
+   *    what was published during the SCAN is in the copy before the store counts as loaded.
+   *
+   * Checks wait (up to `initialLoadTimeoutMs`) until then. Replayed Caracal events carry no TTL and
+   * get `defaultTtlMs`: a revocation that outlasts its key errs on the safe side. Each attempt
+   * starts over (a failed one keeps what it applied: revocations and epochs only accumulate).
    */
   async #initialLoad(): Promise<void> {
-    const at = this.#now()
-    const pipeline = this.#reader.pipeline()
-    for (const followed of this.#streams) pipeline.xrevrange(followed.name, '+', '-', 'COUNT', 1)
-    const newest = await pipeline.exec()
-    checkExecReply(newest, 'XREVRANGE')
-    const startIds = this.#streams.map(
-      (followed, i) => parseStreamReply([[followed.name, newest![i]![1]]])[0]?.id ?? '0-0',
-    )
+    const caracal = this.#streams.filter((s) => s.role !== 'peer')
+    for (const followed of caracal) followed.lastId = '0-0'
+    await this.#catchUp(caracal)
+    const newest = await this.#reader.xrevrange(this.#peer.name, '+', '-', 'COUNT', 1)
+    this.#peer.lastId = parseStreamReply([[this.#peer.name, newest]])[0]?.id ?? '0-0'
     await this.#loadKeys()
-    this.#streams.forEach((followed, i) => {
-      followed.lastId = startIds[i]!
-    })
+    const at = await this.#catchUp(this.#streams)
     this.#loaded = true
     this.#markSynced(at)
     this.#resolveReady()
