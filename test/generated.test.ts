@@ -83,7 +83,9 @@ describe('the wasm module in use', () => {
       const file = join(dir, 'caracal.wasm')
       writeFileSync(file, corrupt(readFileSync(file)))
     })
-    expect(verdict.reason).toMatch(/^caracal\.wasm is not a module this engine can compile \(.+\); run `npm run build`$/)
+    expect(verdict.reason).toMatch(
+      /^caracal\.wasm is not a module this engine can compile \(.+\); run `npm run build`$/,
+    )
     expect(verdict.auto).toBe(`wasm backend: ${verdict.reason}`)
   })
 
