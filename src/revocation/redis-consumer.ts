@@ -406,7 +406,9 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     }
   }
 
-  async #readNew(conn: Redis): Promise<number> {
+  /** One XREADGROUP page after `id` (`>`: entries never delivered), blocking only when asked to. */
+  async #readGroup(conn: Redis, id: string, block: boolean): Promise<StreamEntry[]> {
+    const wait = block ? ['BLOCK', this.#blockMs] : []
     const reply = await conn.call(
       'XREADGROUP',
       'GROUP',
@@ -414,15 +416,18 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
       this.#consumer,
       'COUNT',
       this.#batchSize,
-      'BLOCK',
-      this.#blockMs,
+      ...wait,
       'STREAMS',
       this.#stream,
-      '>',
+      id,
     )
     const entries = parseStreamReply(reply)
     for (const entry of entries) await this.#handle(conn, entry)
-    return entries.length
+    return entries
+  }
+
+  async #readNew(conn: Redis): Promise<number> {
+    return (await this.#readGroup(conn, '>', true)).length
   }
 
   /** This consumer's own unacknowledged entries, e.g. from a run that crashed mid-batch. */
@@ -430,19 +435,7 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     let after = '0-0'
     let handled = 0
     for (;;) {
-      const reply = await conn.call(
-        'XREADGROUP',
-        'GROUP',
-        this.#group,
-        this.#consumer,
-        'COUNT',
-        this.#batchSize,
-        'STREAMS',
-        this.#stream,
-        after,
-      )
-      const entries = parseStreamReply(reply)
-      for (const entry of entries) await this.#handle(conn, entry)
+      const entries = await this.#readGroup(conn, after, false)
       handled += entries.length
       const last = entries[entries.length - 1]
       if (last === undefined) return handled
