@@ -1,7 +1,8 @@
 /**
  * `CaracalAuth`: verifies a Caracal mandate and returns its claims, or throws `CaracalAuthError`
- * (docs/architecture.md). The order of work is fixed: length cap, strict parse, key, signature, claims —
- * memoized for the token — then, on every call, expiry, policy and revocation.
+ * (docs/architecture.md). The order of work is fixed: length cap, strict parse, key, signature, claims,
+ * policy — memoized for the token once all passed — then, on every call, expiry, the key still
+ * published, policy and revocation.
  */
 import { resolveBackends } from './backends/index.js'
 import type { BackendName, MandateRules } from './backends/types.js'
@@ -35,12 +36,6 @@ export class CaracalAuth {
   readonly #backendNames: Record<Algorithm, BackendName>
   /** Claim rules and policy together, for keys that check a whole mandate in one call (wasm). */
   readonly #rules: MandateRules
-  /**
-   * The mandate whose policy the one-call path has just checked, so `#authorized` need not check
-   * it again. Policy is a function of the (frozen) claims and this auth's options only, so a stale
-   * value can only skip a check that passed for that very mandate.
-   */
-  #policyChecked: VerifiedMandate | undefined
   #hits = 0
   #misses = 0
   #accepted = 0
@@ -72,26 +67,20 @@ export class CaracalAuth {
    * revocation store) the promise is created already settled, with no extra microtask hops.
    */
   verify(token: string): Promise<Claims> {
-    let pending: Promise<Claims>
+    let claims: Claims | Promise<Claims>
     try {
-      const mandate = this.#verifiedMandate(token)
-      if (mandate instanceof Promise) {
-        pending = mandate.then((m) => this.#authorized(m))
-      } else {
-        const claims = this.#authorized(mandate)
-        if (!(claims instanceof Promise)) {
-          this.#accepted++
-          return Promise.resolve(claims)
-        }
-        pending = claims
-      }
+      claims = this.#claimsOf(token)
     } catch (error) {
       return Promise.reject(this.#rejection(error))
     }
-    return pending.then(
-      (claims) => {
+    if (!(claims instanceof Promise)) {
+      this.#accepted++
+      return Promise.resolve(claims)
+    }
+    return claims.then(
+      (c) => {
         this.#accepted++
-        return claims
+        return c
       },
       (error: unknown) => {
         throw this.#rejection(error)
@@ -107,10 +96,8 @@ export class CaracalAuth {
     return authenticateRequest(this, req)
   }
 
-  /** Policy, revocation, then the delegation epoch, on every call (README "The verified-token cache": hits included). */
-  #authorized(m: VerifiedMandate): Claims | Promise<Claims> {
-    if (m !== this.#policyChecked) checkPolicy(m, this.#o.policy)
-    this.#policyChecked = undefined
+  /** Revocation, then the delegation epoch, on every call (README "The verified-token cache": hits included). */
+  #unrevoked(m: VerifiedMandate): Claims | Promise<Claims> {
     const pending = this.#checkRevocation(m)
     if (pending === undefined) {
       const epoch = this.#checkEpoch(m)
@@ -187,48 +174,61 @@ export class CaracalAuth {
     this.#cache?.clear()
   }
 
-  #verifiedMandate(token: unknown): VerifiedMandate | Promise<VerifiedMandate> {
+  /**
+   * The claims of `token` once every check passed. A cache hit re-checks the times, the key and
+   * the policy; a miss verifies the token and caches it only once its verdict is settled, so a
+   * refusal is never cached (README "The verified-token cache").
+   */
+  #claimsOf(token: unknown): Claims | Promise<Claims> {
     if (token === undefined || token === null || token === '') throw new CaracalAuthError('missing_token', 'no token')
     if (typeof token !== 'string') throw invalidToken('token must be a string')
     if (this.#closed) throw invalidToken('verifier is closed')
     const nowMs = this.#o.now()
     const cached = this.#cache?.get(token)
     if (cached !== undefined) {
-      const c = cached.claims
+      const m = cached.mandate
       try {
-        checkTimes(c.expiresAt, c.issuedAt, cached.notBefore, nowMs / 1000, this.#o.claimRules)
+        checkTimes(m.claims.expiresAt, m.claims.issuedAt, m.notBefore, nowMs / 1000, this.#o.claimRules)
+        // A key removed from the JWKS (rotated out, or pulled after a compromise) stops its tokens
+        // at once, cached or not: a fresh token signed by it is refused too.
+        if (!this.#jwks.isCurrent(cached.key)) throw invalidToken('signing key is no longer published')
       } catch (error) {
         this.#cache!.delete(token)
         throw error
       }
       this.#hits++
-      return cached
+      checkPolicy(m, this.#o.policy)
+      return this.#unrevoked(m)
     }
     if (this.#cache !== undefined) this.#misses++
     const jws = splitCompact(token, this.#o.maxTokenLength)
     const { alg, kid } = jws.header
     if (!this.#o.algorithms.has(alg)) throw invalidToken('alg not allowed')
     const found = this.#jwks.lookup(alg, kid)
-    if (found.key !== undefined) return this.#checkAndRemember(token, jws, found.key, nowMs)
+    if (found.key !== undefined) return this.#unrevoked(this.#verifyAndRemember(token, jws, found.key, nowMs))
     return this.#jwks.resolve(alg, kid).then((late) => {
       if (late.key === undefined) throw invalidToken(`no usable key: ${late.reason}`)
-      return this.#checkAndRemember(token, jws, late.key, this.#o.now())
+      return this.#unrevoked(this.#verifyAndRemember(token, jws, late.key, this.#o.now()))
     })
   }
 
-  #checkAndRemember(token: string, jws: SplitJws, key: VerifyingKey, nowMs: number): VerifiedMandate {
+  /** Signature, claim rules and policy; the mandate is cached only when all three passed. */
+  #verifyAndRemember(token: string, jws: SplitJws, key: VerifyingKey, nowMs: number): VerifiedMandate {
     const nowSec = nowMs / 1000
     // Where the key offers it (wasm), signature, claim rules and policy in one call.
     const verdict = key.verifyMandate?.(token, jws.dot1, jws.dot2, this.#rules, nowSec)
-    const decided = verdict !== undefined && verdict.kind !== 'defer' ? verdict : undefined
-    const mandate = decided?.mandate ?? this.#stepByStep(token, jws, key, nowSec)
-    this.#cache?.set(token, mandate)
-    if (decided?.kind === 'accepted') this.#policyChecked = mandate
-    if (decided?.kind === 'refused') {
-      checkPolicy(mandate, this.#o.policy) // throws the error, worded
+    let mandate: VerifiedMandate
+    if (verdict === undefined || verdict.kind === 'defer') {
+      mandate = this.#stepByStep(token, jws, key, nowSec)
+      checkPolicy(mandate, this.#o.policy)
+    } else if (verdict.kind === 'refused') {
+      checkPolicy(verdict.mandate, this.#o.policy) // throws the error, worded
       // The module refused what checkPolicy accepts: one of them is wrong, so neither is trusted.
       throw invalidToken('token could not be verified')
+    } else {
+      mandate = verdict.mandate
     }
+    this.#cache?.set(token, mandate, key)
     return mandate
   }
 

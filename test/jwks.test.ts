@@ -6,7 +6,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CaracalAuth, InMemoryRevocationStore, type CaracalAuthOptions } from '../src/index.js'
+import { CaracalAuth, type CaracalAuthError, InMemoryRevocationStore, type CaracalAuthOptions } from '../src/index.js'
 import { generateSigningKey, type SigningKey } from '../src/dev/sign-jws.js'
 import { emsaPkcs1v15Sha256 } from '../src/backends/pkcs1.js'
 import { MAX_KEYS } from '../src/jwks/key-set.js'
@@ -105,10 +105,38 @@ describe.each(TEST_BACKENDS)('JWKS over HTTP on %s', (backend) => {
     // A fresh token under the retired key no longer verifies (and causes no fetch: cooldown)…
     expect(await code(auth.verify(tokenFor(s, keyA)))).toBe('invalid_token')
     expect(s.jwksHits).toBe(2)
-    // …while the token verified before the rotation lives until its exp (cache), not beyond.
-    await expect(auth.verify(cachedA)).resolves.toBeDefined()
-    clock.advance(3600_000)
-    expect(await code(auth.verify(cachedA))).toBe('invalid_token')
+    // …and neither does the token verified before the rotation: a key that left the JWKS vouches
+    // for nothing, cached or not.
+    const refused = await auth.verify(cachedA).catch((e: unknown) => e as CaracalAuthError)
+    expect(refused).toMatchObject({ code: 'invalid_token', description: 'signing key is no longer published' })
+    // A second presentation is a fresh verification (the entry is gone), refused for the key.
+    expect(await auth.verify(cachedA).catch((e: unknown) => (e as CaracalAuthError).description)).toBe(
+      'no usable key: unknown kid',
+    )
+    expect(s.jwksHits).toBe(2)
+  })
+
+  it('a key pulled from the JWKS stops its cached mandates at the next request; a key still published keeps them', async () => {
+    const s = await server([keyA.publicJwk, keyB.publicJwk])
+    const clock = testClock()
+    const auth = remoteAuth(s, backend, clock)
+    const underA = tokenFor(s, keyA)
+    const underB = tokenFor(s, keyB)
+    await auth.verify(underA)
+    await auth.verify(underB)
+    expect(auth.stats().cache.size).toBe(2)
+    s.keys = { keys: [keyB.publicJwk] } // A was compromised: the STS stops publishing it
+    await auth.warmup() // the next refresh (TTL, unknown kid, or warmup) brings the new set
+    const refused = await auth.verify(underA).catch((e: unknown) => e as CaracalAuthError)
+    expect(refused).toMatchObject({ code: 'invalid_token', description: 'signing key is no longer published' })
+    // B was fetched again in the same JWKS: the same key, so its cached mandate is still a hit.
+    const hitsBefore = auth.stats().cache.hits
+    await expect(auth.verify(underB)).resolves.toBeDefined()
+    expect(auth.stats().cache.hits).toBe(hitsBefore + 1)
+    // A is published again (a rollback): its tokens verify again, through a full verification.
+    s.keys = { keys: [keyA.publicJwk, keyB.publicJwk] }
+    await auth.warmup()
+    await expect(auth.verify(underA)).resolves.toBeDefined()
   })
 
   it('cooldown: a flood of unknown kids causes at most one fetch per cooldown', async () => {

@@ -102,6 +102,33 @@ describe('wasm one-call path', () => {
     }
   })
 
+  it('fails closed when the module and checkPolicy disagree: refused on every call, never cached', async () => {
+    // A module that refuses what checkPolicy accepts (a bug in one of them): neither is trusted.
+    const original = MandateChannel.prototype.verify
+    const spy = vi.spyOn(MandateChannel.prototype, 'verify').mockImplementation(function (
+      this: MandateChannel,
+      ...args
+    ) {
+      const v: MandateVerdict = original.apply(this, args)
+      return v.kind === 'accepted' ? { kind: 'refused', mandate: v.mandate } : v
+    })
+    try {
+      const a = auth('wasm', { cache: {} })
+      const token = mint()
+      for (let call = 1; call <= 3; call++) {
+        const error = await a.verify(token).catch((e: unknown) => e as CaracalAuthError)
+        expect(error, `call ${call}`).toMatchObject({
+          code: 'invalid_token',
+          description: 'token could not be verified',
+        })
+      }
+      expect(a.stats().cache).toMatchObject({ hits: 0, misses: 3, size: 0 })
+      expect(spy).toHaveBeenCalledTimes(3)
+    } finally {
+      spy.mockRestore()
+    }
+  })
+
   it('is what "auto" runs for ES256 (with the hash from node:crypto), not for RS256 (node:crypto)', async () => {
     const a = auth('auto')
     const seen = await verdicts(async () => {

@@ -62,8 +62,8 @@ export interface MandateRules {
 
 /**
  * `accepted`: the claims pass the rules and the policy options. `refused`: they pass the rules but
- * a policy option refuses them (`checkPolicy` words the error; the mandate is still remembered, as
- * on the JS path). `defer`: this implementation does not decide this token; the JS path does.
+ * a policy option refuses them (`checkPolicy` words the error; nothing is cached). `defer`: this
+ * implementation does not decide this token; the JS path does.
  */
 export type MandateVerdict =
   | { readonly kind: 'accepted' | 'refused'; readonly mandate: VerifiedMandate }

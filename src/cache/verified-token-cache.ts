@@ -2,8 +2,10 @@
  * Verified tokens, memoized until `exp` (README "What is checked"). A hit requires the presented token to equal the
  * verified one byte for byte: a forged token that reuses a cached `jti` (or anything else of a
  * cached token) is not a hit and goes through the full check. `exp` is re-checked by the caller on
- * every hit; policy and revocation run on every hit too — only the signature and claim parsing
- * are skipped.
+ * every hit, and so is the key that verified the token: once it has left the JWKS, the entry is
+ * dropped and the token refused, as a fresh one signed by that key would be. Policy and
+ * revocation run on every hit too — only the signature and claim parsing are skipped. Only
+ * mandates this verifier accepted up to revocation are stored: a refusal is never cached.
  *
  * The map is keyed by the token's last characters (the end of its signature), not the whole
  * token: every request brings a new string, and hashing a whole 400–700 character token costs
@@ -13,36 +15,39 @@
  * insert (measured) and protects nothing, since a hit needs the identical token anyway.
  */
 import { LRUCache } from 'lru-cache'
+import type { VerifyingKey } from '../backends/types.js'
 import type { VerifiedMandate } from '../policy/claims.js'
 
 /** 32 base64url characters: 192 bits of the signature. */
 const KEY_CHARS = 32
 
-interface Entry {
+export interface CachedMandate {
   readonly token: string
   readonly mandate: VerifiedMandate
+  /** The key that verified it: a hit counts only while that key is still published. */
+  readonly key: VerifyingKey
 }
 
 const keyOf = (token: string): string => token.slice(-KEY_CHARS)
 
 export class VerifiedTokenCache {
-  readonly #entries: LRUCache<string, Entry>
+  readonly #entries: LRUCache<string, CachedMandate>
 
   constructor(max: number) {
-    this.#entries = new LRUCache<string, Entry>({ max })
+    this.#entries = new LRUCache<string, CachedMandate>({ max })
   }
 
   get size(): number {
     return this.#entries.size
   }
 
-  get(token: string): VerifiedMandate | undefined {
+  get(token: string): CachedMandate | undefined {
     const entry = this.#entries.get(keyOf(token))
-    return entry !== undefined && entry.token === token ? entry.mandate : undefined
+    return entry !== undefined && entry.token === token ? entry : undefined
   }
 
-  set(token: string, mandate: VerifiedMandate): void {
-    this.#entries.set(keyOf(token), { token, mandate })
+  set(token: string, mandate: VerifiedMandate, key: VerifyingKey): void {
+    this.#entries.set(keyOf(token), { token, mandate, key })
   }
 
   delete(token: string): void {

@@ -3,8 +3,9 @@
  * the backend chosen for their algorithm, and reused across refreshes when the JWK is unchanged;
  * keys that leave the set are released (the wasm backend reuses their table space).
  */
-import { ALL_ALGORITHMS, type Algorithm } from '../jws/algorithms.js'
+import { ALL_ALGORITHMS, algorithmForKeyType, type Algorithm } from '../jws/algorithms.js'
 import { readPublicKey } from '../jws/public-key.js'
+import { isWeakKeyReason } from '../jws/weak-rsa.js'
 import type { BackendForAlgorithm, VerifyingKey } from '../backends/types.js'
 
 /**
@@ -24,16 +25,29 @@ interface Entry {
   readonly fingerprint: string
 }
 
+/** A JWK that was not imported, and why (`stats().jwks.ignoredKeys`). */
+export interface IgnoredKey {
+  readonly kid: string | undefined
+  readonly reason: string
+}
+
 export interface KeySetSummary {
   readonly usable: number
   readonly ignored: number
 }
+
+/** Weak keys already warned about, remembered so a refresh does not warn again; bounded. */
+const MAX_WARNED = 256
 
 export class KeySet {
   #entries: Entry[] = []
   #byKid = new Map<string, Entry | 'ambiguous'>()
   /** Usable keys per algorithm, for tokens without kid. */
   #byAlg = new Map<Algorithm, Entry[]>()
+  /** The keys in use now: a verified-token cache hit is honoured only while its key is here. */
+  #current = new Set<VerifyingKey>()
+  #ignored: readonly IgnoredKey[] = []
+  readonly #warned = new Set<string>()
   readonly #backendFor: BackendForAlgorithm
 
   constructor(backendFor: BackendForAlgorithm) {
@@ -44,25 +58,39 @@ export class KeySet {
     return this.#entries.length
   }
 
+  /** The keys of the last `replace` that were not imported, with the reason. */
+  get ignored(): readonly IgnoredKey[] {
+    return this.#ignored
+  }
+
+  /** Whether `key` is still one of this set's keys (false once it left the JWKS or the set was cleared). */
+  has(key: VerifyingKey): boolean {
+    return this.#current.has(key)
+  }
+
   /** Replaces the set with the keys of `jwks`, reusing keys already imported. */
   replace(jwks: unknown): KeySetSummary {
     const list = readKeyList(jwks)
     const previous = new Map(this.#entries.map((e) => [e.fingerprint, e]))
     const entries: Entry[] = []
     const kidCounts = new Map<string, number>()
-    let ignored = 0
+    const ignored: IgnoredKey[] = []
     for (const jwk of list) {
       const kid = typeof jwk.kid === 'string' && jwk.kid !== '' ? jwk.kid : undefined
       if (kid !== undefined) kidCounts.set(kid, (kidCounts.get(kid) ?? 0) + 1)
       if (entries.length >= MAX_KEYS) {
-        ignored++
+        ignored.push({ kid, reason: `more than ${MAX_KEYS} usable keys` })
         continue
       }
       const entry = this.#import(jwk, kid, previous)
-      if (entry === undefined) ignored++
-      else entries.push(entry)
+      if (typeof entry !== 'string') {
+        entries.push(entry)
+        continue
+      }
+      ignored.push({ kid, reason: entry })
+      if (isWeakKeyReason(entry)) this.#warnWeak(kid, entry, jwk)
     }
-    if (entries.length >= MAX_KEYS && ignored > 0) {
+    if (entries.length >= MAX_KEYS && ignored.length > 0) {
       process.emitWarning(`JWKS has more than ${MAX_KEYS} usable keys: the rest are ignored`, {
         code: 'CARACAL_JWKS_TOO_MANY_KEYS',
       })
@@ -70,6 +98,8 @@ export class KeySet {
     // What is left in `previous` was not carried over: its keys are retired.
     for (const old of previous.values()) old.key.release()
     this.#entries = entries
+    this.#current = new Set(entries.map((e) => e.key))
+    this.#ignored = Object.freeze(ignored.map((i) => Object.freeze(i)))
     this.#byKid = new Map()
     this.#byAlg = new Map(ALL_ALGORITHMS.map((a) => [a, [] as Entry[]]))
     for (const e of entries) {
@@ -77,7 +107,7 @@ export class KeySet {
       // Two keys under one kid: the verifier cannot know which is meant, so neither is used.
       if (e.kid !== undefined) this.#byKid.set(e.kid, (kidCounts.get(e.kid) ?? 0) > 1 ? 'ambiguous' : e)
     }
-    return { usable: entries.length, ignored }
+    return { usable: entries.length, ignored: ignored.length }
   }
 
   find(alg: Algorithm, kid: string | undefined): KeyLookup {
@@ -99,27 +129,38 @@ export class KeySet {
   clear(): void {
     for (const e of this.#entries) e.key.release()
     this.#entries = []
+    this.#current = new Set()
     this.#byKid = new Map()
     this.#byAlg = new Map()
   }
 
-  #import(jwk: Record<string, unknown>, kid: string | undefined, previous: Map<string, Entry>): Entry | undefined {
-    for (const alg of ALL_ALGORITHMS) {
-      const material = readPublicKey(alg, jwk)
-      if (typeof material === 'string') continue
-      const fingerprint = `${alg}|${kid ?? ''}|${JSON.stringify(material.jwk)}`
-      const reused = previous.get(fingerprint)
-      if (reused !== undefined) {
-        previous.delete(fingerprint)
-        return reused
-      }
-      try {
-        return { kid, key: this.#backendFor(alg).importKey(material), fingerprint }
-      } catch {
-        return undefined
-      }
+  #import(jwk: Record<string, unknown>, kid: string | undefined, previous: Map<string, Entry>): Entry | string {
+    const alg = algorithmForKeyType(jwk.kty, jwk.crv)
+    if (alg === undefined) return 'key type is not supported'
+    const material = readPublicKey(alg, jwk)
+    if (typeof material === 'string') return material
+    const fingerprint = `${alg}|${kid ?? ''}|${JSON.stringify(material.jwk)}`
+    const reused = previous.get(fingerprint)
+    if (reused !== undefined) {
+      previous.delete(fingerprint)
+      return reused
     }
-    return undefined
+    try {
+      return { kid, key: this.#backendFor(alg).importKey(material), fingerprint }
+    } catch {
+      return 'the backend could not import the key'
+    }
+  }
+
+  /** A weak key in a JWKS means its owner's signer is broken: say so once per key, not per refresh. */
+  #warnWeak(kid: string | undefined, reason: string, jwk: Record<string, unknown>): void {
+    const id = `${kid ?? ''}|${String(jwk.n)}`
+    if (this.#warned.has(id)) return
+    if (this.#warned.size >= MAX_WARNED) this.#warned.clear()
+    this.#warned.add(id)
+    process.emitWarning(`JWKS key ${kid === undefined ? 'without kid' : JSON.stringify(kid)} ignored: ${reason}`, {
+      code: 'CARACAL_JWKS_WEAK_KEY',
+    })
   }
 }
 

@@ -5,9 +5,9 @@
  * A failed refresh keeps the keys we have: the STS being down must not take the gateway down.
  */
 import type { Algorithm } from '../jws/algorithms.js'
-import type { BackendForAlgorithm } from '../backends/types.js'
+import type { BackendForAlgorithm, VerifyingKey } from '../backends/types.js'
 import { fetchJwks, JwksFetchError } from './fetch-jwks.js'
-import { KeySet, type KeyLookup } from './key-set.js'
+import { KeySet, type IgnoredKey, type KeyLookup } from './key-set.js'
 
 /** Least time between two attempts while no JWKS was ever loaded. */
 const FIRST_LOAD_RETRY_MS = 1_000
@@ -30,6 +30,8 @@ export interface JwksStats {
   readonly fetchFailures: number
   readonly lastFetchAt: number | undefined
   readonly lastError: string | undefined
+  /** The keys of the current JWKS that are not used, and why (weak, private, wrong type, …). */
+  readonly ignoredKeys: readonly IgnoredKey[]
 }
 
 export class JwksSource {
@@ -125,6 +127,11 @@ export class JwksSource {
     return flight
   }
 
+  /** Whether `key` is still in the key set: a key that left the JWKS vouches for nothing, cached or not. */
+  isCurrent(key: VerifyingKey): boolean {
+    return this.#keys.has(key)
+  }
+
   stats(): JwksStats {
     return {
       keys: this.#keys.size,
@@ -132,6 +139,7 @@ export class JwksSource {
       fetchFailures: this.#failures,
       lastFetchAt: this.#loadedAt,
       lastError: this.#lastError,
+      ignoredKeys: this.#keys.ignored,
     }
   }
 

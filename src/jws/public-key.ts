@@ -6,6 +6,7 @@
 import { p256 } from '@noble/curves/nist.js'
 import { ALGORITHMS, algorithmForKeyType, type Algorithm } from './algorithms.js'
 import { decodeBase64url } from './base64url.js'
+import { weakModulusReason } from './weak-rsa.js'
 
 export interface EcPublicKeyMaterial {
   readonly alg: 'ES256'
@@ -97,6 +98,8 @@ function readRsaKey(k: Record<string, unknown>): RsaPublicKeyMaterial | string {
   ) {
     return 'public exponent must be odd, at least 3 and at most 32 bits'
   }
+  const weak = weakModulusReason(n)
+  if (weak !== undefined) return weak
   return {
     alg: 'RS256',
     kty: 'RSA',

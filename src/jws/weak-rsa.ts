@@ -1,0 +1,85 @@
+/**
+ * Known-weak RSA moduli, refused at import (README "Keys (JWKS)"). A public key alone cannot prove a
+ * modulus strong, but two classes of weakness show in it and are cheap to test once per key:
+ *
+ * - a small prime factor: a modulus divisible by a prime below `SMALL_PRIME_LIMIT` is factored by
+ *   trial division, so anyone can sign with it;
+ * - the ROCA fingerprint (CVE-2017-15361; Nemec et al., "The Return of Coppersmith's Attack", CCS
+ *   2017): the affected generator built each prime as `k·M + (65537^a mod M)`, M the product of
+ *   the first primes, so the modulus is, modulo each small prime p of M, a power of 65537. Such
+ *   moduli are factorable; a random modulus passes every one of these residue tests with
+ *   probability far below 2^-100, so the test has no practical false positives.
+ */
+
+/** Trial division up to this bound: the 3 512 odd primes below 2^15 (about 1 ms per 2048-bit key). */
+const SMALL_PRIME_LIMIT = 1 << 15
+
+/** The primes of the generator's M that the fingerprint is tested against (all primes up to 167, 2 aside). */
+const ROCA_PRIME_LIMIT = 167
+
+const ROCA_GENERATOR = 65_537
+
+/** Odd primes below `limit`, by a sieve. */
+function oddPrimesBelow(limit: number): number[] {
+  const composite = new Uint8Array(limit)
+  const primes: number[] = []
+  for (let i = 3; i < limit; i += 2) {
+    if (composite[i] === 1) continue
+    primes.push(i)
+    for (let j = i * i; j < limit; j += 2 * i) composite[j] = 1
+  }
+  return primes
+}
+
+interface RocaResidues {
+  readonly prime: number
+  /** `powers[r] === 1` when r is a power of 65537 modulo `prime`. */
+  readonly powers: Uint8Array
+}
+
+let tables: { readonly smallPrimes: readonly number[]; readonly roca: readonly RocaResidues[] } | undefined
+
+/** Built on the first RSA key, not at load: most gateways never see one. */
+function getTables(): NonNullable<typeof tables> {
+  if (tables !== undefined) return tables
+  const smallPrimes = oddPrimesBelow(SMALL_PRIME_LIMIT)
+  const roca = smallPrimes
+    .filter((p) => p <= ROCA_PRIME_LIMIT)
+    .map((prime) => {
+      const powers = new Uint8Array(prime)
+      const g = ROCA_GENERATOR % prime
+      for (let r = 1; powers[r] !== 1; r = (r * g) % prime) powers[r] = 1
+      return { prime, powers }
+    })
+  tables = { smallPrimes, roca }
+  return tables
+}
+
+/** `n mod m` for a big-endian byte string; m < 2^30 keeps every step exact in a double. */
+function residue(n: Uint8Array, m: number): number {
+  let r = 0
+  for (let i = 0; i < n.length; i++) r = (r * 256 + n[i]!) % m
+  return r
+}
+
+const SMALL_FACTOR = 'modulus has a small prime factor'
+const ROCA = 'modulus has the ROCA fingerprint (CVE-2017-15361)'
+
+/** Whether an import refusal names one of these weaknesses (worth a warning: the signer is broken). */
+export function isWeakKeyReason(reason: string): boolean {
+  return reason === SMALL_FACTOR || reason === ROCA
+}
+
+/** Why this modulus (big-endian, no leading zeros) must not be trusted, or undefined. */
+export function weakModulusReason(n: Uint8Array): string | undefined {
+  const { smallPrimes, roca } = getTables()
+  // Two primes per pass: their product stays below 2^30, a quarter of the passes over n.
+  for (let i = 0; i < smallPrimes.length; i += 2) {
+    const p = smallPrimes[i]!
+    const q = smallPrimes[i + 1] ?? 1
+    const r = residue(n, p * q)
+    if (r % p === 0 || (q !== 1 && r % q === 0)) return SMALL_FACTOR
+  }
+  for (const { prime, powers } of roca) if (powers[residue(n, prime)] !== 1) return undefined
+  return ROCA
+}
