@@ -8,6 +8,8 @@
  * Runs against REDIS_URL or 127.0.0.1:6379; without Redis it returns one row saying so.
  */
 import { randomBytes } from 'node:crypto'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { Redis } from 'ioredis'
 import { InMemoryRevocationStore } from '../src/index.js'
 import { FAIL_FAST_REDIS_OPTIONS, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
@@ -18,6 +20,10 @@ const EVENTS = 200
 const INSTANCES = 3
 const ANCHORS = 1024
 const HMAC_KEY = Buffer.from('bench-stream-key')
+/** Entries of the full-store rows: InMemoryRevocationStore's default bound. */
+const FULL = 1_000_000
+/** README "Revocation": markRevoked on a store of 10⁶ entries costs at most this. */
+const MARK_AT_FULL_TARGET_NS = 5_000
 /** README: a revocation reaches all instances in well under 50 ms (p99). */
 const PROPAGATION_P99_TARGET_MS = 50
 
@@ -81,6 +87,70 @@ async function propagation(publish: (i: number) => Promise<unknown>, seen: (i: n
   return latencies.sort((a, b) => a - b)
 }
 
+function collectGarbage(): void {
+  // bench/run.ts is started without --expose-gc; V8 lets the flag be set late for a fresh context.
+  setFlagsFromString('--expose-gc')
+  ;(runInNewContext('gc') as () => void)()
+}
+
+/**
+ * markRevoked at 10⁶ entries, and the heap one entry takes. Growing: from 900 000 to 10⁶ live
+ * entries. Full: 10⁶ entries whose oldest keep expiring under a clock that moves on, so each
+ * insert also retires one — the steady state of a gateway at its bound.
+ */
+function fullStoreRows(): BenchRow[] {
+  let now = 0
+  const clock = { now: () => now }
+  const ttl = 3_600_000
+  const store = new InMemoryRevocationStore({ maxEntries: FULL, now: clock.now })
+  const anchors = Array.from({ length: FULL + 200_000 }, (_, i) => `sess-${i.toString(36)}-${'x'.repeat(24)}`)
+  collectGarbage()
+  const withAnchors = process.memoryUsage().heapUsed
+  // Expiries spread over the hour, as revocations arriving over time would be.
+  for (let i = 0; i < FULL - 100_000; i++) {
+    now = (i * ttl) / FULL
+    store.markRevoked(anchors[i]!, ttl)
+  }
+  const t0 = process.hrtime.bigint()
+  for (let i = FULL - 100_000; i < FULL; i++) {
+    now = (i * ttl) / FULL
+    store.markRevoked(anchors[i]!, ttl)
+  }
+  const growingNs = Number(process.hrtime.bigint() - t0) / 100_000
+  collectGarbage()
+  const perEntry = (process.memoryUsage().heapUsed - withAnchors) / store.size
+  const t1 = process.hrtime.bigint()
+  for (let i = FULL; i < FULL + 200_000; i++) {
+    now = ttl + ((i - FULL) * ttl) / FULL
+    store.markRevoked(anchors[i]!, ttl)
+  }
+  const fullNs = Number(process.hrtime.bigint() - t1) / 200_000
+  if (store.size > FULL) throw new Error('the store grew past maxEntries')
+  return [
+    {
+      suite: SUITE,
+      group: 'markRevoked',
+      name: 'InMemoryRevocationStore, growing to 10⁶',
+      value: growingNs,
+      unit: 'ns/op',
+    },
+    {
+      suite: SUITE,
+      group: 'markRevoked',
+      name: 'InMemoryRevocationStore, full at 10⁶ (oldest expiring)',
+      value: fullNs,
+      unit: 'ns/op',
+    },
+    {
+      suite: SUITE,
+      group: 'memory',
+      name: 'InMemoryRevocationStore heap per entry (anchor string excluded)',
+      value: perEntry,
+      unit: 'bytes',
+    },
+  ]
+}
+
 /** The target lines, in the form of bench/run.ts's: `met ` or `MISS`, or `-` when not measured. */
 function printTargets(p99s: readonly (readonly [string, number | undefined])[]): void {
   console.log('\nrevocation targets')
@@ -119,6 +189,15 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
     value: nsPerCheck(memory, hits, options.timeMs),
     unit: 'ns/op',
   })
+  const scale = fullStoreRows()
+  rows.push(...scale)
+  console.log('\nrevocation set targets')
+  for (const row of scale.filter((r) => r.group === 'markRevoked')) {
+    const ns = row.value!
+    console.log(
+      `  ${ns <= MARK_AT_FULL_TARGET_NS ? 'met ' : 'MISS'} markRevoked ${row.name} ≤ ${MARK_AT_FULL_TARGET_NS / 1000} µs: ${(ns / 1000).toFixed(2)} µs`,
+    )
+  }
 
   if (!(await reachable(url))) {
     rows.push({

@@ -7,7 +7,11 @@ export {
   type CaracalErrorCode,
   type CodeInfo,
 } from './errors.js'
-export { InMemoryRevocationStore, type InMemoryRevocationStoreOptions } from './revocation/in-memory-store.js'
+export {
+  InMemoryRevocationStore,
+  type InMemoryRevocationStoreOptions,
+  RevocationStoreFullError,
+} from './revocation/in-memory-store.js'
 export type { RevocationStore } from './revocation/types.js'
 export type { CaracalAuthOptions, JwksOptions, ResolvedOptions } from './options.js'
 export type { JwksStats } from './jwks/remote-jwks.js'

@@ -288,6 +288,41 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     expect(s.isRevoked('delegation-epoch:zone-1')).toBe(false)
   })
 
+  it('a full local set drops no revocation: the mirror fails closed (unavailable, coded warning) until entries expire, then reloads everything', async () => {
+    const n = names('full')
+    const warnings: string[] = []
+    const onWarning = (w: Error & { code?: string }): void => {
+      if (w.code === 'CARACAL_REVOCATIONS_UNAVAILABLE' || w.code === 'CARACAL_REVOCATIONS_FULL') warnings.push(w.code)
+    }
+    process.on('warning', onWarning)
+    try {
+      const s = store({ ...n.store, maxEntries: 3 })
+      await s.ready()
+      expect(s.unavailableReason()).toBeUndefined()
+      for (const a of ['a', 'b', 'c']) await s.markRevoked(a, 400) // fills the set, for 400 ms
+      const publisher = await connectedClient()
+      await publisher.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'd', reason: 'r' }))
+      // 'd' does not fit: nothing is dropped to make room, and the mirror no longer vouches for anyone.
+      await eventually(() => s.unavailableReason() !== undefined, 2_000, 'the overflow')
+      expect(s.unavailableReason()).toBe('revocation set full (maxEntries 3 unexpired revocations)')
+      expect(s.isRevoked('never-revoked')).toBe(true)
+      expect(['a', 'b', 'c'].map((a) => s.isRevoked(a))).toEqual([true, true, true])
+      const error = await authFor(s)
+        .verify(mint())
+        .catch((e: unknown) => e as { code: string; unavailable: boolean })
+      expect(error).toMatchObject({ code: 'session_revoked', unavailable: true })
+      await new Promise((r) => setImmediate(r))
+      expect(warnings).toEqual(expect.arrayContaining(['CARACAL_REVOCATIONS_FULL', 'CARACAL_REVOCATIONS_UNAVAILABLE']))
+      // a, b and c expire (locally and in Redis): the mirror reloads, 'd' included, and is trusted again.
+      await eventually(() => s.unavailableReason() === undefined, 5_000, 'the reload after the overflow')
+      expect(s.isRevoked('d')).toBe(true)
+      expect(['a', 'b', 'c', 'never-revoked'].map((a) => s.isRevoked(a))).toEqual([false, false, false, false])
+      expect(s.state().reloads).toBeGreaterThanOrEqual(1)
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   it('answers isRevoked synchronously, with no command sent to Redis', async () => {
     const n = names('local')
     const client = redisClient()

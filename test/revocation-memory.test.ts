@@ -1,6 +1,7 @@
 /** InMemoryRevocationStore (docs/architecture.md "Revocation"): TTL per entry, bounded size, synchronous answers. */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { InMemoryRevocationStore } from '../src/index.js'
+import fc from 'fast-check'
+import { InMemoryRevocationStore, RevocationStoreFullError } from '../src/index.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import { mint } from './support/mandates.js'
 import { testClock } from './support/test-clock.js'
@@ -57,7 +58,7 @@ describe('InMemoryRevocationStore', () => {
     expect(store.isRevoked('a')).toBe(false)
   })
 
-  it('is bounded: expired entries are swept first, then the oldest goes, with one coded warning', () => {
+  it('is bounded: expired entries make room; full of live ones, a new revocation is refused and none is dropped', () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
     const clock = testClock()
     const store = new InMemoryRevocationStore({ now: clock.now, maxEntries: 3 })
@@ -65,18 +66,78 @@ describe('InMemoryRevocationStore', () => {
     store.markRevoked('b')
     store.markRevoked('c')
     clock.advance(100)
-    store.markRevoked('d') // 'expiring' is swept: nothing live is lost
+    store.markRevoked('d') // 'expiring' has expired: it makes room, nothing live is lost
     expect(store.size).toBe(3)
     expect(warn).not.toHaveBeenCalled()
     expect(['b', 'c', 'd'].map((a) => store.isRevoked(a))).toEqual([true, true, true])
-    store.markRevoked('e') // full of live entries: the oldest ('b') goes
-    expect(store.size).toBe(3)
-    expect(store.isRevoked('b')).toBe(false)
-    expect(['c', 'd', 'e'].map((a) => store.isRevoked(a))).toEqual([true, true, true])
-    store.markRevoked('f')
-    expect(store.size).toBe(3)
+    expect(() => store.markRevoked('e')).toThrow(RevocationStoreFullError)
+    expect(() => store.markRevoked('f')).toThrow(
+      'InMemoryRevocationStore is full: 3 unexpired revocations (maxEntries); the revocation was not recorded',
+    )
+    expect(store.hasRoom()).toBe(false)
+    expect(['b', 'c', 'd', 'e'].map((a) => store.isRevoked(a))).toEqual([true, true, true, false])
+    // An anchor already held may still be extended when full: that needs no room.
+    store.markRevoked('b', 48 * 3600_000)
     expect(warn).toHaveBeenCalledTimes(1)
     expect(warn.mock.calls[0]![1]).toMatchObject({ code: 'CARACAL_REVOCATIONS_FULL' })
+    clock.advance(24 * 3600_000) // c and d expire; b was extended
+    expect(store.hasRoom()).toBe(true)
+    store.markRevoked('e')
+    expect(['b', 'c', 'd', 'e'].map((a) => store.isRevoked(a))).toEqual([true, false, false, true])
+    warn.mockRestore()
+  })
+
+  it('agrees with a plain model under random marks, extensions, deletes and clock steps, and never drops a live entry', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({
+              op: fc.constant('mark' as const),
+              a: fc.integer({ min: 0, max: 12 }),
+              ttl: fc.integer({ min: 1, max: 50 }),
+            }),
+            fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 30 }) }),
+            fc.record({ op: fc.constant('delete' as const), a: fc.integer({ min: 0, max: 12 }) }),
+          ),
+          { maxLength: 200 },
+        ),
+        fc.integer({ min: 1, max: 8 }),
+        (ops, maxEntries) => {
+          const clock = testClock()
+          const store = new InMemoryRevocationStore({ now: clock.now, maxEntries })
+          const model = new Map<string, number>()
+          const live = () => [...model].filter(([, e]) => e > clock.now()).length
+          for (const step of ops) {
+            if (step.op === 'advance') clock.advance(step.ms)
+            else if (step.op === 'delete') {
+              store.delete(`a${step.a}`)
+              model.delete(`a${step.a}`)
+            } else {
+              const anchor = `a${step.a}`
+              const expiry = clock.now() + step.ttl
+              const held = model.get(anchor)
+              const isLive = held !== undefined && held > clock.now()
+              const mustRefuse = !isLive && live() >= maxEntries
+              let refused = false
+              try {
+                store.markRevoked(anchor, step.ttl)
+              } catch (e) {
+                expect(e).toBeInstanceOf(RevocationStoreFullError)
+                refused = true
+              }
+              expect(refused).toBe(mustRefuse)
+              if (!refused) model.set(anchor, isLive ? Math.max(held, expiry) : expiry)
+            }
+            for (let a = 0; a <= 12; a++) {
+              const e = model.get(`a${a}`)
+              expect(store.isRevoked(`a${a}`), `a${a}`).toBe(e !== undefined && e > clock.now())
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 
   it('re-marking an anchor does not evict another one', () => {

@@ -145,7 +145,7 @@ describe.each(TEST_BACKENDS)('weak RSA keys in a JWKS on %s', (backend) => {
       revocations: new InMemoryRevocationStore(),
       backend,
       now: testClock().now,
-      jwks: { keys: { keys } },
+      jwks: { keys: { keys: keys as JsonWebKey[] } },
     })
 
   it('never uses a ROCA-fingerprinted key: its genuine signature is refused, the reason is in stats() and a warning', async () => {

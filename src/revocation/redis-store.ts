@@ -23,7 +23,7 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { DEFAULT_REVOCATION_TTL_MS, InMemoryRevocationStore } from './in-memory-store.js'
+import { DEFAULT_REVOCATION_TTL_MS, InMemoryRevocationStore, RevocationStoreFullError } from './in-memory-store.js'
 import type { RevocationStore } from './types.js'
 import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
 import { RedisOptionReader, argumentsOf } from './redis-options.js'
@@ -99,7 +99,12 @@ export interface RedisRevocationStoreOptions {
   readonly zoneId?: string
   /** `reason` of the revocations `markRevoked` announces. Default 'revoked_by_resource_server'. */
   readonly reason?: string
-  /** Most anchors held locally (see InMemoryRevocationStore). Default 1 000 000. */
+  /**
+   * Most anchors held locally (see InMemoryRevocationStore). Default 1 000 000. A revocation that
+   * finds the set full of unexpired ones is not dropped silently: the mirror fails closed (every
+   * check answers revoked, `unavailable`, whatever `failClosed` says) until entries have expired
+   * and it has reloaded everything Redis holds.
+   */
   readonly maxEntries?: number
   /** How long one XREAD blocks. Default maxStalenessMs / 5, between 10 ms and 1 s. */
   readonly blockMs?: number
@@ -227,6 +232,10 @@ export class RedisRevocationStore implements RevocationStore {
   #refused = 0
   #reloads = 0
   #lastError: string | undefined
+  /** Set when a revocation did not fit in the local set: the copy is incomplete until a reload. */
+  #overflowed = false
+  /** Set by an overflow during the reload that is meant to end one: that reload does not count. */
+  #overflowedAgain = false
 
   static {
     shareKey = (store, key) => {
@@ -316,6 +325,7 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   unavailableReason(): string | undefined {
+    if (this.#overflowed) return this.#overflowReason()
     if (!this.#failClosed) return undefined
     return this.#staleReason()
   }
@@ -374,7 +384,8 @@ export class RedisRevocationStore implements RevocationStore {
       )
     }
     if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError('ttlMs must be a positive number')
-    this.#local.markRevoked(anchor, ttlMs)
+    // Never throws for a full set: the caller (markRevoked, a consumer) must still make it durable.
+    this.#holdLocally(anchor, ttlMs)
   }
 
   /** Raises the zone's epoch in this instance's copy only (max semantics): what the delegation consumer calls. */
@@ -398,7 +409,7 @@ export class RedisRevocationStore implements RevocationStore {
       loaded: this.#loaded,
       connected: this.#reader.status === 'ready',
       stalenessMs: Math.max(0, this.#now() - this.#syncedAt),
-      unavailable: this.#staleReason(),
+      unavailable: this.#overflowed ? this.#overflowReason() : this.#staleReason(),
       lastId: this.#revocations.lastId,
       lastIds: Object.fromEntries(this.#streams.map((s) => [s.name, s.lastId])),
       size: this.#local.size,
@@ -419,12 +430,12 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   #isRevokedNow(anchor: string): boolean {
-    if (this.#untrusted() && this.#failClosed) return true
+    if (this.#overflowed || (this.#untrusted() && this.#failClosed)) return true
     return this.#local.isRevoked(anchor)
   }
 
   #epochNow(zoneId: string): number {
-    if (this.#untrusted() && this.#failClosed) return FAIL_CLOSED_EPOCH
+    if (this.#overflowed || (this.#untrusted() && this.#failClosed)) return FAIL_CLOSED_EPOCH
     return this.#local.currentDelegationEpoch(zoneId)
   }
 
@@ -477,6 +488,47 @@ export class RedisRevocationStore implements RevocationStore {
     })
   }
 
+  /**
+   * Adds a revocation to the local set. When the set is full of unexpired revocations it is not
+   * held, so the copy no longer has everything Redis has: fail closed until a reload.
+   */
+  #holdLocally(anchor: string, ttlMs: number): void {
+    try {
+      this.#local.markRevoked(anchor, ttlMs)
+    } catch (error) {
+      if (!(error instanceof RevocationStoreFullError)) throw error
+      this.#overflowedAgain = true
+      if (this.#overflowed) return
+      this.#overflowed = true
+      process.emitWarning(`RedisRevocationStore: ${this.#overflowReason()}; every check answers revoked`, {
+        code: 'CARACAL_REVOCATIONS_UNAVAILABLE',
+      })
+    }
+  }
+
+  #overflowReason(): string {
+    return `revocation set full (maxEntries ${this.#local.maxEntries} unexpired revocations)`
+  }
+
+  /**
+   * After an overflow, once entries have expired: everything again — Caracal's retained streams
+   * from their start, then the durable keys — as the first load does, since the revocation that did
+   * not fit may have come from any of them. The peer stream reads on from where it is: its entries
+   * have durable keys. The mirror fails closed until this completes without overflowing.
+   */
+  async #reloadAfterOverflow(): Promise<void> {
+    this.#overflowedAgain = false
+    const caracal = this.#streams.filter((s) => s.role !== 'peer')
+    for (const followed of caracal) followed.lastId = '0-0'
+    await this.#catchUp(caracal)
+    await this.#loadKeys()
+    const at = await this.#catchUp(this.#streams)
+    this.#reloads++
+    if (this.#overflowedAgain) return
+    this.#overflowed = false
+    this.#markSynced(at)
+  }
+
   #markSynced(at: number): void {
     if (at > this.#syncedAt) this.#syncedAt = at
     this.#warned = false
@@ -495,6 +547,7 @@ export class RedisRevocationStore implements RevocationStore {
         if (!this.#loaded) await this.#initialLoad()
         else if (resync) await this.#resync()
         resync = false
+        if (this.#overflowed && this.#local.hasRoom()) await this.#reloadAfterOverflow()
         const reply = await this.#reader.call(
           'XREAD',
           'COUNT',
@@ -696,7 +749,7 @@ export class RedisRevocationStore implements RevocationStore {
           const epoch = parseEpoch(value as string | null)
           if (zoneId !== '' && epoch !== undefined) this.#local.markDelegationEpoch(zoneId, epoch, ttlMs)
         } else {
-          this.#local.markRevoked(key.slice(this.#keyPrefix.length), ttlMs)
+          this.#holdLocally(key.slice(this.#keyPrefix.length), ttlMs)
         }
       }
     } while (cursor !== '0' && !this.#stop.signal.aborted)
@@ -724,7 +777,7 @@ export class RedisRevocationStore implements RevocationStore {
         return
       }
       const ttlMs = check.ttlMs ?? this.#defaultTtlMs
-      for (const anchor of check.anchors) this.#local.markRevoked(anchor, ttlMs)
+      for (const anchor of check.anchors) this.#holdLocally(anchor, ttlMs)
     }
     this.#applied++
   }
