@@ -323,6 +323,22 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     }
   })
 
+  it('refuses an anchor or zone with a newline (the signed event form could not carry it) with a TypeError, writing nothing', async () => {
+    const n = names('newline')
+    const s = store({ ...n.store })
+    await s.ready()
+    const message = 'anchor must not contain a newline: a signed revocation event could not tell it from two fields'
+    await expect(s.markRevoked('a\nsession_id=victim')).rejects.toThrow(new TypeError(message))
+    expect(() => s.applyRevocation('a\nb')).toThrow(new TypeError(message))
+    await expect(s.markDelegationEpoch('z\n', 3)).rejects.toThrow(TypeError)
+    expect(s.isRevoked('a\nsession_id=victim')).toBe(false)
+    admin ??= await connectedClient()
+    expect(await admin.xlen(n.peerStream)).toBe(0)
+    expect(() => new RedisRevocationStore({ redis: redisClient(), ...n.store, zoneId: 'z\n' })).toThrow(
+      'RedisRevocationStore option "zoneId" must not contain a newline',
+    )
+  })
+
   it('answers isRevoked synchronously, with no command sent to Redis', async () => {
     const n = names('local')
     const client = redisClient()

@@ -97,6 +97,41 @@ describe('revocation wire format', () => {
     })
   })
 
+  it('never signs, accepts or writes fields the canonical form cannot tell apart ("=" or a newline in a name, a newline in a value)', () => {
+    // Both spell "reason=r\nsession_id=victim\n" once canonical: one HMAC would vouch for both events.
+    const smuggled = { reason: 'r\nsession_id=victim' }
+    const honest = { reason: 'r', session_id: 'victim' }
+    const mac = (f: Record<string, string>) => {
+      const h = createHmac('sha256', KEY).update(`${STREAM}\n`)
+      for (const k of Object.keys(f).sort()) h.update(`${k}=${f[k]}\n`)
+      return h.digest('hex')
+    }
+    expect(mac(smuggled)).toBe(mac(honest))
+    expect(() => signRevocationEvent(KEY, STREAM, smuggled)).toThrow(
+      new TypeError('cannot sign the event: field "reason" contains a newline'),
+    )
+    expect(() => signRevocationEvent(KEY, STREAM, { 'a=b': 'c', session_id: 's' })).toThrow(
+      new TypeError('cannot sign the event: field name "a=b" contains "=" or a newline'),
+    )
+    const forged = { ...smuggled, _sig: mac(smuggled) }
+    expect(verifyRevocationSignature(KEY, STREAM, forged)).toBe(false)
+    expect(checkRevocationEvent(forged, STREAM, KEY)).toEqual({ ok: false, reason: 'malformed_event' })
+    // Without a key too: an unsigned event of that shape is refused, not read as one anchor or two.
+    expect(checkRevocationEvent({ session_id: 'a\nb' }, STREAM, undefined)).toEqual({
+      ok: false,
+      reason: 'malformed_event',
+    })
+    expect(checkDelegationEvent({ zone_id: 'z\n', epoch: '3' }, STREAM, undefined)).toEqual({
+      ok: false,
+      reason: 'malformed_event',
+    })
+    // The honest event still verifies: only the ambiguous spelling is refused.
+    expect(checkRevocationEvent(signed(honest), STREAM, KEY)).toMatchObject({ ok: true, anchors: ['victim'] })
+    expect(() => revocationEventFields({ zoneId: 'z', anchor: 'a\nb', reason: 'r' }, STREAM, undefined)).toThrow(
+      'cannot write the event: field "session_id" contains a newline',
+    )
+  })
+
   it('reads ttl_ms (on the peer stream only) when it is a positive integer and falls back to the default otherwise', () => {
     const ttl = (value: string) => {
       const check = checkRevocationEvent({ session_id: 's', ttl_ms: value }, STREAM, undefined, true)

@@ -194,6 +194,10 @@ interface StreamInfo {
 const RETRY_PAUSE_MS = 100
 /** A durable key without a TTL is revoked for good; held for a century. */
 const NO_EXPIRY_TTL_MS = 100 * 365 * 24 * 60 * 60 * 1000
+/** The wire's signed form ("<key>=<value>\n" per field, redis-wire.ts) cannot carry a newline in a value. */
+const NEWLINE_REFUSED = (what: string): string =>
+  `${what} must not contain a newline: a signed revocation event could not tell it from two fields`
+
 /** How long `markRevoked` waits for a connection that is still being set up. */
 const CONNECT_WAIT_MS = 1_000
 
@@ -278,6 +282,8 @@ export class RedisRevocationStore implements RevocationStore {
     this.#defaultTtlMs = o.positiveMs('defaultTtlMs', DEFAULT_REVOCATION_TTL_MS)
     this.#zoneId = o.string('zoneId', '', true)
     this.#reason = o.string('reason', 'revoked_by_resource_server', true)
+    if (this.#zoneId.includes('\n')) o.fail('zoneId', 'must not contain a newline')
+    if (this.#reason.includes('\n')) o.fail('reason', 'must not contain a newline')
     const maxEntries = o.integer('maxEntries', 1_000_000, 1)
     this.#batchSize = o.integer('batchSize', 1_000, 1)
     this.#now = o.fn('now', Date.now)
@@ -383,6 +389,7 @@ export class RedisRevocationStore implements RevocationStore {
         `anchor must not start with "${DELEGATION_EPOCH_KEY_INFIX}": its durable key would be a zone's delegation epoch key`,
       )
     }
+    if (anchor.includes('\n')) throw new TypeError(NEWLINE_REFUSED('anchor'))
     if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError('ttlMs must be a positive number')
     // Never throws for a full set: the caller (markRevoked, a consumer) must still make it durable.
     this.#holdLocally(anchor, ttlMs)
@@ -390,6 +397,7 @@ export class RedisRevocationStore implements RevocationStore {
 
   /** Raises the zone's epoch in this instance's copy only (max semantics): what the delegation consumer calls. */
   applyDelegationEpoch(zoneId: string, epoch: number, ttlMs: number = this.#defaultTtlMs): void {
+    if (typeof zoneId === 'string' && zoneId.includes('\n')) throw new TypeError(NEWLINE_REFUSED('zoneId'))
     this.#local.markDelegationEpoch(zoneId, epoch, ttlMs)
   }
 

@@ -94,8 +94,28 @@ function sortedKeys(fields: RevocationFields): string[] {
   return Object.keys(fields).sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')))
 }
 
-/** Hex HMAC-SHA256 over "<stream>\n" then "<key>=<value>\n" per field but `_sig`, keys ascending. */
+/**
+ * Why these fields cannot be signed unambiguously, or undefined. The canonical form is Caracal's,
+ * `"<key>=<value>\n"` per field, and it has no escaping: `{a: "x\nb=y"}` and `{a: "x", b: "y"}`
+ * give the same bytes, so one signature would vouch for both. Such fields are never signed,
+ * accepted or written here (Caracal's anchors, zones and epochs never contain them).
+ */
+export function ambiguousFieldReason(fields: RevocationFields): string | undefined {
+  for (const name of Object.keys(fields)) {
+    if (name.includes('=') || name.includes('\n')) return `field name ${JSON.stringify(name)} contains "=" or a newline`
+    if (name !== SIGNATURE_FIELD && fields[name]!.includes('\n'))
+      return `field ${JSON.stringify(name)} contains a newline`
+  }
+  return undefined
+}
+
+/**
+ * Hex HMAC-SHA256 over "<stream>\n" then "<key>=<value>\n" per field but `_sig`, keys ascending.
+ * Throws a TypeError for fields that form would not tell apart (`ambiguousFieldReason`).
+ */
 export function signRevocationEvent(key: Uint8Array, stream: string, fields: RevocationFields): string {
+  const ambiguous = ambiguousFieldReason(fields)
+  if (ambiguous !== undefined) throw new TypeError(`cannot sign the event: ${ambiguous}`)
   const mac = createHmac('sha256', key)
   mac.update(`${stream}\n`, 'utf8')
   for (const name of sortedKeys(fields)) {
@@ -109,6 +129,7 @@ export function verifyRevocationSignature(key: Uint8Array, stream: string, field
   const got = fields[SIGNATURE_FIELD]
   // Exactly 64 lowercase or uppercase hex digits; Buffer.from(…, 'hex') would silently drop the rest.
   if (got === undefined || !/^[0-9a-fA-F]{64}$/.test(got)) return false
+  if (ambiguousFieldReason(fields) !== undefined) return false
   const want = Buffer.from(signRevocationEvent(key, stream, fields), 'hex')
   return timingSafeEqual(Buffer.from(got, 'hex'), want)
 }
@@ -155,7 +176,8 @@ export function checkRevocationEvent(
   hmacKey: Uint8Array | undefined,
   readTtl = false,
 ): EventCheck {
-  if (fields === undefined) return { ok: false, reason: 'malformed_event' }
+  if (fields === undefined || ambiguousFieldReason(fields) !== undefined)
+    return { ok: false, reason: 'malformed_event' }
   if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields))
     return { ok: false, reason: 'invalid_signature' }
   const anchors = revocationAnchors(fields)
@@ -184,7 +206,8 @@ export function checkDelegationEvent(
   hmacKey: Uint8Array | undefined,
   readTtl = false,
 ): DelegationCheck {
-  if (fields === undefined) return { ok: false, reason: 'malformed_event' }
+  if (fields === undefined || ambiguousFieldReason(fields) !== undefined)
+    return { ok: false, reason: 'malformed_event' }
   if (hmacKey !== undefined && !verifyRevocationSignature(hmacKey, stream, fields))
     return { ok: false, reason: 'invalid_signature' }
   const zoneId = fields.zone_id
@@ -195,6 +218,10 @@ export function checkDelegationEvent(
 }
 
 function signedFlat(fields: Record<string, string>, stream: string, hmacKey: Uint8Array | undefined): string[] {
+  // Unsigned too: another instance with a key would refuse it anyway, and a reader without one
+  // must not be handed what a signed stream could not carry.
+  const ambiguous = ambiguousFieldReason(fields)
+  if (ambiguous !== undefined) throw new TypeError(`cannot write the event: ${ambiguous}`)
   if (hmacKey !== undefined) fields[SIGNATURE_FIELD] = signRevocationEvent(hmacKey, stream, fields)
   return Object.entries(fields).flat()
 }
