@@ -12,6 +12,7 @@ export {
 export {
   RedisDelegationInvalidationConsumer,
   RedisRevocationConsumer,
+  type DeadLetterReason,
   type DelegationEpochMirror,
   type RedisDelegationInvalidationConsumerOptions,
   type RedisDelegationInvalidationConsumerSettings,

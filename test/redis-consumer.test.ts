@@ -305,6 +305,50 @@ describeWithRedis('RedisRevocationConsumer against Redis', () => {
     expect(await second.pollOnce()).toBe(0)
   })
 
+  it('dead-letters an entry that fails on every delivery once it has been delivered maxDeliveries times (delivery_limit), and the next one goes through', async () => {
+    const n = names('limit')
+    let failing = true
+    const store = {
+      applied: [] as string[],
+      applyRevocation(anchor: string): void {
+        if (failing && anchor === 'poison') throw new Error('store broke')
+        this.applied.push(anchor)
+      },
+    }
+    const consumer = track(
+      new RedisRevocationConsumer({
+        redis: admin,
+        store,
+        blockMs: POLL_BLOCK_MS,
+        consumer: 'c1',
+        pendingIdleMs: 0,
+        maxDeliveries: 3,
+        ...n.revocations,
+      }),
+    )
+    await consumer.ensureGroup()
+    await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'poison', reason: 'r' }))
+    // Delivery 1 (new), then 2 and 3 (reclaimed): each fails and the entry stays pending.
+    for (let delivery = 1; delivery <= 3; delivery++) await expect(consumer.pollOnce()).rejects.toThrow('store broke')
+    expect(await pendingCount(n.stream)).toBe(1)
+    // Delivery 4 is past the cap: dead-lettered with its reason and the count, and acknowledged.
+    await consumer.pollOnce()
+    expect(await pendingCount(n.stream)).toBe(0)
+    const dead = (await admin.xrange(`${n.stream}.dead`, '-', '+')) as [string, string[]][]
+    expect(dead).toHaveLength(1)
+    const fields = Object.fromEntries(
+      Array.from({ length: dead[0]![1].length / 2 }, (_, i) => [dead[0]![1][2 * i], dead[0]![1][2 * i + 1]]),
+    )
+    expect(fields).toMatchObject({ reason: 'delivery_limit', deliveries: '4' })
+    expect(JSON.parse(fields.payload!)).toMatchObject({ session_id: 'poison' })
+    expect(consumer.stats().deadLettered).toEqual({ delivery_limit: 1 })
+    // The stream is not stuck behind it.
+    failing = false
+    await admin.xadd(n.stream, '*', ...signedFields(n.stream, { zone_id: 'z', session_id: 'next', reason: 'r' }))
+    await consumer.pollOnce()
+    expect(store.applied).toEqual(['next'])
+  })
+
   it('run() picks up its own pending entries after a restart, follows new events, and stops on abort while blocked', async () => {
     const n = names('run')
     const store = new RedisRevocationStore({ redis: redisClient(), streamHmacKey: HMAC_KEY, ...n.store })

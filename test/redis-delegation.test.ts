@@ -54,7 +54,13 @@ describeWithRedis('delegation epochs against Redis', () => {
   function consumer(
     n: UniqueNames,
     target: RedisRevocationStore | undefined,
-    options: { streamHmacKey?: Buffer; blockMs?: number; defaultTtlMs?: number } = {},
+    options: {
+      streamHmacKey?: Buffer
+      blockMs?: number
+      defaultTtlMs?: number
+      maxDeliveries?: number
+      pendingIdleMs?: number
+    } = {},
   ) {
     const c = new RedisDelegationInvalidationConsumer(admin, target, {
       consumer: 'fastmcp-server-1',
@@ -248,6 +254,22 @@ describeWithRedis('delegation epochs against Redis', () => {
     const ttl = await admin.pttl(`${n.keyPrefix}delegation-epoch:${ZONE}`)
     expect(ttl).toBeGreaterThan(80_000)
     expect(ttl).toBeLessThanOrEqual(90_001)
+  })
+
+  it('an event whose epoch key Redis refuses on every delivery (WRONGTYPE) is dead-lettered as delivery_limit after maxDeliveries, not reclaimed forever', async () => {
+    const n = names('epoch-limit')
+    await admin.hset(`${n.keyPrefix}delegation-epoch:${ZONE}`, 'not', 'a string') // GET answers WRONGTYPE
+    const sts = coordinator(n)
+    await sts.createEdge({ zoneId: ZONE, edgeId: 'edge-1', sourceSessionId: 'a', targetSessionId: 'b' })
+    const c = consumer(n, undefined, { maxDeliveries: 2, pendingIdleMs: 0 })
+    await c.ensureGroup()
+    for (let delivery = 1; delivery <= 2; delivery++) await expect(c.pollOnce()).rejects.toThrow(/WRONGTYPE/)
+    await c.pollOnce()
+    expect(c.stats().deadLettered).toEqual({ delivery_limit: 1 })
+    const [count] = (await admin.xpending(n.delegationStream, 'resource-delegation-invalidation')) as [number]
+    expect(count).toBe(0)
+    const dead = (await admin.xrange(`${n.delegationStream}.dead`, '-', '+')) as [string, string[]][]
+    expect(dead.map(([, f]) => f[f.indexOf('reason') + 1])).toEqual(['delivery_limit'])
   })
 
   it("ttl_ms on Caracal's streams is ignored (the default TTL applies), in the consumers' durable keys and in the mirror; on the peer stream it counts", async () => {

@@ -93,6 +93,12 @@ export interface RedisRevocationConsumerOptions<Store = RevocationMirror> {
   readonly pendingIdleMs?: number
   /** Approximate cap (`MAXLEN ~`) of `<stream>.dead`. Default 10 000. */
   readonly deadLetterMaxLength?: number
+  /**
+   * How many times an entry may be delivered (Redis counts each read of a pending entry) before it
+   * is dead-lettered as `delivery_limit` instead of tried again: an entry that fails every time
+   * (a key of the wrong type, a store that throws) must not be reclaimed forever. Default 10.
+   */
+  readonly maxDeliveries?: number
 }
 
 /** The options after the client and the store, in the Caracal wiring `new RedisRevocationConsumer(redis, store, options)`. */
@@ -103,7 +109,7 @@ export type RedisDelegationInvalidationConsumerSettings = RedisRevocationConsume
 export interface RedisRevocationConsumerStats {
   /** Events accepted (applied and made durable). */
   readonly applied: number
-  readonly deadLettered: Readonly<Partial<Record<RejectionReason, number>>>
+  readonly deadLettered: Readonly<Partial<Record<DeadLetterReason, number>>>
   /** Entries taken over from idle consumers (this one's own included, after a restart). */
   readonly reclaimed: number
 }
@@ -112,6 +118,9 @@ export interface RunOptions {
   /** Stops the loop; an aborted signal ends `run` promptly, even while a read is blocked. */
   readonly signal?: AbortSignal
 }
+
+/** Why an entry went to `<stream>.dead`: the event's own fault, or that it failed `maxDeliveries` times. */
+export type DeadLetterReason = RejectionReason | 'delivery_limit'
 
 const CONSUMER_OPTIONS = [
   'redis',
@@ -127,6 +136,7 @@ const CONSUMER_OPTIONS = [
   'blockMs',
   'pendingIdleMs',
   'deadLetterMaxLength',
+  'maxDeliveries',
 ] as const
 
 const RETRY_PAUSE_MS = 200
@@ -196,6 +206,7 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
   readonly #blockMs: number
   readonly #pendingIdleMs: number
   readonly #deadLetterMaxLength: number
+  readonly #maxDeliveries: number
   #conn: Redis | undefined
   #ownPendingRead = false
   #closed = false
@@ -206,7 +217,7 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
   #running: Promise<void> | undefined
   #applied = 0
   #reclaimed = 0
-  readonly #deadLettered: Partial<Record<RejectionReason, number>> = {}
+  readonly #deadLettered: Partial<Record<DeadLetterReason, number>> = {}
 
   protected constructor(
     name: string,
@@ -235,6 +246,7 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     this.#blockMs = o.integer('blockMs', 5_000, 1)
     this.#pendingIdleMs = o.integer('pendingIdleMs', 30_000, 0)
     this.#deadLetterMaxLength = o.integer('deadLetterMaxLength', DEAD_LETTER_MAX_LENGTH, 1)
+    this.#maxDeliveries = o.integer('maxDeliveries', 10, 1)
     // Last, once every other option is good (a consumer that fails to construct changes no store).
     // What it accepts goes straight into the store, past the store's own checks: both must hold the
     // same key. A store without one takes the consumer's (the safe direction).
@@ -422,8 +434,39 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
       id,
     )
     const entries = parseStreamReply(reply)
-    for (const entry of entries) await this.#handle(conn, entry)
+    // New entries are on their first delivery; pending ones may have failed before.
+    const deliveries = id === '>' ? undefined : await this.#deliveries(conn, entries)
+    for (const entry of entries) await this.#handleCounted(conn, entry, deliveries)
     return entries
+  }
+
+  /** How often each of these pending entries (ours) has been delivered, from XPENDING's extended form. */
+  async #deliveries(conn: Redis, entries: readonly StreamEntry[]): Promise<Map<string, number>> {
+    const counts = new Map<string, number>()
+    if (entries.length === 0) return counts
+    const reply = await conn.call(
+      'XPENDING',
+      this.#stream,
+      this.#group,
+      entries[0]!.id,
+      entries[entries.length - 1]!.id,
+      entries.length,
+      this.#consumer,
+    )
+    if (!Array.isArray(reply)) throw new Error('unexpected XPENDING reply')
+    for (const row of reply as unknown[]) {
+      if (Array.isArray(row) && typeof row[0] === 'string' && typeof row[3] === 'number') counts.set(row[0], row[3])
+    }
+    return counts
+  }
+
+  async #handleCounted(conn: Redis, entry: StreamEntry, deliveries: Map<string, number> | undefined): Promise<void> {
+    const count = deliveries?.get(entry.id) ?? 1
+    if (count > this.#maxDeliveries && !entry.deleted) {
+      await this.#deadLetter(conn, entry, 'delivery_limit', ['deliveries', String(count)])
+      return
+    }
+    await this.#handle(conn, entry)
   }
 
   async #readNew(conn: Redis): Promise<number> {
@@ -460,10 +503,12 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
       )
       if (!Array.isArray(reply) || typeof reply[0] !== 'string' || !Array.isArray(reply[1]))
         throw new Error('unexpected XAUTOCLAIM reply')
-      for (const item of reply[1] as unknown[]) {
-        const entry = parseStreamEntry(item)
-        if (entry === undefined) continue
-        await this.#handle(conn, entry)
+      const entries = (reply[1] as unknown[])
+        .map((item) => parseStreamEntry(item))
+        .filter((e): e is StreamEntry => e !== undefined)
+      const deliveries = await this.#deliveries(conn, entries)
+      for (const entry of entries) {
+        await this.#handleCounted(conn, entry, deliveries)
         this.#reclaimed++
         handled++
       }
@@ -474,9 +519,11 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
   }
 
   /**
-   * Accepted: applied locally first (soonest), then the durable writes and the ack in one MULTI,
-   * so an entry is never acknowledged without them. A failure leaves it pending for a reclaim;
-   * doing it twice only rewrites the same keys (never shortening or lowering them).
+   * Accepted: applied locally first (soonest), then the durable writes, and only once Redis has
+   * answered every one of them without an error, the ack. Not one MULTI: Redis runs the rest of a
+   * transaction when one command fails at run time (a key of the wrong type), so the ack would go
+   * through without the write. A failure leaves the entry pending for a reclaim; doing it twice
+   * only rewrites the same keys (never shortening or lowering them).
    */
   async #handle(conn: Redis, entry: StreamEntry): Promise<void> {
     if (entry.deleted) {
@@ -485,34 +532,41 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     }
     const check = this.#handler.check(entry.fields, this.#stream, this.#hmacKey)
     if (!check.ok) {
-      const reply = await conn
-        .multi()
-        .xadd(
-          deadLetterStream(this.#stream),
-          'MAXLEN',
-          '~',
-          this.#deadLetterMaxLength,
-          '*',
-          'source_id',
-          entry.id,
-          'reason',
-          check.reason,
-          'payload',
-          deadLetterPayload(entry),
-        )
-        .xack(this.#stream, this.#group, entry.id)
-        .exec()
-      checkExecReply(reply, 'dead letter')
-      this.#deadLettered[check.reason] = (this.#deadLettered[check.reason] ?? 0) + 1
+      await this.#deadLetter(conn, entry, check.reason)
       return
     }
     const ttlMs = check.ttlMs ?? this.#defaultTtlMs
     if (this.#store !== undefined) this.#handler.apply(this.#store, check.value, ttlMs)
-    const transaction = conn.multi()
-    this.#handler.durable(transaction, this.#keyPrefix, check.value, ttlMs)
-    const reply = await transaction.xack(this.#stream, this.#group, entry.id).exec()
-    checkExecReply(reply, 'durable keys')
+    const writes = conn.pipeline()
+    this.#handler.durable(writes, this.#keyPrefix, check.value, ttlMs)
+    checkExecReply(await writes.exec(), 'durable keys')
+    await conn.xack(this.#stream, this.#group, entry.id)
     this.#applied++
+  }
+
+  /** To `<stream>.dead` with its reason, then acknowledged — only once the dead letter is written (see `#handle`). */
+  async #deadLetter(
+    conn: Redis,
+    entry: StreamEntry,
+    reason: DeadLetterReason,
+    extra: readonly string[] = [],
+  ): Promise<void> {
+    await conn.xadd(
+      deadLetterStream(this.#stream),
+      'MAXLEN',
+      '~',
+      this.#deadLetterMaxLength,
+      '*',
+      'source_id',
+      entry.id,
+      'reason',
+      reason,
+      ...extra,
+      'payload',
+      deadLetterPayload(entry),
+    )
+    await conn.xack(this.#stream, this.#group, entry.id)
+    this.#deadLettered[reason] = (this.#deadLettered[reason] ?? 0) + 1
   }
 }
 
