@@ -7,7 +7,14 @@
 import type { IncomingMessage } from 'node:http'
 import { scopeEntries, type Claims } from '../policy/claims.js'
 import type { ResolvedOptions } from '../options.js'
-import { asAuthError, authErrorResponse, bearerToken, type ChallengeOptions } from './http-error.js'
+import {
+  asAuthError,
+  authErrorResponse,
+  authorizationHeader,
+  bearerToken,
+  type AuthorizationSource,
+  type ChallengeOptions,
+} from './http-error.js'
 
 /**
  * What tools receive as `context.session`. A type alias, not an interface, so that it satisfies
@@ -81,10 +88,11 @@ class Authenticator {
     }
   }
 
-  run(req: Pick<IncomingMessage, 'headers'> | undefined): Promise<CaracalSession> {
+  run(req: AuthorizationSource | undefined): Promise<CaracalSession> {
     let token: string
     try {
-      token = bearerToken(req?.headers.authorization)
+      // Through authorizationHeader: a repeated Authorization header is refused, not half-read.
+      token = bearerToken(authorizationHeader(req))
     } catch (error) {
       return Promise.reject(authErrorResponse(asAuthError(error), this.#challenge))
     }
@@ -100,7 +108,7 @@ const defaultAuthenticators = new WeakMap<MandateVerifier, Authenticator>()
  */
 export function authenticateRequest(
   auth: MandateVerifier,
-  req: Pick<IncomingMessage, 'headers'> | undefined,
+  req: AuthorizationSource | undefined,
   options?: AuthenticateOptions,
 ): Promise<CaracalSession> {
   let authenticator = options === undefined ? defaultAuthenticators.get(auth) : undefined

@@ -85,6 +85,39 @@ export function authErrorResponse(error: CaracalAuthError, options: ChallengeOpt
   return new Response(r.body, { status: r.status, headers: r.headers })
 }
 
+const MORE_THAN_ONE_AUTHORIZATION = 'more than one Authorization header'
+
+/** The part of a request the adapters read: its headers, and the raw list when there is one (node:http). */
+export interface AuthorizationSource {
+  readonly headers: { readonly authorization?: string | readonly string[] | undefined }
+  /** node:http's `rawHeaders`: names and values alternating, every repeat kept. */
+  readonly rawHeaders?: readonly string[] | undefined
+}
+
+/**
+ * The request's Authorization header, refusing a request that carries more than one. node:http keeps
+ * only the first repeat in `req.headers` (or joins them, with `joinDuplicateHeaders`), so a second
+ * header would go unseen here while a proxy in front may have judged that one: two credentials are
+ * ambiguous (RFC 6750 §3.1 lists a repeated parameter as `invalid_request`), whichever is valid.
+ * Refused as `missing_token`, as a repeated header given as an array already is: the request holds
+ * no single bearer token. Only `rawHeaders` shows the repeat; the scan looks at names of 13 characters.
+ */
+export function authorizationHeader(req: AuthorizationSource | undefined): string | readonly string[] | undefined {
+  if (req === undefined) return undefined
+  const raw = req.rawHeaders
+  if (raw !== undefined) {
+    let seen = false
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!
+      if (name.length === 13 && name.toLowerCase() === 'authorization') {
+        if (seen) throw new CaracalAuthError('missing_token', MORE_THAN_ONE_AUTHORIZATION)
+        seen = true
+      }
+    }
+  }
+  return req.headers.authorization
+}
+
 /**
  * The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1; the scheme is
  * case-insensitive, RFC 7235 §2.1). A missing or empty header, another scheme, or a scheme without
@@ -92,6 +125,8 @@ export function authErrorResponse(error: CaracalAuthError, options: ChallengeOpt
  * rejects anything that is not a compact JWS.
  */
 export function bearerToken(header: string | readonly string[] | undefined): string {
+  if (Array.isArray(header) && header.length > 1)
+    throw new CaracalAuthError('missing_token', MORE_THAN_ONE_AUTHORIZATION)
   if (
     typeof header === 'string' &&
     header.length > 7 &&

@@ -15,7 +15,14 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import type { CaracalAuthError } from '../errors.js'
 import { scopeEntries, type Claims } from '../policy/claims.js'
 import type { MandateVerifier } from './fastmcp.js'
-import { asAuthError, bearerToken, quotable, renderAuthError, type ChallengeOptions } from './http-error.js'
+import {
+  asAuthError,
+  authorizationHeader,
+  bearerToken,
+  quotable,
+  renderAuthError,
+  type ChallengeOptions,
+} from './http-error.js'
 
 export interface McpSdkVerifierOptions {
   /**
@@ -134,7 +141,8 @@ export function requireCaracalAuth(auth: MandateVerifier, options: RequireCaraca
   return (req, res, next) => {
     let token: string
     try {
-      token = bearerToken(req.headers.authorization)
+      // Through authorizationHeader: a repeated Authorization header is refused, not half-read.
+      token = bearerToken(authorizationHeader(req))
     } catch (error) {
       reject(res, asAuthError(error), challenge)
       return
