@@ -29,6 +29,12 @@ export interface JwksOptions {
   readonly timeoutMs?: number
   /** Largest JWKS body accepted. Default 256 KiB. */
   readonly maxBytes?: number
+  /**
+   * Age after which keys that could not be refreshed are no longer trusted: verifications fail
+   * with `invalid_token` marked `unavailable` (HTTP 503 with Retry-After) until a fetch succeeds.
+   * At least `ttlMs`. Default 24 hours (or `ttlMs`, if that is longer). README "Keys (JWKS)".
+   */
+  readonly maxStaleMs?: number
   readonly fetch?: typeof globalThis.fetch
 }
 
@@ -85,6 +91,7 @@ export interface ResolvedOptions {
     readonly cooldownMs: number
     readonly timeoutMs: number
     readonly maxBytes: number
+    readonly maxStaleMs: number
     readonly fetch: typeof globalThis.fetch
   }
 }
@@ -115,7 +122,23 @@ const KNOWN_OPTIONS: readonly string[] = [
   'resourceMetadataUrl',
   'now',
 ]
-const KNOWN_JWKS_OPTIONS: readonly string[] = ['url', 'keys', 'ttlMs', 'cooldownMs', 'timeoutMs', 'maxBytes', 'fetch']
+const KNOWN_JWKS_OPTIONS: readonly string[] = [
+  'url',
+  'keys',
+  'ttlMs',
+  'cooldownMs',
+  'timeoutMs',
+  'maxBytes',
+  'maxStaleMs',
+  'fetch',
+]
+
+/**
+ * Default `jwks.maxStaleMs`. Signing keys rotate rarely, and an STS outage should cost the gateway
+ * nothing for a day — time for someone to notice (`stats().jwks.fetchFailures`) and fix it — while
+ * a key the STS has withdrawn is not trusted forever by a gateway that cannot hear about it.
+ */
+export const DEFAULT_JWKS_MAX_STALE_MS = 24 * 60 * 60_000
 
 /** RFC 6749 §3.3: a scope token has no spaces, so one with a space could never match. */
 function scopeList(o: OptionReader): readonly string[] {
@@ -227,13 +250,19 @@ function resolveJwksOptions(o: OptionReader, issuer: string, zoneId: string | un
   }
   const fetchImpl = j.fn('fetch', globalThis.fetch, 'must be a fetch function')
   if (keys !== undefined && url !== undefined) o.fail('jwks', 'takes either keys or url, not both')
+  const ttlMs = j.nonNegativeMs('ttlMs', 10 * 60_000)
+  // Below ttlMs the keys would go stale before the background refresh even tried: a mistake
+  // (seconds for milliseconds, say) better refused here than found during an outage.
+  const maxStaleMs = j.nonNegativeMs('maxStaleMs', Math.max(DEFAULT_JWKS_MAX_STALE_MS, ttlMs))
+  if (maxStaleMs < ttlMs) j.fail('maxStaleMs', `must be at least jwks.ttlMs (${ttlMs} ms)`)
   return {
     url,
     keys,
-    ttlMs: j.nonNegativeMs('ttlMs', 10 * 60_000),
+    ttlMs,
     cooldownMs: j.nonNegativeMs('cooldownMs', 30_000),
     timeoutMs: j.nonNegativeMs('timeoutMs', 5_000) || 1,
     maxBytes: j.integer('maxBytes', 256 * 1024, 64),
+    maxStaleMs,
     fetch: fetchImpl,
   }
 }

@@ -1,6 +1,8 @@
 /**
  * One bounded JWKS download: a deadline for the whole exchange, a cap on the body, no redirects
- * (a redirect would let whoever controls the first host pick the keys), JSON only.
+ * (a redirect would let whoever controls the first host pick the keys), JSON only. Every failure
+ * is a `JwksFetchError` whose message says what went wrong, for `stats().jwks.lastError` (README
+ * "Keys (JWKS)").
  */
 export interface FetchJwksOptions {
   readonly timeoutMs: number
@@ -32,15 +34,20 @@ export async function fetchJwks(url: string, options: FetchJwksOptions): Promise
     try {
       response = await options.fetch(url, {
         signal: controller.signal,
-        redirect: 'error',
+        // 'manual' rather than 'error': the 3xx is then refused below like any other status, and
+        // the operator reads "HTTP 302" in lastError instead of an anonymous network failure.
+        redirect: 'manual',
         headers: { accept: 'application/json' },
       })
     } catch (cause) {
-      throw new JwksFetchError(failure('JWKS fetch failed'), { cause })
+      throw new JwksFetchError(failure(withCode('JWKS fetch failed', cause)), { cause })
     }
     if (response.status !== 200) {
       await response.body?.cancel().catch(() => {})
-      throw new JwksFetchError(`JWKS endpoint answered HTTP ${response.status}`)
+      const redirect = (response.status >= 300 && response.status < 400) || response.type === 'opaqueredirect'
+      throw new JwksFetchError(
+        `JWKS endpoint answered HTTP ${response.status}${redirect ? ' (a redirect, not followed)' : ''}`,
+      )
     }
     const declared = Number(response.headers.get('content-length'))
     if (Number.isFinite(declared) && declared > options.maxBytes) {
@@ -95,9 +102,25 @@ async function readCapped(
     // Not awaited: cancelling a stalled stream must not become the next thing that hangs.
     void reader.cancel().catch(() => {})
     if (error instanceof JwksFetchError) throw error
-    throw new JwksFetchError(failure('JWKS body could not be read'), { cause: error })
+    throw new JwksFetchError(failure(withCode('JWKS body could not be read', error)), { cause: error })
   }
   return Buffer.concat(chunks).toString('utf8')
+}
+
+/**
+ * `what`, with the system or undici error code of its cause when there is one (ECONNREFUSED,
+ * ENOTFOUND, UND_ERR_SOCKET…): "the STS refused the connection" and "the DNS name is wrong" call
+ * for different fixes. Only a code of capitals is copied, never a message: this text may reach a
+ * client in an error description.
+ */
+function withCode(what: string, error: unknown): string {
+  let e: unknown = error
+  for (let depth = 0; depth < 4 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,39}$/.test(code)) return `${what} (${code})`
+    e = (e as { cause?: unknown }).cause
+  }
+  return what
 }
 
 /** https is required for a JWKS, except on loopback where there is no network to trust. */
