@@ -185,7 +185,9 @@ export class CaracalAuth {
     if (this.#closed) throw invalidToken('verifier is closed')
     const nowMs = this.#o.now()
     const cached = this.#cache?.get(token)
-    if (cached !== undefined) {
+    // While the keys cannot be trusted (not loaded, or stale past jwks.maxStaleMs) no hit counts:
+    // the token takes the full path, which waits for one refresh at most and fails as the keys do.
+    if (cached !== undefined && this.#jwks.unavailableReason() === undefined) {
       const m = cached.mandate
       try {
         checkTimes(m.claims.expiresAt, m.claims.issuedAt, m.notBefore, nowMs / 1000, this.#o.claimRules)
@@ -207,7 +209,9 @@ export class CaracalAuth {
     const found = this.#jwks.lookup(alg, kid)
     if (found.key !== undefined) return this.#unrevoked(this.#verifyAndRemember(token, jws, found.key, nowMs))
     return this.#jwks.resolve(alg, kid).then((late) => {
-      if (late.key === undefined) throw invalidToken(`no usable key: ${late.reason}`)
+      if (late.key === undefined) {
+        throw new CaracalAuthError('invalid_token', `no usable key: ${late.reason}`, { unavailable: late.unavailable })
+      }
       return this.#unrevoked(this.#verifyAndRemember(token, jws, late.key, this.#o.now()))
     })
   }

@@ -520,11 +520,9 @@ describe('JwksSource: what the verifier (and its cache) ask of the keys', () => 
 })
 
 /**
- * NEEDS THE LEAD (src/caracal-auth.ts, not owned here): CaracalAuth must carry
- * `JwksLookup.unavailable` into `CaracalAuthError` (`{ unavailable: late.unavailable }` where it
- * throws "no usable key"), and a verified-token cache hit must ask `JwksSource.unavailableReason()`
- * — falling through to the uncached path when it is defined, so the request waits for (at most) one
- * refresh and fails with the same words. Until then these cases fail.
+ * A JWKS outage is the gateway's problem and temporary: the error carries `unavailable` (503 with
+ * Retry-After, no challenge), and a verified-token cache hit does not count while the keys cannot
+ * be trusted — it takes the uncached path, which waits for one refresh at most and fails the same way.
  */
 describe('the HTTP answer of a JWKS outage is 503 with Retry-After, not a challenge', () => {
   function expect503(e: CaracalAuthError | undefined): void {
