@@ -96,14 +96,47 @@ export class CaracalAuth {
     return authenticateRequest(this, req)
   }
 
-  /** Revocation, then the delegation epoch, on every call (README "The verified-token cache": hits included). */
-  #unrevoked(m: VerifiedMandate): Claims | Promise<Claims> {
+  /**
+   * Revocation, the delegation epoch, then single use, on every call (README "The verified-token
+   * cache": hits included). Synchronous answers stay synchronous.
+   */
+  #lastChecks(m: VerifiedMandate): Claims | Promise<Claims> {
     const pending = this.#checkRevocation(m)
     if (pending === undefined) {
       const epoch = this.#checkEpoch(m)
-      return epoch === undefined ? m.claims : epoch.then(() => m.claims)
+      return epoch === undefined ? this.#checkReplay(m) : epoch.then(() => this.#checkReplay(m))
     }
-    return pending.then(() => this.#checkEpoch(m)).then(() => m.claims)
+    return pending.then(() => this.#checkEpoch(m)).then(() => this.#checkReplay(m))
+  }
+
+  /**
+   * With a replay store, a resource mandate that passed every other check is recorded by its
+   * `jti` for as long as it could still be accepted; a later presentation, here or on any instance
+   * sharing the store, is `token_replayed`. Session mandates are reusable by design (Caracal's
+   * gateway exempts them too). A store that fails cannot vouch for first use: fail closed.
+   */
+  #checkReplay(m: VerifiedMandate): Claims | Promise<Claims> {
+    const store = this.#o.replay
+    if (store === undefined || m.claims.use !== 'resource') return m.claims
+    const ttlMs = Math.max(1, (m.claims.expiresAt + this.#o.claimRules.expLeewaySec) * 1000 - this.#o.now())
+    let answer: boolean | Promise<boolean>
+    try {
+      answer = store.firstUse(m.claims.jti, ttlMs)
+    } catch (cause) {
+      throw replayUnavailable(cause)
+    }
+    if (answer === true) return m.claims
+    if (answer === false) throw replayed()
+    return Promise.resolve(answer).then(
+      (first: unknown) => {
+        if (first === true) return m.claims
+        if (first === false) throw replayed()
+        throw replayUnavailable(new TypeError('firstUse did not answer a boolean'))
+      },
+      (cause: unknown) => {
+        throw replayUnavailable(cause)
+      },
+    )
   }
 
   /**
@@ -200,19 +233,19 @@ export class CaracalAuth {
       }
       this.#hits++
       checkPolicy(m, this.#o.policy)
-      return this.#unrevoked(m)
+      return this.#lastChecks(m)
     }
     if (this.#cache !== undefined) this.#misses++
     const jws = splitCompact(token, this.#o.maxTokenLength)
     const { alg, kid } = jws.header
     if (!this.#o.algorithms.has(alg)) throw invalidToken('alg not allowed')
     const found = this.#jwks.lookup(alg, kid)
-    if (found.key !== undefined) return this.#unrevoked(this.#verifyAndRemember(token, jws, found.key, nowMs))
+    if (found.key !== undefined) return this.#lastChecks(this.#verifyAndRemember(token, jws, found.key, nowMs))
     return this.#jwks.resolve(alg, kid).then((late) => {
       if (late.key === undefined) {
         throw new CaracalAuthError('invalid_token', `no usable key: ${late.reason}`, { unavailable: late.unavailable })
       }
-      return this.#unrevoked(this.#verifyAndRemember(token, jws, late.key, this.#o.now()))
+      return this.#lastChecks(this.#verifyAndRemember(token, jws, late.key, this.#o.now()))
     })
   }
 
@@ -287,4 +320,15 @@ export class CaracalAuth {
       cause,
     })
   }
+}
+
+function replayed(): CaracalAuthError {
+  return new CaracalAuthError('token_replayed', 'mandate was already used')
+}
+
+function replayUnavailable(cause: unknown): CaracalAuthError {
+  return new CaracalAuthError('token_replayed', 'replay state unavailable: the store failed', {
+    unavailable: true,
+    cause,
+  })
 }

@@ -8,6 +8,7 @@ export type CaracalErrorCode =
   | 'invalid_zone'
   | 'session_revoked'
   | 'delegation_stale'
+  | 'token_replayed'
   | 'insufficient_scope'
   | 'agent_required'
   | 'delegation_required'
@@ -26,6 +27,7 @@ export const ERROR_CODES: Readonly<Record<CaracalErrorCode, CodeInfo>> = Object.
   invalid_zone: { status: 401, hint: 'Obtain a mandate issued for this zone.' },
   session_revoked: { status: 401, hint: 'The session was revoked: start a new session and obtain a new mandate.' },
   delegation_stale: { status: 401, hint: 'Refresh the mandate: the delegation graph changed after it was issued.' },
+  token_replayed: { status: 401, hint: 'Mint a new mandate: each resource mandate may be used once.' },
   insufficient_scope: { status: 403, hint: 'Request a mandate that carries the required scopes.' },
   agent_required: { status: 403, hint: 'Call through an agent session: the mandate needs agent_session_id.' },
   delegation_required: { status: 403, hint: 'Call through a delegation: the mandate needs delegation_edge_id.' },

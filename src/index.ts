@@ -13,6 +13,8 @@ export {
   RevocationStoreFullError,
 } from './revocation/in-memory-store.js'
 export type { RevocationStore } from './revocation/types.js'
+export { InMemoryReplayStore, type InMemoryReplayStoreOptions } from './replay/in-memory-replay-store.js'
+export type { ReplayStore } from './replay/types.js'
 export type { CaracalAuthOptions, JwksOptions, ResolvedOptions } from './options.js'
 export type { JwksStats } from './jwks/remote-jwks.js'
 export type { ClaimRules } from './policy/claims.js'

@@ -9,6 +9,7 @@ import { checkJwksUrl } from './jwks/fetch-jwks.js'
 import { BACKEND_CHOICES, backendUnavailableReason } from './backends/index.js'
 import type { BackendChoice } from './backends/types.js'
 import { isRevocationStore, type RevocationStore } from './revocation/types.js'
+import { isReplayStore, type ReplayStore } from './replay/types.js'
 import { OptionReader } from './option-reader.js'
 import type { MandatePolicy } from './policy/mandate-policy.js'
 import { DEFAULT_EXP_LEEWAY_SEC, DEFAULT_FUTURE_LEEWAY_SEC, type ClaimRules } from './policy/claims.js'
@@ -42,6 +43,11 @@ export interface CaracalAuthOptions {
   readonly issuer: string
   readonly audience: string | readonly string[]
   readonly revocations: RevocationStore
+  /**
+   * Single-use mandates (README "Single-use mandates"): a resource mandate that passed every other
+   * check is recorded by its `jti` until it expires, and a second presentation is `token_replayed`.
+   */
+  readonly replay?: ReplayStore
   readonly requiredScopes?: readonly string[]
   /** Rejects mandates of another zone (`invalid_zone`) and selects the zone's keyset at the STS. */
   readonly expectedZoneId?: string
@@ -78,6 +84,7 @@ export interface ResolvedOptions {
   readonly claimRules: ClaimRules
   readonly policy: MandatePolicy
   readonly revocations: RevocationStore
+  readonly replay: ReplayStore | undefined
   readonly algorithms: ReadonlySet<Algorithm>
   readonly cacheMax: number | undefined
   readonly backend: BackendChoice
@@ -103,6 +110,7 @@ const KNOWN_OPTIONS: readonly string[] = [
   'issuer',
   'audience',
   'revocations',
+  'replay',
   'requiredScopes',
   'expectedZoneId',
   'zoneId',
@@ -174,6 +182,14 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const audiences = o.stringList('audience', true)
   if (audiences.length === 0) o.fail('audience', 'is required')
   const revocations = o.guarded('revocations', isRevocationStore, 'must be a RevocationStore (isRevoked, markRevoked)')
+  const replay =
+    o.raw('replay') === undefined
+      ? undefined
+      : o.guarded(
+          'replay',
+          isReplayStore,
+          'must be a ReplayStore (firstUse), e.g. InMemoryReplayStore or RedisReplayStore',
+        )
 
   const algorithms = o.choiceList('algorithms', ALL_ALGORITHMS, ALL_ALGORITHMS)
   const requiredUse = o.oneOf(
@@ -212,6 +228,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       requiredTargets: o.stringList('requiredTargets'),
     },
     revocations,
+    replay,
     algorithms: new Set(algorithms),
     cacheMax,
     backend,

@@ -22,6 +22,12 @@ export {
   type RevocationMirror,
   type RunOptions,
 } from './revocation/redis-consumer.js'
+export {
+  REPLAY_KEY_PREFIX,
+  RedisReplayStore,
+  type RedisReplayStoreOptions,
+  type RedisReplayStoreSettings,
+} from './replay/redis-replay-store.js'
 export { FAIL_FAST_REDIS_OPTIONS } from './revocation/redis-connection.js'
 export {
   ANCHOR_FIELDS,

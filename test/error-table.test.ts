@@ -110,6 +110,7 @@ const STATUS: Record<CaracalErrorCode, 401 | 403> = {
   invalid_zone: 401,
   session_revoked: 401,
   delegation_stale: 401,
+  token_replayed: 401,
   insufficient_scope: 403,
   agent_required: 403,
   delegation_required: 403,
@@ -1751,6 +1752,28 @@ const rows: Row[] = [
     name: 'delegation_graph_epoch 0 with no zone epoch known',
     token: es({ delegation_graph_epoch: 0 }),
     expect: 'accepted',
+  },
+  // ── single use (the replay option): last, after revocation and the epoch ─────────────────────
+  {
+    name: 'a resource mandate whose jti the replay store has seen',
+    token: es({ jti: 'seen-before' }),
+    options: { replay: { firstUse: () => false } },
+    expect: 'token_replayed',
+    why: 'mandate was already used',
+  },
+  {
+    name: 'a replay store that fails',
+    token: es({ jti: 'store-down' }),
+    options: {
+      replay: {
+        firstUse: () => {
+          throw new Error('store broke')
+        },
+      },
+    },
+    expect: 'token_replayed',
+    why: 'replay state unavailable: the store failed',
+    check: ({ error }) => expect(error?.unavailable).toBe(true),
   },
   {
     name: 'another zone raised its epoch',

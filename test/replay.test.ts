@@ -1,0 +1,196 @@
+/**
+ * Single-use mandates (README "Single-use mandates"): with `replay`, a resource mandate that
+ * passed every other check is recorded by its `jti` until it expires, and a second presentation —
+ * cache hit or not, on any instance sharing the store — is `token_replayed`, as Caracal's own
+ * gateway refuses it (`seen:jti:<jti>`, SET NX PX until exp). A store that fails is a 503 unless
+ * built with `failOpen: true`.
+ */
+import { randomBytes } from 'node:crypto'
+import { afterAll, describe, expect, it, vi } from 'vitest'
+import type { Redis } from 'ioredis'
+import {
+  CaracalAuth,
+  type CaracalAuthError,
+  type CaracalAuthOptions,
+  InMemoryReplayStore,
+  InMemoryRevocationStore,
+  type ReplayStore,
+  renderAuthError,
+} from '../src/index.js'
+import { RedisReplayStore } from '../src/redis.js'
+import { TEST_BACKENDS } from './support/backends.js'
+import { AUDIENCE, ISSUER, NOW_MS, NOW_SEC, mint, staticJwks } from './support/mandates.js'
+import { closeClients, connectedClient, describeWithRedis, freePort, redisClient } from './support/redis.js'
+
+function authWith(replay: ReplayStore, extra: Partial<CaracalAuthOptions> = {}, now = () => NOW_MS): CaracalAuth {
+  return new CaracalAuth({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    revocations: new InMemoryRevocationStore({ now }),
+    jwks: { keys: staticJwks },
+    now,
+    replay,
+    ...extra,
+  })
+}
+
+const refusal = (p: Promise<unknown>): Promise<CaracalAuthError | undefined> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as CaracalAuthError,
+  )
+
+describe.each(TEST_BACKENDS)('single-use mandates in one process on %s', (backend) => {
+  it('accepts the first presentation and refuses every later one, cached or not', async () => {
+    for (const cache of [undefined, false] as const) {
+      const auth = authWith(new InMemoryReplayStore({ now: () => NOW_MS }), { backend, cache })
+      const token = mint({ jti: `once-${String(cache)}` })
+      await expect(auth.verify(token)).resolves.toMatchObject({ jti: `once-${String(cache)}` })
+      for (let i = 0; i < 2; i++) {
+        const e = await refusal(auth.verify(token))
+        expect(e).toMatchObject({ code: 'token_replayed', description: 'mandate was already used', status: 401 })
+        expect(e?.unavailable).toBe(false)
+        expect(e?.hint).toBe('Mint a new mandate: each resource mandate may be used once.')
+      }
+      // Another mandate of the same subject is its own first use.
+      await expect(auth.verify(mint({ jti: `other-${String(cache)}` }))).resolves.toBeDefined()
+    }
+  })
+
+  it('records only what passed every other check: a refused mandate does not use up its jti', async () => {
+    const store = new InMemoryReplayStore({ now: () => NOW_MS })
+    const strict = authWith(store, { backend, requiredScopes: ['admin'] })
+    const lenient = authWith(store, { backend })
+    const token = mint({ jti: 'refused-first', scope: 'tool:call' })
+    expect((await refusal(strict.verify(token)))?.code).toBe('insufficient_scope')
+    const revocations = new InMemoryRevocationStore({ now: () => NOW_MS })
+    revocations.markRevoked('sid-1')
+    const revoking = authWith(store, { backend, revocations })
+    expect((await refusal(revoking.verify(mint({ jti: 'revoked-first', sid: 'sid-1' }))))?.code).toBe('session_revoked')
+    expect(store.size).toBe(0)
+    await expect(lenient.verify(token)).resolves.toBeDefined()
+    expect((await refusal(lenient.verify(token)))?.code).toBe('token_replayed')
+  })
+
+  it('leaves session mandates reusable (they exist to be exchanged at the STS)', async () => {
+    const auth = authWith(new InMemoryReplayStore({ now: () => NOW_MS }), { backend, requiredUse: 'session' })
+    const token = mint({ use: 'session', jti: 'session-jti' })
+    for (let i = 0; i < 3; i++) await expect(auth.verify(token)).resolves.toMatchObject({ use: 'session' })
+  })
+
+  it('remembers a jti until its mandate expires, and no longer', () => {
+    let now = NOW_MS
+    const store = new InMemoryReplayStore({ now: () => now })
+    const ttl = 60_000
+    expect(store.firstUse('j', ttl)).toBe(true)
+    expect(store.firstUse('j', ttl)).toBe(false)
+    now += ttl
+    expect(store.firstUse('j', ttl)).toBe(true)
+  })
+})
+
+describe('single-use mandates when the store fails', () => {
+  it('a store that throws, rejects or answers nonsense is token_replayed with unavailable (HTTP 503)', async () => {
+    const stores: ReplayStore[] = [
+      {
+        firstUse: () => {
+          throw new Error('broken')
+        },
+      },
+      { firstUse: () => Promise.reject(new Error('broken')) },
+      { firstUse: () => 'yes' as unknown as boolean },
+      { firstUse: () => Promise.resolve(undefined as unknown as boolean) },
+    ]
+    for (const store of stores) {
+      const e = await refusal(authWith(store).verify(mint()))
+      expect(e).toMatchObject({
+        code: 'token_replayed',
+        description: 'replay state unavailable: the store failed',
+        unavailable: true,
+      })
+      expect(renderAuthError(e!).status).toBe(503)
+    }
+  })
+
+  it('a full in-memory store refuses (503) rather than forget a jti', async () => {
+    vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    const auth = authWith(new InMemoryReplayStore({ maxEntries: 1, now: () => NOW_MS }))
+    await expect(auth.verify(mint({ jti: 'first' }))).resolves.toBeDefined()
+    expect(await refusal(auth.verify(mint({ jti: 'second' })))).toMatchObject({
+      code: 'token_replayed',
+      unavailable: true,
+    })
+    vi.restoreAllMocks()
+  })
+
+  it('validates the option', () => {
+    expect(() => authWith({} as ReplayStore)).toThrow(
+      'CaracalAuth option "replay" must be a ReplayStore (firstUse), e.g. InMemoryReplayStore or RedisReplayStore',
+    )
+  })
+})
+
+describeWithRedis('single-use mandates on Redis', () => {
+  afterAll(() => closeClients())
+  const prefix = () => `test:replay:${randomBytes(6).toString('hex')}:seen:jti:`
+
+  it('a mandate used twice across two CaracalAuth instances sharing one Redis is token_replayed the second time', async () => {
+    const keyPrefix = prefix()
+    const gatewayA = authWith(new RedisReplayStore(redisClient(), { keyPrefix }))
+    const gatewayB = authWith(new RedisReplayStore({ redis: redisClient(), keyPrefix }))
+    const token = mint({ jti: 'shared-jti', exp: NOW_SEC + 120 })
+    await expect(gatewayA.verify(token)).resolves.toBeDefined()
+    expect(await refusal(gatewayB.verify(token))).toMatchObject({ code: 'token_replayed' })
+    expect(await refusal(gatewayA.verify(token))).toMatchObject({ code: 'token_replayed' })
+    const admin = await connectedClient()
+    expect(await admin.get(`${keyPrefix}shared-jti`)).toBe('1')
+    // Kept as long as the mandate could be accepted: until exp, measured on the verifier's clock.
+    const pttl = await admin.pttl(`${keyPrefix}shared-jti`)
+    expect(pttl).toBeGreaterThan(118_000)
+    expect(pttl).toBeLessThanOrEqual(120_000)
+    await admin.del(`${keyPrefix}shared-jti`)
+  })
+
+  it("uses Caracal's gateway key, seen:jti:<jti>, by default", async () => {
+    const jti = `default-prefix-${randomBytes(6).toString('hex')}`
+    await expect(authWith(new RedisReplayStore(redisClient())).verify(mint({ jti }))).resolves.toBeDefined()
+    const admin = await connectedClient()
+    expect(await admin.exists(`seen:jti:${jti}`)).toBe(1)
+    await admin.del(`seen:jti:${jti}`)
+  })
+
+  it('sends the calls of one turn in one pipeline: one write for a burst of concurrent verifications', async () => {
+    const client = redisClient()
+    const auth = authWith(new RedisReplayStore(client, { keyPrefix: prefix() }))
+    const tokens = Array.from({ length: 50 }, (_, i) => mint({ jti: `burst-${i}` }))
+    for (const t of tokens) await auth.verify(t).catch(() => {}) // warms the cache: hits are synchronous
+    const pipelines = vi.spyOn(client, 'pipeline')
+    const again = await Promise.all(tokens.map((t) => refusal(auth.verify(t))))
+    expect(again.map((e) => e?.code)).toEqual(tokens.map(() => 'token_replayed'))
+    expect(pipelines).toHaveBeenCalledTimes(1)
+  })
+
+  it('with Redis down, 503 (token_replayed, unavailable); with failOpen: true, accepted with one coded warning', async () => {
+    const deadPort = await freePort()
+    const closed = authWith(new RedisReplayStore(redisClient(deadPort), { timeoutMs: 500 }))
+    const e = await refusal(closed.verify(mint()))
+    expect(e).toMatchObject({ code: 'token_replayed', unavailable: true })
+    expect(renderAuthError(e!).status).toBe(503)
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    const open = authWith(new RedisReplayStore(redisClient(deadPort), { failOpen: true, timeoutMs: 500 }))
+    await expect(open.verify(mint())).resolves.toBeDefined()
+    await expect(open.verify(mint())).resolves.toBeDefined()
+    expect(
+      warn.mock.calls.filter((c) => (c[1] as { code?: string })?.code === 'CARACAL_REPLAY_UNAVAILABLE'),
+    ).toHaveLength(1)
+    vi.restoreAllMocks()
+  })
+
+  it('validates its options with a TypeError that names the option', () => {
+    const redis = redisClient() as Redis
+    expect(() => new RedisReplayStore(redis, { failOpen: 'yes' as unknown as boolean })).toThrow(
+      'RedisReplayStore option "failOpen"',
+    )
+    expect(() => new RedisReplayStore(redis, { unknown: 1 } as never)).toThrow('RedisReplayStore option "unknown"')
+  })
+})
