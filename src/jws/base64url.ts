@@ -24,12 +24,17 @@ export function isCanonicalBase64url(s: string, start = 0, end = s.length): bool
   return hasCanonicalTail(s, start, end)
 }
 
-/** The unused low bits of the final character must be zero (RFC 4648 §3.5). */
+/**
+ * The unused low bits of the final character must be zero (RFC 4648 §3.5). A final character
+ * outside the alphabet is not this rule's to judge (true): the alphabet check refuses it, and says so.
+ */
 export function hasCanonicalTail(s: string, start: number, end: number): boolean {
   const rest = (end - start) % 4
   if (rest === 0) return true
   if (rest === 1) return false
-  const last = VALUE[s.charCodeAt(end - 1) & 127]!
+  const c = s.charCodeAt(end - 1)
+  const last = c < 128 ? VALUE[c]! : -1
+  if (last < 0) return true
   return rest === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0
 }
 
