@@ -11,8 +11,9 @@ import { randomBytes } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Redis } from 'ioredis'
-import { InMemoryRevocationStore } from '../src/index.js'
-import { FAIL_FAST_REDIS_OPTIONS, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
+import { CaracalAuth, InMemoryReplayStore, InMemoryRevocationStore, type ReplayStore } from '../src/index.js'
+import { FAIL_FAST_REDIS_OPTIONS, RedisReplayStore, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
+import { AUDIENCE, ISSUER, makeFixture } from './fixtures.js'
 import type { BenchRow } from './rows.js'
 
 const SUITE = 'revocation'
@@ -149,6 +150,56 @@ function fullStoreRows(): BenchRow[] {
       unit: 'bytes',
     },
   ]
+}
+
+/** Mandates per replay round: a burst of concurrent requests, as a gateway under load sees them. */
+const REPLAY_BURST = 64
+const REPLAY_TOKENS = 6_400
+
+/**
+ * What single use costs: the cold path (every mandate new, as with per-request minting) without a
+ * replay store, with `InMemoryReplayStore`, and with `RedisReplayStore` (one pipeline per turn),
+ * each verifying the same fresh tokens in bursts of `REPLAY_BURST` concurrent calls.
+ */
+async function replayRows(redis: Redis, keyPrefix: string): Promise<BenchRow[]> {
+  const fixture = makeFixture('ES256', REPLAY_TOKENS)
+  const jwks = { keys: [fixture.key.publicJwk] }
+  const variants: [string, ReplayStore | undefined][] = [
+    ['cold, no replay store', undefined],
+    ['cold, InMemoryReplayStore', new InMemoryReplayStore()],
+    ['cold, RedisReplayStore (pipelined)', new RedisReplayStore(redis, { keyPrefix })],
+  ]
+  const rows: BenchRow[] = []
+  for (const [name, replay] of variants) {
+    const auth = new CaracalAuth({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      revocations: new InMemoryRevocationStore(),
+      jwks: { keys: jwks },
+      cache: false,
+      replay,
+    })
+    await auth.verify(fixture.pool[0]!).catch(() => undefined) // imports the key and tables
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < REPLAY_TOKENS; i += REPLAY_BURST) {
+      const results = await Promise.allSettled(fixture.pool.slice(i, i + REPLAY_BURST).map((t) => auth.verify(t)))
+      // The first token was verified once already: with a replay store it is refused, as it must be.
+      const refused = results.filter((r) => r.status === 'rejected').length
+      if (refused > (i === 0 && replay !== undefined ? 1 : 0))
+        throw new Error(`${name}: ${refused} valid mandates refused`)
+    }
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9
+    rows.push({
+      suite: SUITE,
+      alg: 'ES256',
+      group: 'single use',
+      name,
+      opsPerSec: REPLAY_TOKENS / seconds,
+      baseline: 'ES256 cold, no replay store',
+    })
+    await auth.close()
+  }
+  return rows
 }
 
 /** The target lines, in the form of bench/run.ts's: `met ` or `MISS`, or `-` when not measured. */
@@ -348,6 +399,7 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
       value: percentile(epochs, 99),
       unit: 'ms',
     })
+    rows.push(...(await replayRows(client(), `${namespace}:seen:jti:`)))
     p99s = [
       [`to ${INSTANCES} instances`, percentile(fromStream, 99)],
       [between, percentile(fromInstance, 99)],
