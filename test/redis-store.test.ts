@@ -339,6 +339,79 @@ describeWithRedis('RedisRevocationStore against Redis', () => {
     )
   })
 
+  it('a durable key written after the store loaded, with no event it could read (a consumer after a trim), is in the set within reconcileIntervalMs', async () => {
+    const n = names('reconcile')
+    const s = store({ ...n.store, reconcileIntervalMs: 300 })
+    await s.ready()
+    admin ??= await connectedClient()
+    await admin.set(`${n.keyPrefix}late-key`, '1', 'PX', 60_000)
+    await admin.set(`${n.keyPrefix}delegation-epoch:zone-late`, '7', 'PX', 60_000)
+    expect(s.isRevoked('late-key')).toBe(false)
+    const t0 = performance.now()
+    await eventually(() => s.isRevoked('late-key') === true, 3_000, 'the periodic scan')
+    // The bound: one interval plus one scan (the machine is shared: a wide margin, never a tight one).
+    expect(performance.now() - t0).toBeLessThan(3_000)
+    expect(s.currentDelegationEpoch('zone-late')).toBe(7)
+    expect(s.state().reconciles).toBeGreaterThanOrEqual(1)
+  })
+
+  it('2 000 revocations published with MAXLEN ~ 100 while the store is connected are all enforced: the gap starts a scan of the durable keys', async () => {
+    const n = names('trimmed')
+    // A long interval: only the gap check can bring the trimmed entries in time.
+    const s = store({ ...n.store, reconcileIntervalMs: 600_000, batchSize: 100 })
+    await s.ready()
+    const publisher = await connectedClient()
+    const anchors = Array.from({ length: 2_000 }, (_, i) => `trimmed-${i}`)
+    for (let i = 0; i < anchors.length; i += 100) {
+      // What Caracal's coordinator and a consumer leave behind: the event (capped) and its durable key.
+      const batch = publisher.multi()
+      for (const anchor of anchors.slice(i, i + 100)) {
+        batch.set(`${n.keyPrefix}${anchor}`, '1', 'PX', 60_000)
+        batch.xadd(
+          n.stream,
+          'MAXLEN',
+          '~',
+          100,
+          '*',
+          ...signedFields(n.stream, { zone_id: 'z', session_id: anchor, reason: 'r' }),
+        )
+      }
+      await batch.exec()
+    }
+    expect(await publisher.xlen(n.stream)).toBeLessThan(400)
+    await eventually(() => anchors.every((a) => s.isRevoked(a) === true), 10_000, 'every trimmed revocation')
+    expect(s.state().reloads).toBeGreaterThanOrEqual(1)
+    expect(s.unavailableReason()).toBeUndefined()
+  })
+
+  it('a scan cut off by a dropped connection is started again and completes', async () => {
+    const n = names('reconcile-kill')
+    const s = store({ ...n.store, reconcileIntervalMs: 200, batchSize: 20 })
+    await s.ready()
+    admin ??= await connectedClient()
+    const keys = Array.from({ length: 4_000 }, (_, i) => `killed-${i}`)
+    for (let i = 0; i < keys.length; i += 500) {
+      const batch = admin.multi()
+      for (const k of keys.slice(i, i + 500)) batch.set(`${n.keyPrefix}${k}`, '1', 'PX', 60_000)
+      await batch.exec()
+    }
+    // Kill the reconciler's connection a few times while it scans 200 steps of 20 keys.
+    let kills = 0
+    for (let attempt = 0; attempt < 40 && kills < 3; attempt++) {
+      const clients = (await admin.client('LIST')) as string
+      const reconciler = clients.split('\n').find((line) => line.includes('name=caracal-fastmcp:mirror-reconciler'))
+      const id = /\bid=(\d+)/.exec(reconciler ?? '')?.[1]
+      if (id !== undefined && /\bcmd=(scan|pttl|exec)/.test(reconciler ?? '')) {
+        await admin.client('KILL', 'ID', id)
+        kills++
+      }
+      await new Promise((r) => setTimeout(r, 15))
+    }
+    expect(kills).toBeGreaterThan(0)
+    await eventually(() => keys.every((k) => s.isRevoked(k) === true), 10_000, 'every key after the reconnects')
+    expect(s.unavailableReason()).toBeUndefined()
+  })
+
   it('answers isRevoked synchronously, with no command sent to Redis', async () => {
     const n = names('local')
     const client = redisClient()

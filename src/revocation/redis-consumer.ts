@@ -384,7 +384,11 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
   /** The consumer's own connection, made on first use; blocking reads never hold up the caller's client. */
   #connection(): Redis {
     if (this.#conn === undefined) {
-      this.#conn = this.#redis.duplicate(blockingReaderOptions(this.#blockMs))
+      this.#conn = this.#redis.duplicate({
+        ...blockingReaderOptions(this.#blockMs),
+        // CLIENT SETNAME takes no spaces or newlines: the name is for operators, so any other character goes.
+        connectionName: `caracal-fastmcp:consumer:${this.#consumer.replace(/[^\w.:-]/g, '_')}`,
+      })
       this.#conn.on('error', () => undefined)
     }
     return this.#conn

@@ -110,6 +110,14 @@ export interface RedisRevocationStoreOptions {
   readonly blockMs?: number
   /** Entries per stream per XREAD and keys per SCAN step. Default 1000. */
   readonly batchSize?: number
+  /**
+   * How often the durable keys are scanned again while connected (in `batchSize` steps, on a
+   * connection of its own, so the stream reads go on meanwhile). A key that reaches Redis by a way
+   * the streams did not show this store — written by a consumer after the entry was trimmed, say —
+   * is in the local set within this bound plus one scan. A gap seen in a stream starts a scan at
+   * once. Default 60 000 (docs/architecture.md "Revocation": the bound).
+   */
+  readonly reconcileIntervalMs?: number
   /** Clock (ms) for entry expiry and staleness. */
   readonly now?: () => number
 }
@@ -152,6 +160,9 @@ export interface RedisRevocationStoreState {
   readonly applied: number
   readonly refused: number
   readonly reloads: number
+  /** Scans of the durable keys completed since the first load (periodic and after gaps), and when the last ended. */
+  readonly reconciles: number
+  readonly lastReconcileAt: number | undefined
   readonly lastError: string | undefined
 }
 
@@ -173,6 +184,7 @@ const STORE_OPTIONS = [
   'maxEntries',
   'blockMs',
   'batchSize',
+  'reconcileIntervalMs',
   'now',
 ] as const
 
@@ -236,6 +248,15 @@ export class RedisRevocationStore implements RevocationStore {
   #refused = 0
   #reloads = 0
   #lastError: string | undefined
+  readonly #reconcileIntervalMs: number
+  /** The scans' own connection, made once the first load is done. */
+  #scanner: Redis | undefined
+  #reconcileLoop: Promise<void> | undefined
+  /** Ends the reconciler's wait early: a gap was seen. */
+  #wakeReconciler: (() => void) | undefined
+  #reconcileRequested = false
+  #reconciles = 0
+  #lastReconcileAt: number | undefined
   /** Set when a revocation did not fit in the local set: the copy is incomplete until a reload. */
   #overflowed = false
   /** Set by an overflow during the reload that is meant to end one: that reload does not count. */
@@ -286,6 +307,7 @@ export class RedisRevocationStore implements RevocationStore {
     if (this.#reason.includes('\n')) o.fail('reason', 'must not contain a newline')
     const maxEntries = o.integer('maxEntries', 1_000_000, 1)
     this.#batchSize = o.integer('batchSize', 1_000, 1)
+    this.#reconcileIntervalMs = o.integer('reconcileIntervalMs', 60_000, 100)
     this.#now = o.fn('now', Date.now)
     this.#redis = redis
     this.#blockMs = blockMs
@@ -300,7 +322,10 @@ export class RedisRevocationStore implements RevocationStore {
     // Nobody may be waiting on ready(); a close before the first load must not be an unhandled rejection.
     this.#ready.catch(() => undefined)
     if (initialLoadTimeoutMs > 0) this.#loadWait = this.#waitForLoad(initialLoadTimeoutMs)
-    this.#reader = redis.duplicate(blockingReaderOptions(blockMs))
+    this.#reader = redis.duplicate({
+      ...blockingReaderOptions(blockMs),
+      connectionName: 'caracal-fastmcp:mirror-reader',
+    })
     this.#reader.on('error', (error: unknown) => {
       this.#lastError = errorMessage(error)
     })
@@ -424,6 +449,8 @@ export class RedisRevocationStore implements RevocationStore {
       applied: this.#applied,
       refused: this.#refused,
       reloads: this.#reloads,
+      reconciles: this.#reconciles,
+      lastReconcileAt: this.#lastReconcileAt,
       lastError: this.#lastError,
     }
   }
@@ -434,7 +461,10 @@ export class RedisRevocationStore implements RevocationStore {
     this.#stop.abort()
     this.#rejectReady(new Error('RedisRevocationStore closed before its first load'))
     this.#reader.disconnect()
+    this.#wakeReconciler?.()
+    this.#scanner?.disconnect()
     await this.#loop
+    await this.#reconcileLoop
   }
 
   #isRevokedNow(anchor: string): boolean {
@@ -553,7 +583,7 @@ export class RedisRevocationStore implements RevocationStore {
           continue
         }
         if (!this.#loaded) await this.#initialLoad()
-        else if (resync) await this.#resync()
+        else if (resync) await this.#checkGaps()
         resync = false
         if (this.#overflowed && this.#local.hasRoom()) await this.#reloadAfterOverflow()
         const reply = await this.#reader.call(
@@ -568,7 +598,11 @@ export class RedisRevocationStore implements RevocationStore {
         )
         const readAt = this.#now()
         // A full batch means more may be waiting: current only once every stream comes back short.
-        if (!this.#applyReply(this.#streams, reply)) this.#markSynced(readAt)
+        const full = this.#applyReply(this.#streams, reply)
+        // Every read, not only after a reconnect: entries trimmed while we were connected but
+        // behind leave no trace in what XREAD returns.
+        await this.#checkGaps()
+        if (!full) this.#markSynced(readAt)
       } catch (error) {
         if (stop.aborted) return
         this.#lastError = errorMessage(error)
@@ -653,25 +687,33 @@ export class RedisRevocationStore implements RevocationStore {
     this.#loaded = true
     this.#markSynced(at)
     this.#resolveReady()
+    this.#reconcileLoop = this.#reconcile()
   }
 
   /**
-   * After a reconnect, per stream: reading on from the last ID catches up, unless entries after it
-   * were trimmed (then the durable keys fill the gap) or the stream was recreated (then read it
-   * all). One key reload serves every stream that needs one.
+   * Per stream, after every read and after a reconnect: reading on from the last ID catches up,
+   * unless entries after it were trimmed or deleted (then the durable keys fill the gap: a scan
+   * is started at once, on the reconciler's connection, while the reads go on) or the stream was
+   * recreated (then it is read again from its start, and the keys scanned too).
    */
-  async #resync(): Promise<void> {
-    let reload = false
-    const restart = new Set<Followed>()
-    for (const followed of this.#streams) {
-      const info = await this.#streamInfo(followed.name)
+  async #checkGaps(): Promise<void> {
+    const infos = await this.#streamInfos()
+    let gap = false
+    for (const [i, followed] of this.#streams.entries()) {
+      const info = infos[i]
       if (info === undefined) {
-        if (followed.lastId !== '0-0') restart.add(followed)
+        // Gone (Redis restarted empty, or someone deleted it): read a new one from its start.
+        if (followed.lastId !== '0-0') {
+          followed.lastId = '0-0'
+          gap = true
+        }
         continue
       }
       const generated = info.lastGeneratedId === undefined ? 1 : compareStreamIds(info.lastGeneratedId, followed.lastId)
       if (generated < 0) {
-        restart.add(followed)
+        // Recreated behind our position: its IDs start again below ours.
+        followed.lastId = '0-0'
+        gap = true
         continue
       }
       // Nothing was added after our last ID, so nothing after it can be missing.
@@ -680,52 +722,98 @@ export class RedisRevocationStore implements RevocationStore {
       if (info.entriesAdded !== undefined && info.entriesAdded === info.length) continue
       // Trimming removes from the head and leaves max-deleted-entry-id alone (Redis 7.0), so a first
       // entry past ours, or none at all, may hide a gap; XDEL after ours shows in max-deleted-entry-id.
-      // When only our own last entry was trimmed this reloads for nothing: rare, and only costs a SCAN.
-      const gap =
+      // When only our own last entry was trimmed this scans for nothing: it only costs a SCAN.
+      if (
         info.firstId === undefined ||
         compareStreamIds(info.firstId, followed.lastId) > 0 ||
         (info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, followed.lastId) > 0)
-      if (gap) reload = true
+      ) {
+        gap = true
+      }
     }
-    if (!reload && restart.size === 0) return
-    await this.#loadKeys()
-    // Only once the keys are in: a failed load must leave the decision to be made again.
-    for (const followed of restart) followed.lastId = '0-0'
-    this.#reloads++
+    if (gap) {
+      this.#reloads++
+      this.#requestReconcile()
+    }
   }
 
-  async #streamInfo(stream: string): Promise<StreamInfo | undefined> {
-    let reply: unknown
-    try {
-      reply = await this.#reader.call('XINFO', 'STREAM', stream)
-    } catch (error) {
-      if (/no such key/i.test(errorMessage(error))) return undefined
-      throw error
+  /** `XINFO STREAM` of every followed stream in one round trip; undefined for a stream that does not exist. */
+  async #streamInfos(): Promise<(StreamInfo | undefined)[]> {
+    const pipeline = this.#reader.pipeline()
+    for (const followed of this.#streams) pipeline.call('XINFO', 'STREAM', followed.name)
+    const replies = await pipeline.exec()
+    if (replies === null) throw new Error('XINFO pipeline aborted')
+    return replies.map(([error, reply]) => {
+      if (error !== null) {
+        if (/no such key/i.test(errorMessage(error))) return undefined
+        throw error
+      }
+      return parseStreamInfo(reply)
+    })
+  }
+
+  /** Starts the periodic scans once the first load is done; a gap asks for one at once. */
+  #requestReconcile(): void {
+    this.#reconcileRequested = true
+    this.#wakeReconciler?.()
+  }
+
+  /**
+   * Scans the durable keys every `reconcileIntervalMs`, and at once when a gap was seen, on a
+   * connection of its own: a scan of a million keys takes seconds, and the stream reads must not
+   * wait for it. What it finds only adds revocations (and never shortens one), so it needs no
+   * ordering with the reads.
+   */
+  async #reconcile(): Promise<void> {
+    const stop = this.#stop.signal
+    const scanner = this.#redis.duplicate({
+      ...blockingReaderOptions(this.#blockMs),
+      connectionName: 'caracal-fastmcp:mirror-reconciler',
+    })
+    scanner.on('error', (error: unknown) => {
+      this.#lastError = errorMessage(error)
+    })
+    this.#scanner = scanner
+    while (!stop.aborted) {
+      if (!this.#reconcileRequested) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.#reconcileIntervalMs)
+          timer.unref?.()
+          this.#wakeReconciler = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        this.#wakeReconciler = undefined
+      }
+      if (stop.aborted) break
+      this.#reconcileRequested = false
+      try {
+        if (!(await whenReady(scanner, stop, true))) continue
+        await this.#loadKeys(scanner)
+        this.#reconciles++
+        this.#lastReconcileAt = this.#now()
+      } catch (error) {
+        if (stop.aborted) break
+        this.#lastError = errorMessage(error)
+        // Not done: try again soon rather than after a whole interval.
+        this.#reconcileRequested = true
+        await pause(RETRY_PAUSE_MS * 5, stop)
+      }
     }
-    if (!Array.isArray(reply)) return {}
-    const info: StreamInfo = {}
-    for (let i = 0; i + 1 < reply.length; i += 2) {
-      const name: unknown = reply[i]
-      const value: unknown = reply[i + 1]
-      if (name === 'last-generated-id' && typeof value === 'string') info.lastGeneratedId = value
-      else if (name === 'max-deleted-entry-id' && typeof value === 'string') info.maxDeletedId = value
-      else if (name === 'first-entry' && Array.isArray(value) && typeof value[0] === 'string') info.firstId = value[0]
-      else if (name === 'length' && typeof value === 'number') info.length = value
-      else if (name === 'entries-added' && typeof value === 'number') info.entriesAdded = value
-    }
-    return info
+    scanner.disconnect()
   }
 
   /**
    * SCAN (never KEYS) the durable keys; each local entry expires with its key. Keys under
    * `<prefix>delegation-epoch:` are zones' epochs (GET and PTTL), never revoked anchors.
    */
-  async #loadKeys(): Promise<void> {
+  async #loadKeys(conn: Redis = this.#reader): Promise<void> {
     const pattern = scanPatternFor(this.#keyPrefix)
     const epochPrefix = this.#keyPrefix + DELEGATION_EPOCH_KEY_INFIX
     let cursor = '0'
     do {
-      const reply = await this.#reader.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', this.#batchSize)
+      const reply = await conn.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', this.#batchSize)
       if (!Array.isArray(reply) || typeof reply[0] !== 'string' || !Array.isArray(reply[1]))
         throw new Error('unexpected SCAN reply')
       cursor = reply[0]
@@ -733,7 +821,7 @@ export class RedisRevocationStore implements RevocationStore {
         (k): k is string => typeof k === 'string' && k.length > this.#keyPrefix.length,
       )
       if (keys.length === 0) continue
-      const pipeline = this.#reader.pipeline()
+      const pipeline = conn.pipeline()
       for (const key of keys) {
         if (key.startsWith(epochPrefix)) pipeline.get(key)
         pipeline.pttl(key)
@@ -789,4 +877,20 @@ export class RedisRevocationStore implements RevocationStore {
     }
     this.#applied++
   }
+}
+
+/** The fields of an `XINFO STREAM` reply the gap check reads (RESP2: a flat name/value list). */
+function parseStreamInfo(reply: unknown): StreamInfo {
+  const info: StreamInfo = {}
+  if (!Array.isArray(reply)) return info
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    const name: unknown = reply[i]
+    const value: unknown = reply[i + 1]
+    if (name === 'last-generated-id' && typeof value === 'string') info.lastGeneratedId = value
+    else if (name === 'max-deleted-entry-id' && typeof value === 'string') info.maxDeletedId = value
+    else if (name === 'first-entry' && Array.isArray(value) && typeof value[0] === 'string') info.firstId = value[0]
+    else if (name === 'length' && typeof value === 'number') info.length = value
+    else if (name === 'entries-added' && typeof value === 'number') info.entriesAdded = value
+  }
+  return info
 }
