@@ -3,6 +3,7 @@
  * proxy that can cut the stores off while the server is up.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
+import type { Redis } from 'ioredis'
 import { CaracalAuth } from '../src/index.js'
 import { RedisRevocationConsumer, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
 import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
@@ -195,6 +196,127 @@ describeWithRedisServer('Redis revocation when Redis fails', () => {
       stopConsumer.abort()
       await consuming
     }
+  })
+
+  /**
+   * Revocations published every 20 ms and mandates of every published session verified every
+   * 50 ms while `fault` runs: a mandate whose revocation Redis acknowledged more than
+   * `PROPAGATION_BOUND_MS` ago must never be accepted (refused as revoked, or as unavailable while
+   * the mirror cannot vouch), and once Redis is back the store recovers by itself and holds
+   * every revocation acknowledged before, during and after the fault.
+   */
+  async function underLoad(
+    label: string,
+    fault: (publisher: Redis) => Promise<void>,
+    longerThanStaleness = false,
+  ): Promise<void> {
+    const PROPAGATION_BOUND_MS = 1_000
+    const n = uniqueNames(label)
+    const store = mirror(n.store, true)
+    await store.ready()
+    const consumer = new RedisRevocationConsumer({
+      redis: redisClient(server.port),
+      consumer: 'c1',
+      streamHmacKey: HMAC_KEY,
+      blockMs: 200,
+      ...n.revocations,
+    })
+    const stopConsumer = new AbortController()
+    const consuming = consumer.run({ signal: stopConsumer.signal })
+    const auth = authFor(store)
+    const publisher = redisClient(server.port, { enableOfflineQueue: true, maxRetriesPerRequest: null })
+    const published: { readonly anchor: string; readonly at: number }[] = []
+    const outcomes = { wrong: 0, refusedRevoked: 0, refusedUnavailable: 0 }
+    let stop = false
+    const publishing = (async () => {
+      for (let k = 0; !stop; ) {
+        const anchor = `agent-${label}-${k}`
+        try {
+          await publisher.xadd(
+            n.stream,
+            '*',
+            ...signedFields(n.stream, { zone_id: 'z', session_id: `sess-${k}`, agent_session_id: anchor, reason: 'r' }),
+          )
+          published.push({ anchor, at: performance.now() })
+          k++
+        } catch {
+          // Redis down or restarting: this one was not acknowledged, so it is not owed; try again.
+        }
+        await sleep(20)
+      }
+    })()
+    const verifying = (async () => {
+      while (!stop) {
+        const now = performance.now()
+        const due = published.filter((p) => now - p.at > PROPAGATION_BOUND_MS)
+        for (const p of due.slice(-25)) {
+          const outcome = await auth.verify(mint({ agent_session_id: p.anchor })).then(
+            () => 'accepted' as const,
+            (e: { code: string; unavailable: boolean }) => (e.unavailable ? 'unavailable' : e.code),
+          )
+          if (outcome === 'accepted') outcomes.wrong++
+          else if (outcome === 'unavailable') outcomes.refusedUnavailable++
+          else if (outcome === 'session_revoked') outcomes.refusedRevoked++
+          else outcomes.wrong++
+        }
+        await sleep(50)
+      }
+    })()
+    try {
+      await sleep(600)
+      const before = published.length
+      await fault(publisher)
+      await eventually(() => published.length > before + 10, 15_000, 'publishing to resume after the fault')
+      await sleep(PROPAGATION_BOUND_MS + 500)
+    } finally {
+      stop = true
+      await Promise.all([publishing, verifying])
+      stopConsumer.abort()
+      await consuming
+    }
+    await eventually(
+      () => store.unavailableReason() === undefined && published.every((p) => store.isRevoked(p.anchor) === true),
+      10_000,
+      'the store to recover and hold every acknowledged revocation',
+    )
+    expect(outcomes.wrong).toBe(0)
+    expect(outcomes.refusedRevoked).toBeGreaterThan(0)
+    // A fault longer than maxStalenessMs is seen as one: the mirror stopped vouching meanwhile.
+    if (longerThanStaleness) expect(outcomes.refusedUnavailable).toBeGreaterThan(0)
+    // A mandate of a session never revoked is accepted again: recovered, not stuck closed.
+    await expect(auth.verify(mint())).resolves.toBeDefined()
+  }
+
+  it('Redis paused (CLIENT PAUSE) while revocations are published and requests verified: no revoked mandate accepted, all enforced after', async () => {
+    await underLoad(
+      'pause',
+      async (publisher) => {
+        const admin = await connectedClient(server.port)
+        await admin.call('CLIENT', 'PAUSE', '2000', 'ALL')
+        await sleep(2_300)
+        void publisher
+      },
+      true,
+    )
+  })
+
+  it('Redis frozen (DEBUG SLEEP) while revocations are published and requests verified: no revoked mandate accepted, all enforced after', async () => {
+    await underLoad(
+      'sleep',
+      async () => {
+        const admin = await connectedClient(server.port)
+        // DEBUG SLEEP blocks the server and answers only when it wakes: not awaited here.
+        void admin.call('DEBUG', 'SLEEP', '2').catch(() => undefined)
+        await sleep(2_300)
+      },
+      true,
+    )
+  })
+
+  it('Redis restarted empty while revocations are published and requests verified: what was revoked stays revoked, the new streams are followed', async () => {
+    await underLoad('empty', async () => {
+      await server.restartEmpty()
+    })
   })
 
   it('reloads from the durable keys when the stream was trimmed past the last ID it saw', async () => {

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { accessSync, constants, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
@@ -207,6 +207,8 @@ export interface PrivateRedis {
   kill(): Promise<void>
   /** Starts again on the same port and data directory (AOF, fsync always: nothing acknowledged is lost). */
   restart(): Promise<void>
+  /** Killed, its data files deleted, started again on the same port: Redis restarted empty. */
+  restartEmpty(): Promise<void>
   /** Restarts it if it is not running. */
   ensureRunning(): Promise<void>
   stop(): Promise<void>
@@ -241,6 +243,9 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     '',
     '--loglevel',
     'warning',
+    // DEBUG SLEEP freezes the server for the fault tests (Redis 7 refuses DEBUG unless enabled).
+    '--enable-debug-command',
+    'yes',
   ]
   let child: ChildProcess | undefined
   const launch = async () => {
@@ -296,6 +301,12 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     port,
     kill,
     restart: launch,
+    /** Killed, its data files deleted, started again: Redis restarted empty. */
+    async restartEmpty() {
+      await kill()
+      for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true, force: true })
+      await launch()
+    },
     async ensureRunning() {
       if (child === undefined || child.exitCode !== null || child.signalCode !== null) await launch()
     },
