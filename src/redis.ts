@@ -28,7 +28,7 @@ export {
   type RedisReplayStoreOptions,
   type RedisReplayStoreSettings,
 } from './replay/redis-replay-store.js'
-export { FAIL_FAST_REDIS_OPTIONS } from './revocation/redis-connection.js'
+export { FAIL_FAST_REDIS_OPTIONS, type RedisClient } from './revocation/redis-connection.js'
 export {
   ANCHOR_FIELDS,
   DEAD_LETTER_MAX_LENGTH,

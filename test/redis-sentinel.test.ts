@@ -21,6 +21,7 @@ import {
 } from '../src/redis.js'
 import { eventually, fieldsOf } from './support/redis.js'
 import {
+  LOOPBACK,
   describeWithRedisTopology,
   nodeClient,
   startRedisSentinel,
@@ -212,5 +213,105 @@ describeWithRedisTopology('the revocation store and consumer on Redis Sentinel, 
     for (const anchor of after) expect((await publish(anchor)).port).toBe(to)
     await storeHas(store, after, 2_000)
     await consumedOn(to, [...kept, ...after], 2_000)
+  })
+
+  /**
+   * A forced failover, then the old master demoted at once by REPLICAOF, as an operator or an
+   * orchestrator does it: unlike the sentinel's own demotion, that leaves the clients connected to
+   * what is now a replica, where every write fails with READONLY.
+   */
+  async function failoverKeepingClients(): Promise<{ readonly from: number; readonly to: number }> {
+    const { from, to } = await sentinel.failover()
+    await onNode(from, (node) => node.call('REPLICAOF', LOOPBACK, String(to)))
+    await waitFor(
+      async () => (await onNode(from, (node) => node.info('replication'))).includes('master_link_status:up'),
+      5_000,
+      `the old master on ${from} to replicate from ${to}`,
+    )
+    return { from, to }
+  }
+
+  it('markRevoked on a client left on the old master, now a replica, rejects naming READONLY (not passing for done, not hiding why), and the revocation holds on this instance', async () => {
+    const { store } = await storeAndConsumer()
+    await failoverKeepingClients()
+    const marked = await store.markRevoked('marked-after-demotion').then(
+      () => 'resolved',
+      (error: unknown) => (error as Error).message,
+    )
+    // The operator must learn that the write hit a replica, not only that a transaction failed.
+    expect(marked).toMatch(/READONLY/)
+    expect(store.isRevoked('marked-after-demotion')).toBe(true)
+  })
+
+  it('a consumer left on the old master, now a replica, does not retry its READONLY group reads there forever: within 10 s it consumes on the new master', async () => {
+    // Driven by pollOnce, demoted between two polls: its connection is idle then, so Redis keeps
+    // it (a demotion closes only the connections blocked in a read), as it does for a consumer
+    // caught between its reads and its writes.
+    const store = new RedisRevocationStore(sentinelClient(), { streamHmacKey: HMAC_KEY })
+    stores.push(store)
+    const consumer = new RedisRevocationConsumer(sentinelClient(), store, {
+      consumer: 'c1',
+      streamHmacKey: HMAC_KEY,
+      blockMs: 100,
+    })
+    consumers.push(consumer)
+    await store.ready({ timeoutMs: 5_000 })
+    await consumer.ensureGroup()
+    await publish('before-demotion')
+    expect(await consumer.pollOnce()).toBe(1)
+    await sentinel.replicated()
+    const { to } = await failoverKeepingClients()
+    const after = Array.from({ length: 5 }, (_, i) => `after-demotion-${i}`)
+    for (const anchor of after) expect((await publish(anchor)).port).toBe(to)
+    const errors = new Set<string>()
+    let polling = true
+    const driver = (async () => {
+      while (polling) await consumer.pollOnce().catch((error: unknown) => errors.add((error as Error).message))
+    })()
+    try {
+      await consumedOn(to, ['before-demotion', ...after], RECOVERY_MS).catch((error: Error) => {
+        throw new Error(`${error.message}; pollOnce rejected with: ${[...errors].join(' | ') || 'nothing'}`)
+      })
+    } finally {
+      polling = false
+      await driver
+    }
+  })
+
+  it('a store that read entries the old master took after the promotion (which Redis then drops) still gets, within 10 s, the entries the new master took meanwhile', async () => {
+    const store = new RedisRevocationStore(sentinelClient(), { streamHmacKey: HMAC_KEY })
+    stores.push(store)
+    await store.ready({ timeoutMs: 5_000 })
+    await publish('before-split')
+    await storeHas(store, ['before-split'], 2_000)
+    await sentinel.replicated()
+    const { from, to } = await sentinel.failover()
+    // For a moment both nodes take writes: a publisher already on the new master, and one still
+    // on the old master (where the store's reader is too), interleaved in time.
+    const lost: string[] = []
+    const taken: string[] = []
+    for (let i = 0; i < 5; i++) {
+      await onNode(to, (node) =>
+        node.xadd(REVOCATION_STREAM, '*', ...signedFields({ zone_id: 'z', session_id: `new-${i}`, reason: 'r' })),
+      )
+      taken.push(`new-${i}`)
+      await sleep(3)
+      await onNode(from, (node) =>
+        node.xadd(REVOCATION_STREAM, '*', ...signedFields({ zone_id: 'z', session_id: `lost-${i}`, reason: 'r' })),
+      )
+      lost.push(`lost-${i}`)
+      await sleep(3)
+    }
+    await storeHas(store, lost, 2_000)
+    // And the new master takes one more, after all of those: its stream now ends past the store's last ID.
+    await onNode(to, (node) =>
+      node.xadd(REVOCATION_STREAM, '*', ...signedFields({ zone_id: 'z', session_id: 'new-last', reason: 'r' })),
+    )
+    taken.push('new-last')
+    // The demotion closes the store's blocked read; it reconnects through the sentinel.
+    await onNode(from, (node) => node.call('REPLICAOF', LOOPBACK, String(to)))
+    const kept = await keptAnchors(to)
+    expect(kept).toEqual(['before-split', ...taken])
+    await storeHas(store, kept, RECOVERY_MS)
   })
 })

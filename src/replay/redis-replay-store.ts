@@ -6,7 +6,7 @@
  * load pays the one command per request and no extra round trip.
  */
 import type { Redis } from 'ioredis'
-import { errorMessage, whenReady } from '../revocation/redis-connection.js'
+import { errorMessage, whenReady, type RedisClient } from '../revocation/redis-connection.js'
 import { RedisOptionReader, argumentsOf } from '../revocation/redis-options.js'
 import { pxTtl } from '../revocation/redis-wire.js'
 import type { ReplayStore } from './types.js'
@@ -15,7 +15,7 @@ export const REPLAY_KEY_PREFIX = 'seen:jti:'
 
 export interface RedisReplayStoreOptions {
   /** An ioredis client (or Cluster); stays yours. May also be given as the first argument. */
-  readonly redis: Redis
+  readonly redis: RedisClient
   /**
    * When Redis cannot answer: false (the default, as Caracal's gateway) refuses the mandate with
    * `token_replayed` marked `unavailable` (HTTP 503); true lets it through with a coded warning
@@ -48,7 +48,7 @@ export class RedisReplayStore implements ReplayStore {
   #warned = false
 
   /** The Caracal-style wiring: the client first, then the options. */
-  constructor(redis: Redis, options?: RedisReplayStoreSettings)
+  constructor(redis: RedisClient, options?: RedisReplayStoreSettings)
   /** One options object, the client in `redis`. */
   constructor(options: RedisReplayStoreOptions)
   constructor(...args: unknown[]) {

@@ -2,7 +2,7 @@
  * How the Redis revocation classes use ioredis connections. Everything here fails fast: a
  * revocation check must never wait on a queue that drains only when Redis comes back.
  */
-import type { Redis, RedisOptions } from 'ioredis'
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 
 /**
  * Recommended options for the client you hand to `RedisRevocationStore`/`RedisRevocationConsumer`:
@@ -35,7 +35,41 @@ export function blockingReaderOptions(blockMs: number): Partial<RedisOptions> {
     commandTimeout: blockMs + 2_000,
     blockingTimeout: undefined,
     lazyConnect: false,
+    // After a Sentinel failover a connection left on the demoted master answers READONLY to every
+    // write (Redis closes only connections blocked in a read): reconnect, which asks the sentinels
+    // for the new master. The failed command is not resent; its caller retries.
+    reconnectOnError: (error: Error) => (/^READONLY/.test(error.message) ? 1 : false),
   }
+}
+
+/** A client the Redis classes accept: one Redis (standalone or behind Sentinel), or a Cluster. */
+export type RedisClient = Redis | Cluster
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true
+}
+
+/**
+ * A connection of the library's own to the same Redis, with `overrides`. `Redis.duplicate` takes
+ * options and `Cluster.duplicate` takes start-up nodes first: on a Cluster the overrides go to
+ * every node's connection (`redisOptions`), and the cluster itself fails fast too. Typed as
+ * `Redis`: every command the library sends exists on both, and a Cluster routes it by key.
+ */
+export function ownConnection(client: RedisClient, overrides: Partial<RedisOptions>): Redis {
+  if (!isCluster(client)) return client.duplicate(overrides)
+  const options = client.options as ClusterOptions
+  return client.duplicate([], {
+    ...options,
+    enableOfflineQueue: overrides.enableOfflineQueue ?? options.enableOfflineQueue,
+    lazyConnect: false,
+    redisOptions: { ...options.redisOptions, ...overrides },
+  }) as unknown as Redis
+}
+
+/** The master nodes of a Cluster (each holds its own slots' keys), or the one Redis. */
+export function scanTargets(client: Redis): Redis[] {
+  const cluster = client as unknown as RedisClient
+  return isCluster(cluster) ? cluster.nodes('master') : [client]
 }
 
 /**
@@ -80,7 +114,17 @@ export function pause(ms: number, stop: AbortSignal): Promise<void> {
 /** Throws the first error of a MULTI/pipeline reply; ioredis reports them per command. */
 export function checkExecReply(reply: [Error | null, unknown][] | null, what: string): void {
   if (reply === null) throw new Error(`${what}: transaction aborted`)
-  for (const [error] of reply) if (error !== null) throw error
+  for (const [error] of reply) if (error !== null) throw withCause(error)
+}
+
+/**
+ * EXECABORT says only that a transaction was discarded; the reason (READONLY on a demoted
+ * master, OOM, …) is in ioredis's `previousErrors`. Say it.
+ */
+export function withCause(error: Error): Error {
+  const previous = (error as { previousErrors?: unknown[] }).previousErrors?.[0]
+  if (!/^EXECABORT/.test(error.message) || !(previous instanceof Error)) return error
+  return new Error(`${error.message}: ${previous.message}`, { cause: error })
 }
 
 export function errorMessage(error: unknown): string {

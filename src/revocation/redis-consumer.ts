@@ -12,9 +12,18 @@
  * Blocking reads run on a connection of the consumer's own (`redis.duplicate()`, fail-fast), so
  * they never hold up the client you pass; `close()` releases it.
  */
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { DEFAULT_REVOCATION_TTL_MS } from './in-memory-store.js'
-import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
+import {
+  blockingReaderOptions,
+  checkExecReply,
+  errorMessage,
+  isCluster,
+  ownConnection,
+  pause,
+  whenReady,
+  type RedisClient,
+} from './redis-connection.js'
 import { RedisOptionReader, argumentsOf } from './redis-options.js'
 import { shareStreamKey } from './redis-store.js'
 import {
@@ -54,7 +63,7 @@ export interface RedisRevocationConsumerOptions<Store = RevocationMirror> {
    * An ioredis client; stays yours. The consumer only calls `redis.duplicate()` on it, for a
    * connection of its own. May also be given as the first constructor argument instead.
    */
-  readonly redis: Redis
+  readonly redis: RedisClient
   /** Where accepted events are applied at once (a RedisRevocationStore). Optional; the second argument in the Caracal wiring. */
   readonly store?: Store
   /** This consumer's name in the group; unique per process. */
@@ -156,7 +165,8 @@ interface MessageHandler<Store, Accepted> {
     hmacKey: Buffer | undefined,
   ): { ok: true; value: Accepted; ttlMs: number | undefined } | { ok: false; reason: RejectionReason }
   apply(store: Store, value: Accepted, ttlMs: number): void
-  durable(transaction: ChainableCommander, keyPrefix: string, value: Accepted, ttlMs: number): void
+  /** The commands that make it durable, one key each (on a Cluster they may go to different masters). */
+  durable(keyPrefix: string, value: Accepted, ttlMs: number): [string, ...(string | number)[]][]
 }
 
 const REVOCATIONS: MessageHandler<RevocationMirror, readonly string[]> = {
@@ -168,8 +178,8 @@ const REVOCATIONS: MessageHandler<RevocationMirror, readonly string[]> = {
   apply(store, anchors, ttlMs) {
     for (const anchor of anchors) store.applyRevocation(anchor, ttlMs)
   },
-  durable(transaction, keyPrefix, anchors, ttlMs) {
-    for (const anchor of anchors) transaction.eval(DURABLE_KEY_SCRIPT, 1, keyPrefix + anchor, pxTtl(ttlMs))
+  durable(keyPrefix, anchors, ttlMs) {
+    return anchors.map((anchor) => ['EVAL', DURABLE_KEY_SCRIPT, 1, keyPrefix + anchor, pxTtl(ttlMs)])
   },
 }
 
@@ -182,8 +192,8 @@ const DELEGATION_EPOCHS: MessageHandler<DelegationEpochMirror, { readonly zoneId
   apply(store, { zoneId, epoch }, ttlMs) {
     store.applyDelegationEpoch(zoneId, epoch, ttlMs)
   },
-  durable(transaction, keyPrefix, { zoneId, epoch }, ttlMs) {
-    transaction.eval(MAX_EPOCH_SCRIPT, 1, delegationEpochKey(keyPrefix, zoneId), String(epoch), String(pxTtl(ttlMs)))
+  durable(keyPrefix, { zoneId, epoch }, ttlMs) {
+    return [['EVAL', MAX_EPOCH_SCRIPT, 1, delegationEpochKey(keyPrefix, zoneId), String(epoch), String(pxTtl(ttlMs))]]
   },
 }
 
@@ -384,7 +394,7 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
   /** The consumer's own connection, made on first use; blocking reads never hold up the caller's client. */
   #connection(): Redis {
     if (this.#conn === undefined) {
-      this.#conn = this.#redis.duplicate({
+      this.#conn = ownConnection(this.#redis, {
         ...blockingReaderOptions(this.#blockMs),
         // CLIENT SETNAME takes no spaces or newlines: the name is for operators, so any other character goes.
         connectionName: `caracal-fastmcp:consumer:${this.#consumer.replace(/[^\w.:-]/g, '_')}`,
@@ -541,9 +551,15 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     }
     const ttlMs = check.ttlMs ?? this.#defaultTtlMs
     if (this.#store !== undefined) this.#handler.apply(this.#store, check.value, ttlMs)
-    const writes = conn.pipeline()
-    this.#handler.durable(writes, this.#keyPrefix, check.value, ttlMs)
-    checkExecReply(await writes.exec(), 'durable keys')
+    const commands = this.#handler.durable(this.#keyPrefix, check.value, ttlMs)
+    if (isCluster(conn as unknown as RedisClient)) {
+      // A Cluster pipeline must keep to one slot; each key goes to its own master.
+      await Promise.all(commands.map(([command, ...args]) => conn.call(command, ...args)))
+    } else {
+      const writes = conn.pipeline()
+      for (const [command, ...args] of commands) writes.call(command, ...args)
+      checkExecReply(await writes.exec(), 'durable keys')
+    }
     await conn.xack(this.#stream, this.#group, entry.id)
     this.#applied++
   }
@@ -583,7 +599,7 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
  */
 export class RedisRevocationConsumer extends RedisStreamGroupConsumer<RevocationMirror, readonly string[]> {
   /** The Caracal wiring: `new RedisRevocationConsumer(redis, store, { consumer: 'fastmcp-server-1' })`. */
-  constructor(redis: Redis, store: RevocationMirror | undefined, options: RedisRevocationConsumerSettings)
+  constructor(redis: RedisClient, store: RevocationMirror | undefined, options: RedisRevocationConsumerSettings)
   /** One options object: `{ redis, store, consumer, … }`. */
   constructor(options: RedisRevocationConsumerOptions)
   constructor(...args: unknown[]) {
@@ -603,7 +619,7 @@ export class RedisDelegationInvalidationConsumer extends RedisStreamGroupConsume
 > {
   /** The Caracal wiring: `new RedisDelegationInvalidationConsumer(redis, store, { consumer: 'fastmcp-server-1' })`. */
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     store: DelegationEpochMirror | undefined,
     options: RedisDelegationInvalidationConsumerSettings,
   )

@@ -25,7 +25,18 @@ import { timingSafeEqual } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { DEFAULT_REVOCATION_TTL_MS, InMemoryRevocationStore, RevocationStoreFullError } from './in-memory-store.js'
 import type { RevocationStore } from './types.js'
-import { blockingReaderOptions, checkExecReply, errorMessage, pause, whenReady } from './redis-connection.js'
+import {
+  blockingReaderOptions,
+  checkExecReply,
+  errorMessage,
+  isCluster,
+  ownConnection,
+  pause,
+  scanTargets,
+  whenReady,
+  withCause,
+  type RedisClient,
+} from './redis-connection.js'
 import { RedisOptionReader, argumentsOf } from './redis-options.js'
 import {
   DELEGATION_EPOCH_KEY_INFIX,
@@ -60,7 +71,7 @@ export interface RedisRevocationStoreOptions {
    * `redis.duplicate()` for the stream reads and the key loading, configured to fail fast whatever
    * the client's own options. May also be given as the first constructor argument instead.
    */
-  readonly redis: Redis
+  readonly redis: RedisClient
   /** Answer every check "revoked" (and every epoch `FAIL_CLOSED_EPOCH`) while the mirror cannot be trusted. Default true. */
   readonly failClosed?: boolean
   /**
@@ -193,6 +204,18 @@ interface Followed {
   readonly name: string
   readonly role: 'revocations' | 'delegations' | 'peer'
   lastId: string
+  /** When a read last found this stream read to its end. */
+  syncedAt: number
+}
+
+/**
+ * A connection that follows some streams with one blocking XREAD. On one Redis (or behind
+ * Sentinel) one reader follows all three; on a Cluster each stream has its own, since the streams
+ * hash to different slots (Caracal's names are fixed) and one XREAD may name only one slot.
+ */
+interface Reader {
+  readonly conn: Redis
+  readonly streams: readonly Followed[]
 }
 
 interface StreamInfo {
@@ -215,7 +238,8 @@ const CONNECT_WAIT_MS = 1_000
 
 export class RedisRevocationStore implements RevocationStore {
   readonly #redis: Redis
-  readonly #reader: Redis
+  readonly #cluster: boolean
+  readonly #readers: readonly Reader[]
   readonly #local: InMemoryRevocationStore
   readonly #failClosed: boolean
   /** Set by the constructor, or adopted once from a consumer (`shareStreamKey`). */
@@ -261,6 +285,7 @@ export class RedisRevocationStore implements RevocationStore {
   #overflowed = false
   /** Set by an overflow during the reload that is meant to end one: that reload does not count. */
   #overflowedAgain = false
+  #reloadingOverflow = false
 
   static {
     shareKey = (store, key) => {
@@ -276,7 +301,7 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   /** The Caracal wiring: the client first, then the options. */
-  constructor(redis: Redis, options?: RedisRevocationStoreSettings)
+  constructor(redis: RedisClient, options?: RedisRevocationStoreSettings)
   /** One options object, the client in `redis`. */
   constructor(options: RedisRevocationStoreOptions)
   constructor(...args: unknown[]) {
@@ -311,9 +336,10 @@ export class RedisRevocationStore implements RevocationStore {
     this.#now = o.fn('now', Date.now)
     this.#redis = redis
     this.#blockMs = blockMs
-    this.#revocations = { name: stream, role: 'revocations', lastId: '0-0' }
-    this.#peer = { name: this.#peerStream, role: 'peer', lastId: '0-0' }
-    this.#streams = [this.#revocations, { name: delegationStream, role: 'delegations', lastId: '0-0' }, this.#peer]
+    const unread = { lastId: '0-0', syncedAt: Number.NEGATIVE_INFINITY }
+    this.#revocations = { name: stream, role: 'revocations', ...unread }
+    this.#peer = { name: this.#peerStream, role: 'peer', ...unread }
+    this.#streams = [this.#revocations, { name: delegationStream, role: 'delegations', ...unread }, this.#peer]
     this.#local = new InMemoryRevocationStore({ defaultTtlMs: this.#defaultTtlMs, maxEntries, now: this.#now })
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve
@@ -322,13 +348,20 @@ export class RedisRevocationStore implements RevocationStore {
     // Nobody may be waiting on ready(); a close before the first load must not be an unhandled rejection.
     this.#ready.catch(() => undefined)
     if (initialLoadTimeoutMs > 0) this.#loadWait = this.#waitForLoad(initialLoadTimeoutMs)
-    this.#reader = redis.duplicate({
-      ...blockingReaderOptions(blockMs),
-      connectionName: 'caracal-fastmcp:mirror-reader',
-    })
-    this.#reader.on('error', (error: unknown) => {
-      this.#lastError = errorMessage(error)
-    })
+    this.#cluster = isCluster(redis as RedisClient)
+    const reader = (): Redis => {
+      const conn = ownConnection(redis, {
+        ...blockingReaderOptions(blockMs),
+        connectionName: 'caracal-fastmcp:mirror-reader',
+      })
+      conn.on('error', (error: unknown) => {
+        this.#lastError = errorMessage(error)
+      })
+      return conn
+    }
+    this.#readers = this.#cluster
+      ? this.#streams.map((followed) => ({ conn: reader(), streams: [followed] }))
+      : [{ conn: reader(), streams: this.#streams }]
     this.#loop = this.#follow()
   }
 
@@ -375,12 +408,11 @@ export class RedisRevocationStore implements RevocationStore {
       this.#peerStream,
       this.#hmacKey,
     )
-    const reply = await this.#redis
-      .multi()
-      .eval(DURABLE_KEY_SCRIPT, 1, this.#keyPrefix + anchor, pxTtl(ttlMs))
-      .xadd(this.#peerStream, 'MAXLEN', '~', this.#peerStreamMaxLength, '*', ...fields)
-      .exec()
-    checkExecReply(reply, 'markRevoked')
+    await this.#keyThenAnnouncement(
+      ['EVAL', DURABLE_KEY_SCRIPT, 1, this.#keyPrefix + anchor, pxTtl(ttlMs)],
+      fields,
+      'markRevoked',
+    )
   }
 
   /**
@@ -393,12 +425,37 @@ export class RedisRevocationStore implements RevocationStore {
     this.applyDelegationEpoch(zoneId, epoch, ttlMs)
     await this.#writable('the epoch')
     const fields = delegationEpochEventFields({ zoneId, epoch, ttlMs }, this.#peerStream, this.#hmacKey)
-    const reply = await this.#redis
-      .multi()
-      .eval(MAX_EPOCH_SCRIPT, 1, delegationEpochKey(this.#keyPrefix, zoneId), String(epoch), String(pxTtl(ttlMs)))
-      .xadd(this.#peerStream, 'MAXLEN', '~', this.#peerStreamMaxLength, '*', ...fields)
-      .exec()
-    checkExecReply(reply, 'markDelegationEpoch')
+    await this.#keyThenAnnouncement(
+      ['EVAL', MAX_EPOCH_SCRIPT, 1, delegationEpochKey(this.#keyPrefix, zoneId), String(epoch), String(pxTtl(ttlMs))],
+      fields,
+      'markDelegationEpoch',
+    )
+  }
+
+  /**
+   * The durable write and the peer announcement: one MULTI on one Redis. On a Cluster the key and
+   * the stream live in different slots, which no transaction spans: the key first, then the
+   * announcement — a mirror that scans between the two finds the key, one that reads the stream
+   * after finds both, and the reconciler's scans close whatever else (docs/architecture.md "Revocation").
+   */
+  async #keyThenAnnouncement(script: (string | number)[], fields: string[], what: string): Promise<void> {
+    const [command, ...args] = script as [string, ...(string | number)[]]
+    const announce = [this.#peerStream, 'MAXLEN', '~', this.#peerStreamMaxLength, '*', ...fields]
+    try {
+      if (this.#cluster) {
+        await this.#redis.call(command, ...args)
+        await this.#redis.call('XADD', ...announce)
+        return
+      }
+      const reply = await this.#redis
+        .multi()
+        .call(command, ...args)
+        .call('XADD', ...announce)
+        .exec()
+      checkExecReply(reply, what)
+    } catch (error) {
+      throw error instanceof Error ? withCause(error) : error
+    }
   }
 
   /**
@@ -440,7 +497,7 @@ export class RedisRevocationStore implements RevocationStore {
   state(): RedisRevocationStoreState {
     return {
       loaded: this.#loaded,
-      connected: this.#reader.status === 'ready',
+      connected: this.#readers.every((r) => r.conn.status === 'ready'),
       stalenessMs: Math.max(0, this.#now() - this.#syncedAt),
       unavailable: this.#overflowed ? this.#overflowReason() : this.#staleReason(),
       lastId: this.#revocations.lastId,
@@ -460,7 +517,7 @@ export class RedisRevocationStore implements RevocationStore {
     if (this.#stop.signal.aborted) return this.#loop
     this.#stop.abort()
     this.#rejectReady(new Error('RedisRevocationStore closed before its first load'))
-    this.#reader.disconnect()
+    for (const r of this.#readers) r.conn.disconnect()
     this.#wakeReconciler?.()
     this.#scanner?.disconnect()
     await this.#loop
@@ -555,63 +612,120 @@ export class RedisRevocationStore implements RevocationStore {
    * have durable keys. The mirror fails closed until this completes without overflowing.
    */
   async #reloadAfterOverflow(): Promise<void> {
-    this.#overflowedAgain = false
-    const caracal = this.#streams.filter((s) => s.role !== 'peer')
-    for (const followed of caracal) followed.lastId = '0-0'
-    await this.#catchUp(caracal)
-    await this.#loadKeys()
-    const at = await this.#catchUp(this.#streams)
-    this.#reloads++
-    if (this.#overflowedAgain) return
-    this.#overflowed = false
-    this.#markSynced(at)
+    if (this.#reloadingOverflow) return
+    this.#reloadingOverflow = true
+    try {
+      this.#overflowedAgain = false
+      // Copies from 0-0: the followed positions stay where their readers are (on a Cluster a reader
+      // may be blocked on its stream meanwhile, and must not have its position moved under it).
+      const replay = this.#streams.filter((s) => s.role !== 'peer').map((s) => ({ ...s, lastId: '0-0' }))
+      await this.#catchUp(replay)
+      await this.#loadKeys()
+      this.#reloads++
+      if (this.#overflowedAgain) return
+      this.#overflowed = false
+    } finally {
+      this.#reloadingOverflow = false
+    }
   }
 
-  #markSynced(at: number): void {
-    if (at > this.#syncedAt) this.#syncedAt = at
-    this.#warned = false
+  /** These streams were read to their end as of `at`; the mirror is as current as its least current stream. */
+  #markSynced(streams: readonly Followed[], at: number): void {
+    for (const s of streams) if (at > s.syncedAt) s.syncedAt = at
+    const synced = Math.min(...this.#streams.map((s) => s.syncedAt))
+    if (synced > this.#syncedAt) {
+      this.#syncedAt = synced
+      this.#warned = false
+    }
   }
 
-  /** The follower: (re)load when needed, then block on all three streams from the last IDs seen. */
+  /** The follower: the first load (retried until it succeeds), then each reader blocks on its streams. */
   async #follow(): Promise<void> {
     const stop = this.#stop.signal
-    let resync = false
-    while (!stop.aborted) {
+    while (!stop.aborted && !this.#loaded) {
       try {
-        if (!(await whenReady(this.#reader, stop, true))) {
+        if (!(await this.#allReady(stop))) {
           await pause(RETRY_PAUSE_MS * 10, stop)
           continue
         }
-        if (!this.#loaded) await this.#initialLoad()
-        else if (resync) await this.#checkGaps()
-        resync = false
+        await this.#initialLoad()
+      } catch (error) {
+        if (stop.aborted) return
+        this.#lastError = errorMessage(error)
+        await pause(RETRY_PAUSE_MS, stop)
+      }
+    }
+    if (stop.aborted) return
+    await Promise.all(this.#readers.map((r) => this.#followWith(r)))
+  }
+
+  async #allReady(stop: AbortSignal): Promise<boolean> {
+    for (const r of this.#readers) if (!(await whenReady(r.conn, stop, true))) return false
+    return true
+  }
+
+  /** One reader's loop: a blocking XREAD of its streams from their last IDs, a gap check after each. */
+  async #followWith(r: Reader): Promise<void> {
+    const stop = this.#stop.signal
+    let reconnected = false
+    while (!stop.aborted) {
+      try {
+        if (!(await whenReady(r.conn, stop, true))) {
+          await pause(RETRY_PAUSE_MS * 10, stop)
+          continue
+        }
+        if (reconnected) await this.#afterReconnect(r)
+        reconnected = false
         if (this.#overflowed && this.#local.hasRoom()) await this.#reloadAfterOverflow()
-        const reply = await this.#reader.call(
+        const reply = await r.conn.call(
           'XREAD',
           'COUNT',
           this.#batchSize,
           'BLOCK',
           this.#blockMs,
           'STREAMS',
-          ...this.#streams.map((s) => s.name),
-          ...this.#streams.map((s) => s.lastId),
+          ...r.streams.map((s) => s.name),
+          ...r.streams.map((s) => s.lastId),
         )
         const readAt = this.#now()
         // A full batch means more may be waiting: current only once every stream comes back short.
-        const full = this.#applyReply(this.#streams, reply)
+        const full = this.#applyReply(r.streams, reply)
         // Every read, not only after a reconnect: entries trimmed while we were connected but
         // behind leave no trace in what XREAD returns.
-        await this.#checkGaps()
-        if (!full) this.#markSynced(readAt)
+        await this.#checkGaps(r)
+        if (!full) this.#markSynced(r.streams, readAt)
       } catch (error) {
         if (stop.aborted) return
         this.#lastError = errorMessage(error)
-        resync = true
+        reconnected = true
         // A read that outlived its block: the link is dead even if the socket does not know yet.
-        if (/timed out/i.test(this.#lastError) && this.#reader.status === 'ready') this.#reader.disconnect(true)
+        if (/timed out/i.test(this.#lastError) && r.conn.status === 'ready') r.conn.disconnect(true)
         await pause(RETRY_PAUSE_MS, stop)
       }
     }
+  }
+
+  /**
+   * After an error, before reading on: is the entry we read last still there? If not, and the
+   * stream was not simply trimmed past it (the gap check sees that), the history we read is not the
+   * server's — entries a demoted master took after a failover are dropped, and the new master's,
+   * taken meanwhile, may sort below our position — so the stream is read again from its start and
+   * the keys are scanned. Re-reading only adds revocations.
+   */
+  async #afterReconnect(r: Reader): Promise<void> {
+    let diverged = false
+    for (const followed of r.streams) {
+      if (followed.lastId === '0-0') continue
+      const still = await r.conn.call('XRANGE', followed.name, followed.lastId, followed.lastId)
+      if (Array.isArray(still) && still.length > 0) continue
+      followed.lastId = '0-0'
+      diverged = true
+    }
+    if (diverged) {
+      this.#reloads++
+      this.#requestReconcile()
+    }
+    await this.#checkGaps(r)
   }
 
   /** Applies an XREAD reply over `streams` and moves their last IDs; true when a stream's batch came back full. */
@@ -623,7 +737,7 @@ export class RedisRevocationStore implements RevocationStore {
       if (entries === undefined) continue
       for (const entry of entries) this.#applyEntry(followed, entry)
       const last = entries[entries.length - 1]
-      if (last !== undefined) followed.lastId = last.id
+      if (last !== undefined && compareStreamIds(last.id, followed.lastId) > 0) followed.lastId = last.id
       if (entries.length >= this.#batchSize) full = true
     }
     return full
@@ -635,9 +749,19 @@ export class RedisRevocationStore implements RevocationStore {
    * entries), until every one comes back short. Returns when the last, short, read was sent.
    */
   async #catchUp(streams: readonly Followed[]): Promise<number> {
+    let earliest = Number.POSITIVE_INFINITY
+    for (const r of this.#readers) {
+      const names = new Set(r.streams.map((s) => s.name))
+      const mine = streams.filter((s) => names.has(s.name))
+      if (mine.length > 0) earliest = Math.min(earliest, await this.#catchUpOn(r.conn, mine))
+    }
+    return earliest
+  }
+
+  async #catchUpOn(conn: Redis, streams: readonly Followed[]): Promise<number> {
     for (;;) {
       const at = this.#now()
-      const reply = await this.#reader.call(
+      const reply = await conn.call(
         'XREAD',
         'COUNT',
         this.#batchSize,
@@ -680,12 +804,12 @@ export class RedisRevocationStore implements RevocationStore {
     const caracal = this.#streams.filter((s) => s.role !== 'peer')
     for (const followed of caracal) followed.lastId = '0-0'
     await this.#catchUp(caracal)
-    const newest = await this.#reader.xrevrange(this.#peer.name, '+', '-', 'COUNT', 1)
+    const newest = await this.#readerOf(this.#peer).xrevrange(this.#peer.name, '+', '-', 'COUNT', 1)
     this.#peer.lastId = parseStreamReply([[this.#peer.name, newest]])[0]?.id ?? '0-0'
     await this.#loadKeys()
     const at = await this.#catchUp(this.#streams)
     this.#loaded = true
-    this.#markSynced(at)
+    this.#markSynced(this.#streams, at)
     this.#resolveReady()
     this.#reconcileLoop = this.#reconcile()
   }
@@ -696,10 +820,10 @@ export class RedisRevocationStore implements RevocationStore {
    * is started at once, on the reconciler's connection, while the reads go on) or the stream was
    * recreated (then it is read again from its start, and the keys scanned too).
    */
-  async #checkGaps(): Promise<void> {
-    const infos = await this.#streamInfos()
+  async #checkGaps(r: Reader): Promise<void> {
+    const infos = await this.#streamInfos(r)
     let gap = false
-    for (const [i, followed] of this.#streams.entries()) {
+    for (const [i, followed] of r.streams.entries()) {
       const info = infos[i]
       if (info === undefined) {
         // Gone (Redis restarted empty, or someone deleted it): read a new one from its start.
@@ -738,9 +862,9 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   /** `XINFO STREAM` of every followed stream in one round trip; undefined for a stream that does not exist. */
-  async #streamInfos(): Promise<(StreamInfo | undefined)[]> {
-    const pipeline = this.#reader.pipeline()
-    for (const followed of this.#streams) pipeline.call('XINFO', 'STREAM', followed.name)
+  async #streamInfos(r: Reader): Promise<(StreamInfo | undefined)[]> {
+    const pipeline = r.conn.pipeline()
+    for (const followed of r.streams) pipeline.call('XINFO', 'STREAM', followed.name)
     const replies = await pipeline.exec()
     if (replies === null) throw new Error('XINFO pipeline aborted')
     return replies.map(([error, reply]) => {
@@ -750,6 +874,10 @@ export class RedisRevocationStore implements RevocationStore {
       }
       return parseStreamInfo(reply)
     })
+  }
+
+  #readerOf(followed: Followed): Redis {
+    return (this.#readers.find((r) => r.streams.includes(followed)) ?? this.#readers[0]!).conn
   }
 
   /** Starts the periodic scans once the first load is done; a gap asks for one at once. */
@@ -766,7 +894,7 @@ export class RedisRevocationStore implements RevocationStore {
    */
   async #reconcile(): Promise<void> {
     const stop = this.#stop.signal
-    const scanner = this.#redis.duplicate({
+    const scanner = ownConnection(this.#redis, {
       ...blockingReaderOptions(this.#blockMs),
       connectionName: 'caracal-fastmcp:mirror-reconciler',
     })
@@ -808,7 +936,12 @@ export class RedisRevocationStore implements RevocationStore {
    * SCAN (never KEYS) the durable keys; each local entry expires with its key. Keys under
    * `<prefix>delegation-epoch:` are zones' epochs (GET and PTTL), never revoked anchors.
    */
-  async #loadKeys(conn: Redis = this.#reader): Promise<void> {
+  async #loadKeys(conn: Redis = this.#readers[0]!.conn): Promise<void> {
+    // A Cluster's keys are spread over its masters: each is scanned on its own.
+    for (const node of scanTargets(conn)) await this.#loadKeysOf(node)
+  }
+
+  async #loadKeysOf(conn: Redis): Promise<void> {
     const pattern = scanPatternFor(this.#keyPrefix)
     const epochPrefix = this.#keyPrefix + DELEGATION_EPOCH_KEY_INFIX
     let cursor = '0'
