@@ -4,20 +4,20 @@
  * policy — memoized for the token once all passed — then, on every call, expiry, the key still
  * published, policy and revocation.
  */
-import { resolveBackends } from './backends/index.js'
 import type { BackendName, MandateRules } from './backends/types.js'
-import { VerifiedTokenCache } from './cache/verified-token-cache.js'
+import type { VerifiedTokenCache } from './cache/verified-token-cache.js'
 import { CaracalAuthError, invalidToken, type CaracalErrorCode } from './errors.js'
-import { ALL_ALGORITHMS, type Algorithm } from './jws/algorithms.js'
+import type { Algorithm } from './jws/algorithms.js'
 import { JWS_ERRORS, decodeSegments, parseJsonObject, splitCompact, type SplitJws } from './jws/compact.js'
 import { verifyWithKey } from './jws/verify-with-key.js'
-import { JwksSource, type JwksStats } from './jwks/remote-jwks.js'
+import type { JwksSource, JwksStats } from './jwks/remote-jwks.js'
 import type { VerifyingKey } from './backends/types.js'
 import { checkTimes, readMandate, type Claims, type VerifiedMandate } from './policy/claims.js'
 import { checkPolicy } from './policy/mandate-policy.js'
 import { resolveOptions, type CaracalAuthOptions, type ResolvedOptions } from './options.js'
 import type { IncomingMessage } from 'node:http'
 import { authenticateRequest, type CaracalSession } from './adapters/fastmcp.js'
+import { VerifierEngine } from './verifier-engine.js'
 
 export interface CaracalAuthStats {
   readonly backend: Readonly<Record<Algorithm, BackendName>>
@@ -29,11 +29,49 @@ export interface CaracalAuthStats {
   readonly jwks: JwksStats
 }
 
+/**
+ * The options `withPolicy` may change: the policy (and the zone, which selects the zone's keys).
+ * Everything else — issuer, audience, revocation and replay stores, keys, backends, the cache and
+ * the claim rules — is the parent's, shared.
+ */
+export type PolicyOverrides = Pick<
+  CaracalAuthOptions,
+  | 'requiredScopes'
+  | 'expectedZoneId'
+  | 'zoneId'
+  | 'requireAgent'
+  | 'requireSession'
+  | 'requireDelegation'
+  | 'requireChainContains'
+  | 'maxHopCount'
+  | 'requiredTargets'
+>
+
+const POLICY_OVERRIDES: readonly (keyof PolicyOverrides)[] = [
+  'requiredScopes',
+  'expectedZoneId',
+  'zoneId',
+  'requireAgent',
+  'requireSession',
+  'requireDelegation',
+  'requireChainContains',
+  'maxHopCount',
+  'requiredTargets',
+]
+
+/** Set by `withPolicy` for the constructor call it makes: the engine the new verifier shares. */
+let inheritedEngine: VerifierEngine | undefined
+
 export class CaracalAuth {
   readonly #o: ResolvedOptions
+  /** The options as given, so that `withPolicy` can validate the merged set like any other. */
+  readonly #input: CaracalAuthOptions
+  readonly #engine: VerifierEngine
+  /** Made by `withPolicy`: closing it leaves the engine to its first verifier. */
+  readonly #derived: boolean
   readonly #jwks: JwksSource
   readonly #cache: VerifiedTokenCache | undefined
-  readonly #backendNames: Record<Algorithm, BackendName>
+  readonly #backendNames: Readonly<Record<Algorithm, BackendName>>
   /** Claim rules and policy together, for keys that check a whole mandate in one call (wasm). */
   readonly #rules: MandateRules
   #hits = 0
@@ -43,17 +81,52 @@ export class CaracalAuth {
   #closed = false
 
   constructor(options: CaracalAuthOptions) {
+    const inherited = inheritedEngine
+    inheritedEngine = undefined
     this.#o = resolveOptions(options)
-    const backendFor = resolveBackends(this.#o.backend)
-    this.#backendNames = Object.fromEntries(ALL_ALGORITHMS.map((a) => [a, backendFor(a).name])) as Record<
-      Algorithm,
-      BackendName
-    >
-    this.#jwks = new JwksSource({ ...this.#o.jwks, now: this.#o.now, backendFor })
-    this.#cache = this.#o.cacheMax === undefined ? undefined : new VerifiedTokenCache(this.#o.cacheMax)
+    this.#input = options
+    this.#engine = inherited ?? new VerifierEngine(this.#o)
+    this.#derived = inherited !== undefined
+    this.#backendNames = this.#engine.backendNames
+    this.#jwks = this.#engine.jwksFor(this.#o)
+    this.#cache = this.#engine.cacheFor(this.#o)
     this.#rules = { claimRules: this.#o.claimRules, policy: this.#o.policy }
     this.verify = this.verify.bind(this)
     this.authenticate = this.authenticate.bind(this)
+  }
+
+  /**
+   * A verifier with another policy on the same engine: it shares this one's keys (one JWKS fetch
+   * and one import per key; a zone of its own gets its zone's keys, fetched once for all verifiers
+   * of that zone), backends, verified-token cache, revocation and replay stores. The cache stays
+   * correct across policies because policy runs on every hit. For per-route or per-tool
+   * policies: derive once per route, not per request. Closing the parent closes them all.
+   */
+  withPolicy(overrides: PolicyOverrides): CaracalAuth {
+    if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))
+      throw new TypeError('CaracalAuth.withPolicy needs an options object')
+    for (const name of Object.keys(overrides)) {
+      if (!(POLICY_OVERRIDES as readonly string[]).includes(name))
+        throw new TypeError(
+          `CaracalAuth.withPolicy option "${name}" cannot differ from the parent's (only ${POLICY_OVERRIDES.join(', ')})`,
+        )
+    }
+    const merged: Record<string, unknown> = { ...this.#input }
+    // An alias given as an override replaces both spellings of the parent's.
+    if ('zoneId' in overrides || 'expectedZoneId' in overrides) {
+      delete merged.zoneId
+      delete merged.expectedZoneId
+    }
+    if ('requireSession' in overrides || 'requireAgent' in overrides) {
+      delete merged.requireSession
+      delete merged.requireAgent
+    }
+    inheritedEngine = this.#engine
+    try {
+      return new CaracalAuth({ ...merged, ...overrides } as CaracalAuthOptions)
+    } finally {
+      inheritedEngine = undefined
+    }
   }
 
   /** Options as resolved (defaults filled in); adapters read the policy and metadata URL here. */
@@ -200,11 +273,13 @@ export class CaracalAuth {
     }
   }
 
-  /** Stops fetching, releases the keys and drops the cache; later calls fail with invalid_token. */
+  /**
+   * Stops fetching, releases the keys and drops the cache; later calls fail with invalid_token.
+   * On a verifier made by `withPolicy` it closes that verifier only; on the first one, all of them.
+   */
   async close(): Promise<void> {
     this.#closed = true
-    this.#jwks.close()
-    this.#cache?.clear()
+    if (!this.#derived) this.#engine.close()
   }
 
   /**
@@ -215,12 +290,12 @@ export class CaracalAuth {
   #claimsOf(token: unknown): Claims | Promise<Claims> {
     if (token === undefined || token === null || token === '') throw new CaracalAuthError('missing_token', 'no token')
     if (typeof token !== 'string') throw invalidToken('token must be a string')
-    if (this.#closed) throw invalidToken('verifier is closed')
+    if (this.#closed || this.#engine.closed) throw invalidToken('verifier is closed')
     const nowMs = this.#o.now()
     const cached = this.#cache?.get(token)
     // While the keys cannot be trusted (not loaded, or stale past jwks.maxStaleMs) no hit counts:
     // the token takes the full path, which waits for one refresh at most and fails as the keys do.
-    if (cached !== undefined && this.#jwks.unavailableReason() === undefined) {
+    if (cached !== undefined && cached.source === this.#jwks && this.#jwks.unavailableReason() === undefined) {
       const m = cached.mandate
       try {
         checkTimes(m.claims.expiresAt, m.claims.issuedAt, m.notBefore, nowMs / 1000, this.#o.claimRules)
@@ -265,7 +340,7 @@ export class CaracalAuth {
     } else {
       mandate = verdict.mandate
     }
-    this.#cache?.set(token, mandate, key)
+    this.#cache?.set(token, mandate, key, this.#jwks)
     return mandate
   }
 

@@ -1,4 +1,4 @@
-export { CaracalAuth, type CaracalAuthStats } from './caracal-auth.js'
+export { CaracalAuth, type CaracalAuthStats, type PolicyOverrides } from './caracal-auth.js'
 export {
   CaracalAuthError,
   ERROR_CODES,

@@ -26,6 +26,8 @@ export interface CachedMandate {
   readonly mandate: VerifiedMandate
   /** The key that verified it: a hit counts only while that key is still published. */
   readonly key: VerifyingKey
+  /** The key set it came from: verifiers of another zone (another key set) do not take it as a hit. */
+  readonly source: object
 }
 
 const keyOf = (token: string): string => token.slice(-KEY_CHARS)
@@ -46,8 +48,8 @@ export class VerifiedTokenCache {
     return entry !== undefined && entry.token === token ? entry : undefined
   }
 
-  set(token: string, mandate: VerifiedMandate, key: VerifyingKey): void {
-    this.#entries.set(keyOf(token), { token, mandate, key })
+  set(token: string, mandate: VerifiedMandate, key: VerifyingKey, source: object): void {
+    this.#entries.set(keyOf(token), { token, mandate, key, source })
   }
 
   delete(token: string): void {
