@@ -322,17 +322,14 @@ describe.each(TEST_BACKENDS)('verify never throws anything but CaracalAuthError,
     const next = generator(SEED)
     const problems: string[] = []
     const codes = new Map<string, number>()
-    let ran = 0
     for (let i = 0; i < RANDOM_INPUTS; i++) {
       const { input, mutated } = next()
       const r = await outcome(auth.verify, input)
-      ran++
       if (r.other !== undefined) problems.push(`#${i} (seed ${SEED}): threw ${String(r.other)}`)
       else if (r.code === undefined && mutated) problems.push(`#${i} (seed ${SEED}): a changed token verified`)
       else codes.set(r.code ?? 'accepted', (codes.get(r.code ?? 'accepted') ?? 0) + 1)
     }
     expect(problems).toEqual([])
-    expect(ran).toBe(RANDOM_INPUTS)
     // The mix reached more than the parser: some inputs got past the signature to the claim rules.
     expect(codes.get('invalid_token')).toBeGreaterThan(RANDOM_INPUTS / 2)
     expect(
