@@ -677,6 +677,7 @@ export class RedisRevocationStore implements RevocationStore {
         if (reconnected) await this.#afterReconnect(r)
         reconnected = false
         if (this.#overflowed && this.#local.hasRoom()) await this.#reloadAfterOverflow()
+        const readFrom = r.streams.map((s) => s.lastId)
         const reply = await r.conn.call(
           'XREAD',
           'COUNT',
@@ -692,7 +693,7 @@ export class RedisRevocationStore implements RevocationStore {
         const full = this.#applyReply(r.streams, reply)
         // Every read, not only after a reconnect: entries trimmed while we were connected but
         // behind leave no trace in what XREAD returns.
-        await this.#checkGaps(r)
+        await this.#checkGaps(r, readFrom)
         if (!full) this.#markSynced(r.streams, readAt)
       } catch (error) {
         if (stop.aborted) return
@@ -820,11 +821,15 @@ export class RedisRevocationStore implements RevocationStore {
    * is started at once, on the reconciler's connection, while the reads go on) or the stream was
    * recreated (then it is read again from its start, and the keys scanned too).
    */
-  async #checkGaps(r: Reader): Promise<void> {
+  async #checkGaps(r: Reader, readFrom?: readonly string[]): Promise<void> {
     const infos = await this.#streamInfos(r)
     let gap = false
     for (const [i, followed] of r.streams.entries()) {
       const info = infos[i]
+      // Where the read started: an entry trimmed before the read leaves no trace in what it
+      // returned, and the read then ends at or past the stream's first entry — so the head is
+      // compared with where the read began, not with where it ended.
+      const from = readFrom?.[i] ?? followed.lastId
       if (info === undefined) {
         // Gone (Redis restarted empty, or someone deleted it): read a new one from its start.
         if (followed.lastId !== '0-0') {
@@ -840,17 +845,18 @@ export class RedisRevocationStore implements RevocationStore {
         gap = true
         continue
       }
-      // Nothing was added after our last ID, so nothing after it can be missing.
-      if (generated === 0) continue
+      // Nothing was added after where we read from, so nothing after it can be missing.
+      if (info.lastGeneratedId !== undefined && compareStreamIds(info.lastGeneratedId, from) === 0) continue
       // Nothing was ever removed from the stream (Redis 7.0: as many entries as were ever added).
       if (info.entriesAdded !== undefined && info.entriesAdded === info.length) continue
       // Trimming removes from the head and leaves max-deleted-entry-id alone (Redis 7.0), so a first
       // entry past ours, or none at all, may hide a gap; XDEL after ours shows in max-deleted-entry-id.
-      // When only our own last entry was trimmed this scans for nothing: it only costs a SCAN.
+      // When only entries we had read were trimmed this scans for nothing: a SCAN, and only when the
+      // stream retains less than one read's worth behind its end.
       if (
         info.firstId === undefined ||
-        compareStreamIds(info.firstId, followed.lastId) > 0 ||
-        (info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, followed.lastId) > 0)
+        compareStreamIds(info.firstId, from) > 0 ||
+        (info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, from) > 0)
       ) {
         gap = true
       }
