@@ -156,6 +156,18 @@ const MAX_RECLAIM_PAGES = 20
 /** How long `ensureGroup` waits for the consumer's connection. */
 const CONNECT_WAIT_MS = 2_000
 
+/**
+ * Errors of Redis or of the link rather than of the entry: trying again later can succeed, so they
+ * never count against an entry's delivery cap.
+ */
+function isTransient(error: unknown): boolean {
+  const message = errorMessage(error)
+  return (
+    /^(OOM|READONLY|LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|EXECABORT)\b/.test(message) ||
+    /connection|not connected|timed out|ECONNRESET|ECONNREFUSED|EPIPE|socket/i.test(message)
+  )
+}
+
 /** What one stream's events mean: how to check one, apply it locally and make it durable. */
 interface MessageHandler<Store, Accepted> {
   readonly storeMethod: keyof Store & string
@@ -474,13 +486,24 @@ export abstract class RedisStreamGroupConsumer<Store extends object, Accepted> {
     return counts
   }
 
+  /**
+   * Past `maxDeliveries` an entry gets one more try, and is dead-lettered only if that fails too,
+   * and not because Redis itself is failing (out of memory, read-only, loading, disconnected):
+   * an outage must not turn every revocation published during it into a dead letter.
+   */
   async #handleCounted(conn: Redis, entry: StreamEntry, deliveries: Map<string, number> | undefined): Promise<void> {
     const count = deliveries?.get(entry.id) ?? 1
-    if (count > this.#maxDeliveries && !entry.deleted) {
-      await this.#deadLetter(conn, entry, 'delivery_limit', ['deliveries', String(count)])
+    if (count <= this.#maxDeliveries || entry.deleted) {
+      await this.#handle(conn, entry)
       return
     }
-    await this.#handle(conn, entry)
+    try {
+      await this.#handle(conn, entry)
+    } catch (error) {
+      if (isTransient(error)) throw error
+      const reason = errorMessage(error).slice(0, 200)
+      await this.#deadLetter(conn, entry, 'delivery_limit', ['deliveries', String(count), 'error', reason])
+    }
   }
 
   async #readNew(conn: Redis): Promise<number> {
