@@ -293,22 +293,24 @@ export class CaracalAuth {
     if (this.#closed || this.#engine.closed) throw invalidToken('verifier is closed')
     const nowMs = this.#o.now()
     const cached = this.#cache?.get(token)
-    // While the keys cannot be trusted (not loaded, or stale past jwks.maxStaleMs) no hit counts:
-    // the token takes the full path, which waits for one refresh at most and fails as the keys do.
-    if (cached !== undefined && cached.source === this.#jwks && this.#jwks.unavailableReason() === undefined) {
-      const m = cached.mandate
-      try {
-        checkTimes(m.claims.expiresAt, m.claims.issuedAt, m.notBefore, nowMs / 1000, this.#o.claimRules)
-        // A key removed from the JWKS (rotated out, or pulled after a compromise) stops its tokens
-        // at once, cached or not: a fresh token signed by it is refused too.
-        if (!this.#jwks.isCurrent(cached.key)) throw invalidToken('signing key is no longer published')
-      } catch (error) {
-        this.#cache!.delete(token)
-        throw error
+    // A hit counts only while the token would get the very key that verified it: a key removed
+    // from the JWKS (rotated out, pulled after a compromise), a kid that became ambiguous, keys
+    // not trusted any more (stale past jwks.maxStaleMs) — in every such case the entry goes and the
+    // token takes the full path, so a cached token gets exactly the answer a fresh one gets.
+    if (cached !== undefined && cached.source === this.#jwks) {
+      if (this.#jwks.lookup(cached.alg, cached.kid).key === cached.key) {
+        const m = cached.mandate
+        try {
+          checkTimes(m.claims.expiresAt, m.claims.issuedAt, m.notBefore, nowMs / 1000, this.#o.claimRules)
+        } catch (error) {
+          this.#cache!.delete(token)
+          throw error
+        }
+        this.#hits++
+        checkPolicy(m, this.#o.policy)
+        return this.#lastChecks(m)
       }
-      this.#hits++
-      checkPolicy(m, this.#o.policy)
-      return this.#lastChecks(m)
+      this.#cache!.delete(token)
     }
     if (this.#cache !== undefined) this.#misses++
     const jws = splitCompact(token, this.#o.maxTokenLength)
@@ -340,7 +342,7 @@ export class CaracalAuth {
     } else {
       mandate = verdict.mandate
     }
-    this.#cache?.set(token, mandate, key, this.#jwks)
+    this.#cache?.set(token, { mandate, key, alg: jws.header.alg, kid: jws.header.kid, source: this.#jwks })
     return mandate
   }
 

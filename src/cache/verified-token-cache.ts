@@ -16,6 +16,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { VerifyingKey } from '../backends/types.js'
+import type { Algorithm } from '../jws/algorithms.js'
 import type { VerifiedMandate } from '../policy/claims.js'
 
 /** 32 base64url characters: 192 bits of the signature. */
@@ -28,6 +29,9 @@ export interface CachedMandate {
   readonly key: VerifyingKey
   /** The key set it came from: verifiers of another zone (another key set) do not take it as a hit. */
   readonly source: object
+  /** The header's alg and kid: on a hit the token must still get `key` from its key set. */
+  readonly alg: Algorithm
+  readonly kid: string | undefined
 }
 
 const keyOf = (token: string): string => token.slice(-KEY_CHARS)
@@ -48,8 +52,8 @@ export class VerifiedTokenCache {
     return entry !== undefined && entry.token === token ? entry : undefined
   }
 
-  set(token: string, mandate: VerifiedMandate, key: VerifyingKey, source: object): void {
-    this.#entries.set(keyOf(token), { token, mandate, key, source })
+  set(token: string, entry: Omit<CachedMandate, 'token'>): void {
+    this.#entries.set(keyOf(token), { token, ...entry })
   }
 
   delete(token: string): void {

@@ -44,8 +44,6 @@ export class KeySet {
   #byKid = new Map<string, Entry | 'ambiguous'>()
   /** Usable keys per algorithm, for tokens without kid. */
   #byAlg = new Map<Algorithm, Entry[]>()
-  /** The keys in use now: a verified-token cache hit is honoured only while its key is here. */
-  #current = new Set<VerifyingKey>()
   #ignored: readonly IgnoredKey[] = []
   readonly #warned = new Set<string>()
   readonly #backendFor: BackendForAlgorithm
@@ -61,11 +59,6 @@ export class KeySet {
   /** The keys of the last `replace` that were not imported, with the reason. */
   get ignored(): readonly IgnoredKey[] {
     return this.#ignored
-  }
-
-  /** Whether `key` is still one of this set's keys (false once it left the JWKS or the set was cleared). */
-  has(key: VerifyingKey): boolean {
-    return this.#current.has(key)
   }
 
   /** Replaces the set with the keys of `jwks`, reusing keys already imported. */
@@ -98,7 +91,6 @@ export class KeySet {
     // What is left in `previous` was not carried over: its keys are retired.
     for (const old of previous.values()) old.key.release()
     this.#entries = entries
-    this.#current = new Set(entries.map((e) => e.key))
     this.#ignored = Object.freeze(ignored.map((i) => Object.freeze(i)))
     this.#byKid = new Map()
     this.#byAlg = new Map(ALL_ALGORITHMS.map((a) => [a, [] as Entry[]]))
@@ -129,7 +121,6 @@ export class KeySet {
   clear(): void {
     for (const e of this.#entries) e.key.release()
     this.#entries = []
-    this.#current = new Set()
     this.#byKid = new Map()
     this.#byAlg = new Map()
   }

@@ -7,7 +7,7 @@
  * as `unavailable` (a temporary failure of ours, not a bad token) until a fetch succeeds.
  */
 import type { Algorithm } from '../jws/algorithms.js'
-import type { BackendForAlgorithm, VerifyingKey } from '../backends/types.js'
+import type { BackendForAlgorithm } from '../backends/types.js'
 import { fetchJwks, JwksFetchError } from './fetch-jwks.js'
 import { KeySet, type IgnoredKey, type KeyLookup } from './key-set.js'
 
@@ -158,11 +158,6 @@ export class JwksSource {
       })
     this.#inflight = flight
     return flight
-  }
-
-  /** Whether `key` is still in the key set: a key that left the JWKS vouches for nothing, cached or not. */
-  isCurrent(key: VerifyingKey): boolean {
-    return this.#keys.has(key)
   }
 
   stats(): JwksStats {
