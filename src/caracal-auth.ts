@@ -191,7 +191,10 @@ export class CaracalAuth {
   #checkReplay(m: VerifiedMandate): Claims | Promise<Claims> {
     const store = this.#o.replay
     if (store === undefined || m.claims.use !== 'resource') return m.claims
-    const ttlMs = Math.max(1, (m.claims.expiresAt + this.#o.claimRules.expLeewaySec) * 1000 - this.#o.now())
+    // As long as any instance could still accept it: its exp and leeway, plus the leeway a clock
+    // running behind ours is allowed (futureLeewaySec), since the record is shared. Longer costs nothing.
+    const r = this.#o.claimRules
+    const ttlMs = Math.max(1, (m.claims.expiresAt + r.expLeewaySec + r.futureLeewaySec) * 1000 - this.#o.now())
     let answer: boolean | Promise<boolean>
     try {
       answer = store.firstUse(m.claims.jti, ttlMs)

@@ -94,8 +94,11 @@ export class InMemoryRevocationStore implements RevocationStore {
       if (this.#expiries.size >= this.#maxEntries) throw this.#full()
     }
     this.#expiries.set(anchor, expiry)
-    this.#push(expiry, anchor)
-    // Stale heap entries (extended or deleted anchors) are bounded by the live ones: amortised O(1).
+    // An anchor already held keeps its heap entry, due no later than its new expiry: when it
+    // surfaces it moves down to the new one (#expire), so a TTL extended a million times leaves no
+    // stale entries behind.
+    if (current === undefined) this.#push(expiry, anchor)
+    // Stale entries now come only from delete(): a rebuild when they outnumber the live ones.
     if (this.#heapExpiry.length > 2 * this.#expiries.size + 1024) this.#rebuild()
   }
 
@@ -156,11 +159,16 @@ export class InMemoryRevocationStore implements RevocationStore {
     let removed = 0
     while (ex.length > 0 && ex[0]! <= now && removed < limit) {
       const anchor = an[0]!
-      if (this.#expiries.get(anchor) === ex[0]) {
+      const due = ex[0]!
+      const held = this.#expiries.get(anchor)
+      this.#pop()
+      if (held === due) {
         this.#expiries.delete(anchor)
         removed++
+      } else if (held !== undefined && held > due) {
+        // Extended since it was pushed: due again at its new expiry (unless a later push already is).
+        this.#push(held, anchor)
       }
-      this.#pop()
     }
   }
 
