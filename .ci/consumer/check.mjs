@@ -6,13 +6,25 @@ import * as dev from 'caracal-fastmcp/dev'
 import * as jws from 'caracal-fastmcp/jws'
 import * as mcpSdk from 'caracal-fastmcp/mcp-sdk'
 import * as redis from 'caracal-fastmcp/redis'
+import * as compatExpress from 'caracal-fastmcp/compat/express'
+import * as compatFastmcp from 'caracal-fastmcp/compat/fastmcp'
+import * as compatIdentity from 'caracal-fastmcp/compat/identity'
+import * as compatRevocation from 'caracal-fastmcp/compat/revocation'
+import * as compatRevocationRedis from 'caracal-fastmcp/compat/revocation-redis'
+import * as compatVerify from 'caracal-fastmcp/compat/verify'
 
 for (const [entry, names] of [
   [root, ['CaracalAuth', 'CaracalAuthError', 'InMemoryRevocationStore', 'createAuthenticate', 'hasScopes']],
   [dev, ['startDevSts', 'signJws', 'generateSigningKey']],
   [jws, ['verifyJws', 'verifySignature']],
   [mcpSdk, ['mcpSdkVerifier', 'protectedResourceMetadataHandler']],
-  [redis, ['RedisRevocationStore', 'RedisRevocationConsumer', 'FAIL_FAST_REDIS_OPTIONS']],
+  [redis, ['RedisRevocationStore', 'RedisRevocationConsumer', 'RedisReplayStore', 'FAIL_FAST_REDIS_OPTIONS']],
+  [compatIdentity, ['verify', 'createJwksCache', 'warmJwks', 'clearJwksCache', 'CaracalError', 'TokenInvalidError']],
+  [compatVerify, ['authenticate', 'createMandateVerifier', 'extractBearer', 'httpStatusForAuthError', 'authErrorBody']],
+  [compatRevocation, ['InMemoryRevocationStore']],
+  [compatRevocationRedis, ['RedisRevocationStore', 'RedisRevocationConsumer', 'RedisDelegationInvalidationConsumer']],
+  [compatFastmcp, ['verifyFastMcpToken', 'FastMcpAuthError', 'extractBearer']],
+  [compatExpress, ['caracalAuth']],
 ]) {
   for (const name of names) assert.ok(entry[name] !== undefined, `export ${name} is missing`)
 }

@@ -46,3 +46,17 @@ export async function consumer(token: string): Promise<string> {
     return error instanceof CaracalAuthError ? `${error.code} ${error.status}` : 'other'
   }
 }
+
+// The drop-in entry points type-check as their Caracal counterparts are used.
+import { caracalAuth } from 'caracal-fastmcp/compat/express'
+import { verifyFastMcpToken } from 'caracal-fastmcp/compat/fastmcp'
+import { type JwtConfig, verify } from 'caracal-fastmcp/compat/identity'
+import { InMemoryRevocationStore as CompatMemoryStore } from 'caracal-fastmcp/compat/revocation'
+import { RedisRevocationStore as CompatRedisStore } from 'caracal-fastmcp/compat/revocation-redis'
+import { type AuthResult, createMandateVerifier } from 'caracal-fastmcp/compat/verify'
+
+export const dropIn = { caracalAuth, verifyFastMcpToken, verify, CompatMemoryStore, CompatRedisStore }
+export async function compat(token: string, config: JwtConfig): Promise<AuthResult> {
+  const verifier = createMandateVerifier({ ...config, revocations: new CompatMemoryStore() })
+  return verifier.authenticate(token, { requiredScopes: ['tool:call'] })
+}
