@@ -66,10 +66,27 @@ export function ownConnection(client: RedisClient, overrides: Partial<RedisOptio
   }) as unknown as Redis
 }
 
-/** The master nodes of a Cluster (each holds its own slots' keys), or the one Redis. */
-export function scanTargets(client: Redis): Redis[] {
+/**
+ * The master nodes of a Cluster (each holds its own slots' keys), or the one Redis. A Cluster's
+ * node whose link dropped leaves its pool until the slot map is refreshed, and nothing a scan sends
+ * would make ioredis refresh it: so the map is refreshed first, and a master of the map missing from
+ * the pool is an error (the scan is tried again) — never a scan that skips a master and counts as done.
+ */
+export async function scanTargets(client: Redis): Promise<Redis[]> {
   const cluster = client as unknown as RedisClient
-  return isCluster(cluster) ? cluster.nodes('master') : [client]
+  if (!isCluster(cluster)) return [client]
+  await new Promise<void>((resolve, reject) =>
+    cluster.refreshSlotsCache((error?: Error | null) => (error ? reject(error) : resolve())),
+  )
+  const masters = cluster.nodes('master')
+  const present = new Set(masters.map((n) => `${n.options.host}:${n.options.port}`))
+  const owners = new Set(
+    (cluster.slots as unknown as (string[] | undefined)[]).map((slot) => slot?.[0]).filter((k) => k !== undefined),
+  )
+  for (const owner of owners) {
+    if (!present.has(owner)) throw new Error(`cluster master ${owner} is not connected: the key scan is retried`)
+  }
+  return masters
 }
 
 /**

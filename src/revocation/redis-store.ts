@@ -206,6 +206,8 @@ interface Followed {
   lastId: string
   /** When a read last found this stream read to its end. */
   syncedAt: number
+  /** How far removals from this stream have already been handed to a key scan (`#checkGaps`). */
+  gapSeen?: string
 }
 
 /**
@@ -720,6 +722,7 @@ export class RedisRevocationStore implements RevocationStore {
       const still = await r.conn.call('XRANGE', followed.name, followed.lastId, followed.lastId)
       if (Array.isArray(still) && still.length > 0) continue
       followed.lastId = '0-0'
+      followed.gapSeen = undefined
       diverged = true
     }
     if (diverged) {
@@ -803,7 +806,10 @@ export class RedisRevocationStore implements RevocationStore {
    */
   async #initialLoad(): Promise<void> {
     const caracal = this.#streams.filter((s) => s.role !== 'peer')
-    for (const followed of caracal) followed.lastId = '0-0'
+    for (const followed of caracal) {
+      followed.lastId = '0-0'
+      followed.gapSeen = undefined
+    }
     await this.#catchUp(caracal)
     const newest = await this.#readerOf(this.#peer).xrevrange(this.#peer.name, '+', '-', 'COUNT', 1)
     this.#peer.lastId = parseStreamReply([[this.#peer.name, newest]])[0]?.id ?? '0-0'
@@ -828,12 +834,17 @@ export class RedisRevocationStore implements RevocationStore {
       const info = infos[i]
       // Where the read started: an entry trimmed before the read leaves no trace in what it
       // returned, and the read then ends at or past the stream's first entry — so the head is
-      // compared with where the read began, not with where it ended.
-      const from = readFrom?.[i] ?? followed.lastId
+      // compared with where the read began, not with where it ended. Removals up to a gap already
+      // handed to a scan (`gapSeen`) are not a new gap: an idle store on an emptied stream would
+      // otherwise scan the keys after every read.
+      const read = readFrom?.[i] ?? followed.lastId
+      const from =
+        followed.gapSeen !== undefined && compareStreamIds(followed.gapSeen, read) > 0 ? followed.gapSeen : read
       if (info === undefined) {
         // Gone (Redis restarted empty, or someone deleted it): read a new one from its start.
         if (followed.lastId !== '0-0') {
           followed.lastId = '0-0'
+          followed.gapSeen = undefined
           gap = true
         }
         continue
@@ -842,6 +853,7 @@ export class RedisRevocationStore implements RevocationStore {
       if (generated < 0) {
         // Recreated behind our position: its IDs start again below ours.
         followed.lastId = '0-0'
+        followed.gapSeen = undefined
         gap = true
         continue
       }
@@ -853,12 +865,15 @@ export class RedisRevocationStore implements RevocationStore {
       // entry past ours, or none at all, may hide a gap; XDEL after ours shows in max-deleted-entry-id.
       // When only entries we had read were trimmed this scans for nothing: a SCAN, and only when the
       // stream retains less than one read's worth behind its end.
-      if (
-        info.firstId === undefined ||
-        compareStreamIds(info.firstId, from) > 0 ||
-        (info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, from) > 0)
-      ) {
+      const head = info.firstId ?? info.lastGeneratedId
+      const headMoved = head !== undefined && compareStreamIds(head, from) > 0
+      const deletedPast = info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, from) > 0
+      if (headMoved || deletedPast) {
         gap = true
+        // Everything removed up to here is the scan's to find; later checks look past it.
+        let seen = head ?? from
+        if (info.maxDeletedId !== undefined && compareStreamIds(info.maxDeletedId, seen) > 0) seen = info.maxDeletedId
+        followed.gapSeen = seen
       }
     }
     if (gap) {
@@ -944,7 +959,7 @@ export class RedisRevocationStore implements RevocationStore {
    */
   async #loadKeys(conn: Redis = this.#readers[0]!.conn): Promise<void> {
     // A Cluster's keys are spread over its masters: each is scanned on its own.
-    for (const node of scanTargets(conn)) await this.#loadKeysOf(node)
+    for (const node of await scanTargets(conn)) await this.#loadKeysOf(node)
   }
 
   async #loadKeysOf(conn: Redis): Promise<void> {
