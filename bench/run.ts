@@ -27,6 +27,7 @@ const rows: BenchRow[] = [
   ...(wanted('verify') ? await verifySuite({ timeMs }) : []),
   ...(wanted('wasm') ? await optionalSuite('./wasm-suite.js', 'wasmSuite') : []),
   ...(wanted('revocation') ? await optionalSuite('./revocation-suite.js', 'revocationSuite') : []),
+  ...(wanted('compat') ? await optionalSuite('./compat-suite.js', 'compatSuite') : []),
 ]
 
 const byName = new Map(rows.map((r) => [`${r.alg ? `${r.alg} ` : ''}${r.name}`, r]))

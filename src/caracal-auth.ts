@@ -18,6 +18,7 @@ import { resolveOptions, type CaracalAuthOptions, type ResolvedOptions } from '.
 import type { IncomingMessage } from 'node:http'
 import { authenticateRequest, type CaracalSession } from './adapters/fastmcp.js'
 import { VerifierEngine } from './verifier-engine.js'
+import { verifyInline } from './verify-inline.js'
 
 export interface CaracalAuthStats {
   readonly backend: Readonly<Record<Algorithm, BackendName>>
@@ -142,13 +143,24 @@ export class CaracalAuth {
   verify(token: string): Promise<Claims> {
     let claims: Claims | Promise<Claims>
     try {
+      claims = this[verifyInline](token)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return claims instanceof Promise ? claims : Promise.resolve(claims)
+  }
+
+  /** `verify` without its promise, for the drop-in entry points (src/verify-inline.ts). */
+  [verifyInline](token: string): Claims | Promise<Claims> {
+    let claims: Claims | Promise<Claims>
+    try {
       claims = this.#claimsOf(token)
     } catch (error) {
-      return Promise.reject(this.#rejection(error))
+      throw this.#rejection(error)
     }
     if (!(claims instanceof Promise)) {
       this.#accepted++
-      return Promise.resolve(claims)
+      return claims
     }
     return claims.then(
       (c) => {

@@ -9,6 +9,7 @@ import { CaracalAuthError } from '../errors.js'
 import type { BackendChoice } from '../backends/types.js'
 import type { CaracalAuth } from '../caracal-auth.js'
 import type { Claims as EngineClaims } from '../policy/claims.js'
+import { verifyInline } from '../verify-inline.js'
 
 // ---------------------------------------------------------------------------------------------
 // Constants and types (`types.ts` of @caracalai/identity)
@@ -426,12 +427,17 @@ export function policyError(c: EngineClaims, config: Settings): CaracalError | u
  */
 export function verify(token: string, config: JwtConfig & { jwksCache?: JwksCache }): Promise<Claims> {
   let c: Settings
-  let pending: Promise<EngineClaims>
+  let pending: EngineClaims | Promise<EngineClaims>
   try {
     c = settingsOf(config)
-    pending = engineOf(c).verify(token)
+    pending = engineOf(c)[verifyInline](token)
   } catch (error) {
     return Promise.reject(identityErrorOf(error))
+  }
+  // Settled at once when the engine answered at once (a cache hit): no extra promise hop.
+  if (!(pending instanceof Promise)) {
+    const refused = policyError(pending, c)
+    return refused === undefined ? Promise.resolve(pending as unknown as Claims) : Promise.reject(refused)
   }
   return pending.then(
     (claims) => {

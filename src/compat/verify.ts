@@ -35,6 +35,7 @@
  */
 import type { CaracalAuthError } from '../errors.js'
 import type { Claims as EngineClaims } from '../policy/claims.js'
+import { verifyInline } from '../verify-inline.js'
 import { EngineMemo } from './jwks-registry.js'
 import {
   ChainMismatchError,
@@ -330,22 +331,22 @@ const missingToken = (): Promise<AuthResult> => Promise.resolve(failure(authErro
 
 /** After the token was found present. */
 function run(token: string, s: Settings, memo: EngineMemo): Promise<AuthResult> {
+  let claims: EngineClaims | Promise<EngineClaims>
   try {
-    return engineOf(s, memo, MANDATE_USE_RESOURCE)
-      .verify(token)
-      .then(
-        (claims) => {
-          try {
-            return afterIdentity(claims, s)
-          } catch {
-            return failure(authError('invalid_token'))
-          }
-        },
-        (error: unknown) => failure(fromIdentityError(identityErrorOf(error))),
-      )
+    claims = engineOf(s, memo, MANDATE_USE_RESOURCE)[verifyInline](token)
   } catch (error) {
     return Promise.resolve(failure(fromIdentityError(identityErrorOf(error))))
   }
+  const decide = (verified: EngineClaims): AuthResult | Promise<AuthResult> => {
+    try {
+      return afterIdentity(verified, s)
+    } catch {
+      return failure(authError('invalid_token'))
+    }
+  }
+  // Settled at once when the engine answered at once (a cache hit): no extra promise hop.
+  if (!(claims instanceof Promise)) return Promise.resolve(decide(claims))
+  return claims.then(decide, (error: unknown) => failure(fromIdentityError(identityErrorOf(error))))
 }
 
 /**

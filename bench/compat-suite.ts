@@ -1,0 +1,117 @@
+/**
+ * The drop-in entry points against `CaracalAuth` itself (issue 12: within 5%): the same ES256
+ * tokens, the same policy, cached (one token again and again) and cold (a pool larger than every
+ * cache, cycled, so each call verifies a signature). The keys come from a loopback STS, as the
+ * Caracal packages always fetch them.
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { CaracalAuth, InMemoryRevocationStore } from '../src/index.js'
+import { verify as compatVerify } from '../src/compat/identity.js'
+import { InMemoryRevocationStore as CompatRevocations } from '../src/compat/revocation.js'
+import { createMandateVerifier } from '../src/compat/verify.js'
+import { generateSigningKey, signJws } from '../src/dev/sign-jws.js'
+import { AUDIENCE, REQUIRED_SCOPES, ZONE } from './fixtures.js'
+import { measure } from './measure.js'
+import type { BenchRow } from './rows.js'
+
+/** Larger than the 10 000-entry default caches of both, so a cycled pool never hits. */
+const COLD_POOL = 12_000
+
+export async function compatSuite(options: { timeMs: number }): Promise<BenchRow[]> {
+  const key = generateSigningKey('ES256', 'compat-bench')
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [key.publicJwk] }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  try {
+    const now = Math.floor(Date.now() / 1000)
+    // One pool per contender: the two compat entry points share one engine (and its cache), so a
+    // pool they both cycled would give each the other's recent entries as hits.
+    const mint = (tag: string): string[] =>
+      Array.from({ length: COLD_POOL }, (_, i) =>
+        signJws(key, {
+          iss: issuer,
+          aud: AUDIENCE,
+          exp: now + 3600,
+          iat: now,
+          jti: `compat-${tag}-${i}`,
+          sub: `user-${i % 97}`,
+          client_id: 'bench-client',
+          sid: `sid-${i}`,
+          root_sid: `root-${i % 13}`,
+          use: 'resource',
+          sub_type: 'user',
+          scope: 'tool:call documents:read',
+          zone_id: ZONE,
+          agent_session_id: `agent-${i}`,
+        }),
+      )
+    const policy = { requiredScopes: REQUIRED_SCOPES, zoneId: ZONE }
+    const auth = new CaracalAuth({ issuer, audience: AUDIENCE, revocations: new InMemoryRevocationStore(), ...policy })
+    const verifier = createMandateVerifier({
+      issuer,
+      audience: AUDIENCE,
+      revocations: new CompatRevocations(),
+      ...policy,
+    })
+    const config = { issuer, audience: AUDIENCE, ...policy }
+    const contenders = [
+      { name: 'CaracalAuth.verify', pool: mint('auth'), verify: (t: string) => auth.verify(t) },
+      {
+        name: 'compat/identity verify(token, config)',
+        pool: mint('identity'),
+        verify: (t: string) => compatVerify(t, config),
+      },
+      {
+        name: 'compat/verify createMandateVerifier().authenticate',
+        pool: mint('verify'),
+        // Acceptance is checked once before timing; the timed call is the entry point alone.
+        verify: (t: string) => verifier.authenticate(t),
+      },
+    ]
+    // Fetches the keys, and must accept: a refusal would make the comparison mean nothing.
+    for (const c of contenders) {
+      const r = (await c.verify(c.pool[0]!)) as { ok?: boolean } | undefined
+      if (r?.ok === false) throw new Error(`${c.name} refused the bench token`)
+    }
+    const rows: BenchRow[] = []
+    for (const [group, batch] of [
+      ['cached', 256],
+      ['cold', 1],
+    ] as const) {
+      const tasks = contenders.map((c) => {
+        const tokens = group === 'cached' ? [c.pool[0]!] : c.pool
+        const wire = tokens.map((t) => Buffer.from(t, 'latin1'))
+        let i = 0
+        return {
+          name: `${group} ${c.name}`,
+          batch,
+          fn: async () => {
+            for (let b = 0; b < batch; b++) {
+              await c.verify(wire[i]!.toString('latin1'))
+              i = i + 1 === wire.length ? 0 : i + 1
+            }
+          },
+        }
+      })
+      const opsPerSec = await measure(tasks, options.timeMs)
+      contenders.forEach((c, k) => {
+        rows.push({
+          suite: 'compat',
+          alg: 'ES256',
+          group,
+          name: `${c.name} (${group})`,
+          opsPerSec: opsPerSec[k]!,
+          baseline: `ES256 CaracalAuth.verify (${group})`,
+        })
+      })
+    }
+    await auth.close()
+    return rows
+  } finally {
+    server.closeAllConnections()
+    server.close()
+  }
+}
