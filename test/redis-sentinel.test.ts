@@ -19,7 +19,9 @@ import {
   RedisRevocationStore,
   signRevocationEvent,
 } from '../src/redis.js'
+import { CaracalAuth } from '../src/index.js'
 import { eventually, fieldsOf } from './support/redis.js'
+import { AUDIENCE, ISSUER, NOW_MS, mint, staticJwks } from './support/mandates.js'
 import {
   LOOPBACK,
   describeWithRedisTopology,
@@ -175,6 +177,31 @@ describeWithRedisTopology('the revocation store and consumer on Redis Sentinel, 
     // On the replica too before the failover starts: these must survive it whatever happens.
     await sentinel.replicated()
 
+    // Mandates of the sessions revoked before the failover are presented all through it: never
+    // accepted (refused as revoked, or as unavailable while the mirror cannot vouch).
+    const auth = new CaracalAuth({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      revocations: store,
+      jwks: { keys: staticJwks },
+      now: () => NOW_MS,
+    })
+    const presented = { accepted: 0, refused: 0 }
+    let verifying = true
+    const verifier = (async () => {
+      while (verifying) {
+        for (const anchor of before) {
+          const accepted = await auth.verify(mint({ jti: `during-failover-${anchor}`, sid: anchor })).then(
+            () => true,
+            () => false,
+          )
+          if (accepted) presented.accepted++
+          else presented.refused++
+        }
+        await sleep(20)
+      }
+    })()
+
     // Publishing goes on, every 20 ms, through the failover and until the nodes agree again.
     const during: { anchor: string; port: number }[] = []
     let publishing = true
@@ -195,6 +222,10 @@ describeWithRedisTopology('the revocation store and consumer on Redis Sentinel, 
     await sleep(300)
     publishing = false
     await publisher
+    verifying = false
+    await verifier
+    expect(presented.accepted).toBe(0)
+    expect(presented.refused).toBeGreaterThan(0)
 
     const kept = await keptAnchors(to)
     // Redis kept what was on both nodes before the switch, and what went to the new master.
