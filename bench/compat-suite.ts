@@ -10,8 +10,7 @@ import { CaracalAuth, InMemoryRevocationStore } from '../src/index.js'
 import { verify as compatVerify } from '../src/compat/identity.js'
 import { InMemoryRevocationStore as CompatRevocations } from '../src/compat/revocation.js'
 import { createMandateVerifier } from '../src/compat/verify.js'
-import { generateSigningKey, signJws } from '../src/dev/sign-jws.js'
-import { AUDIENCE, REQUIRED_SCOPES, ZONE } from './fixtures.js'
+import { AUDIENCE, REQUIRED_SCOPES, ZONE, makeFixture, type AlgFixture } from './fixtures.js'
 import { measure } from './measure.js'
 import type { BenchRow } from './rows.js'
 
@@ -19,35 +18,17 @@ import type { BenchRow } from './rows.js'
 const COLD_POOL = 12_000
 
 export async function compatSuite(options: { timeMs: number }): Promise<BenchRow[]> {
-  const key = generateSigningKey('ES256', 'compat-bench')
+  // One fixture (key and token pool) per contender: the two compat entry points share one engine
+  // (and its cache), so a pool they both cycled would give each the other's recent entries as hits.
+  const fixtures: AlgFixture[] = []
   const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [key.publicJwk] }))
+    const keys = fixtures.map((f) => f.key.publicJwk)
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys }))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   try {
-    const now = Math.floor(Date.now() / 1000)
-    // One pool per contender: the two compat entry points share one engine (and its cache), so a
-    // pool they both cycled would give each the other's recent entries as hits.
-    const mint = (tag: string): string[] =>
-      Array.from({ length: COLD_POOL }, (_, i) =>
-        signJws(key, {
-          iss: issuer,
-          aud: AUDIENCE,
-          exp: now + 3600,
-          iat: now,
-          jti: `compat-${tag}-${i}`,
-          sub: `user-${i % 97}`,
-          client_id: 'bench-client',
-          sid: `sid-${i}`,
-          root_sid: `root-${i % 13}`,
-          use: 'resource',
-          sub_type: 'user',
-          scope: 'tool:call documents:read',
-          zone_id: ZONE,
-          agent_session_id: `agent-${i}`,
-        }),
-      )
+    for (const tag of ['-auth', '-identity', '-verify']) fixtures.push(makeFixture('ES256', COLD_POOL, issuer, tag))
     const policy = { requiredScopes: REQUIRED_SCOPES, zoneId: ZONE }
     const auth = new CaracalAuth({ issuer, audience: AUDIENCE, revocations: new InMemoryRevocationStore(), ...policy })
     const verifier = createMandateVerifier({
@@ -58,15 +39,15 @@ export async function compatSuite(options: { timeMs: number }): Promise<BenchRow
     })
     const config = { issuer, audience: AUDIENCE, ...policy }
     const contenders = [
-      { name: 'CaracalAuth.verify', pool: mint('auth'), verify: (t: string) => auth.verify(t) },
+      { name: 'CaracalAuth.verify', pool: fixtures[0]!.pool, verify: (t: string) => auth.verify(t) },
       {
         name: 'compat/identity verify(token, config)',
-        pool: mint('identity'),
+        pool: fixtures[1]!.pool,
         verify: (t: string) => compatVerify(t, config),
       },
       {
         name: 'compat/verify createMandateVerifier().authenticate',
-        pool: mint('verify'),
+        pool: fixtures[2]!.pool,
         // Acceptance is checked once before timing; the timed call is the entry point alone.
         verify: (t: string) => verifier.authenticate(t),
       },

@@ -16,18 +16,19 @@ export interface AlgFixture {
   readonly hot: string
 }
 
-export function makeFixture(alg: Algorithm, poolSize: number): AlgFixture {
-  const key = generateSigningKey(alg, `${alg.toLowerCase()}-bench`)
+/** `issuer` and `tag` (in kid and jti) for fixtures of other suites, whose STS runs elsewhere. */
+export function makeFixture(alg: Algorithm, poolSize: number, issuer = ISSUER, tag = ''): AlgFixture {
+  const key = generateSigningKey(alg, `${alg.toLowerCase()}-bench${tag}`)
   const now = Math.floor(Date.now() / 1000)
   const pool: string[] = []
   for (let i = 0; i < poolSize; i++) {
     pool.push(
       signJws(key, {
-        iss: ISSUER,
+        iss: issuer,
         aud: AUDIENCE,
         exp: now + 3600,
         iat: now,
-        jti: `${alg}-${i}`,
+        jti: `${alg}${tag}-${i}`,
         sub: `user-${i % 97}`,
         client_id: 'bench-client',
         sid: `sid-${i}`,
