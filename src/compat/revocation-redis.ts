@@ -615,15 +615,18 @@ class StructuralConsumer implements ConsumerBacking {
   }
 }
 
-export class RedisRevocationConsumer {
+/** What both consumers are: one backing (ours on ioredis, Caracal's design on a structural client). */
+abstract class CompatConsumer {
   readonly #backing: ConsumerBacking
 
-  constructor(
+  protected constructor(
+    name: string,
+    role: 'revocations' | 'delegations',
     redis: RedisRevocationClient | RedisClient,
     store: RedisRevocationStore | ApplyTarget,
     opts: RedisRevocationConsumerOptions,
   ) {
-    this.#backing = consumerFor('RedisRevocationConsumer', 'revocations', redis, store, opts)
+    this.#backing = consumerFor(name, role, redis, store, opts)
   }
 
   /** Creates the group at id 0 (and the stream, MKSTREAM) if missing; an existing group is left as it is. */
@@ -642,29 +645,22 @@ export class RedisRevocationConsumer {
   }
 }
 
-export class RedisDelegationInvalidationConsumer {
-  readonly #backing: ConsumerBacking
-
+export class RedisRevocationConsumer extends CompatConsumer {
   constructor(
     redis: RedisRevocationClient | RedisClient,
     store: RedisRevocationStore | ApplyTarget,
     opts: RedisRevocationConsumerOptions,
   ) {
-    this.#backing = consumerFor('RedisDelegationInvalidationConsumer', 'delegations', redis, store, opts)
+    super('RedisRevocationConsumer', 'revocations', redis, store, opts)
   }
+}
 
-  /** Creates the group at id 0 (and the stream, MKSTREAM) if missing; an existing group is left as it is. */
-  ensureGroup(): Promise<void> {
-    return this.#backing.ensureGroup()
-  }
-
-  /** Entries idle past `pendingIdleMs` first, then new ones, waiting up to `blockMs`; how many were handled. */
-  pollOnce(): Promise<number> {
-    return this.#backing.pollOnce()
-  }
-
-  /** Closes the consumer's own connection (not your client); a blocked `pollOnce` ends. Also done when your client ends. */
-  close(): Promise<void> {
-    return this.#backing.close()
+export class RedisDelegationInvalidationConsumer extends CompatConsumer {
+  constructor(
+    redis: RedisRevocationClient | RedisClient,
+    store: RedisRevocationStore | ApplyTarget,
+    opts: RedisRevocationConsumerOptions,
+  ) {
+    super('RedisDelegationInvalidationConsumer', 'delegations', redis, store, opts)
   }
 }
