@@ -7,6 +7,12 @@
  * `req.caracalClaims` and `req.caracalContext` (claims first, then the W3C Trace Context and Baggage
  * headers) as the original sets them; and the bound context, through this module and through
  * `@caracalai/sdk/advanced` when that package is present.
+ *
+ * The error table (with its deployment rules: zone, hop names, exp, empty claims, epochs) runs on
+ * every backend (issue 12: the same results on the same inputs on each): its routes are mounted
+ * once per backend, under `/<backend>/`, with dependencies carrying a `jwksCache` made by
+ * `createJwksCacheOn(backend)`, the hook behind `createJwksCache`, as a user passes a cache. The
+ * docs-style routes use the default cache, as the docs do.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createRequire } from 'node:module'
@@ -15,6 +21,8 @@ import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { caracalAuth, current, type CaracalContext, type CaracalRequest } from '../src/compat/express.js'
+import type { JwksCache } from '../src/compat/identity.js'
+import { createJwksCacheOn, registryOf } from '../src/compat/identity-core.js'
 import { InMemoryRevocationStore } from '../src/compat/revocation.js'
 import {
   createMandateVerifier,
@@ -24,6 +32,8 @@ import {
   type MandateVerifier,
 } from '../src/compat/verify.js'
 import { tamper } from '../src/demo/tour.js'
+import type { BackendChoice } from '../src/backends/types.js'
+import { TEST_BACKENDS } from './support/backends.js'
 import { startCaracalSts, type CaracalSts } from './support/caracal-sts.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -65,11 +75,28 @@ let base: URL
 let server: Server
 let handlerRuns = 0
 const closers: (() => Promise<void> | void)[] = []
+/** The cache behind each backend's routes. */
+const caches = new Map<BackendChoice, JwksCache>()
 
 const nowSec = (): number => Math.floor(Date.now() / 1000)
 
-function depsOf(revocations: AuthDeps['revocations']): AuthDeps {
-  return { issuer: sts.issuer, audience: sts.audience, zoneId: sts.zoneId, revocations }
+function depsOf(revocations: AuthDeps['revocations'], jwksCache?: JwksCache): AuthDeps {
+  const deps: AuthDeps = { issuer: sts.issuer, audience: sts.audience, zoneId: sts.zoneId, revocations }
+  return jwksCache === undefined ? deps : { ...deps, jwksCache }
+}
+
+/**
+ * How many mandates the engines behind `cache` accepted, checking on the way that each engine
+ * verifies ES256 on `backend` (`auto` picks its own stages).
+ */
+function acceptedOn(cache: JwksCache, backend: BackendChoice): number {
+  let accepted = 0
+  for (const engine of registryOf(cache).engines()) {
+    const stats = engine.stats()
+    if (backend !== 'auto') expect(stats.backend.ES256).toBe(backend)
+    accepted += stats.verifications.accepted
+  }
+  return accepted
 }
 
 /** What a protected handler reports: the request fields the middleware set, and the bound context. */
@@ -246,11 +273,34 @@ beforeAll(async () => {
     res.json({ subject: req.caracal?.sub })
   })
 
-  ROWS.forEach((row, i) => {
-    const store = new InMemoryRevocationStore()
-    row.before?.(store)
-    app.get(`/rows/${i}`, caracalAuth({ verifier: createMandateVerifier(depsOf(store)) }, row.route), report)
+  // An STS nobody listens on: the signing keys cannot be fetched.
+  const closed = await new Promise<Server>((resolve) => {
+    const s = express().listen(0, '127.0.0.1', () => resolve(s))
   })
+  const closedIssuer = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`
+  await new Promise<void>((resolve) => closed.close(() => resolve()))
+
+  for (const backend of TEST_BACKENDS) {
+    const jwksCache = createJwksCacheOn(backend)
+    caches.set(backend, jwksCache)
+    closers.push(() => jwksCache.clear())
+    ROWS.forEach((row, i) => {
+      const store = new InMemoryRevocationStore()
+      row.before?.(store)
+      const verifier = createMandateVerifier(depsOf(store, jwksCache))
+      app.get(`/${backend}/rows/${i}`, caracalAuth({ verifier }, row.route), report)
+    })
+    app.get(
+      `/${backend}/unavailable`,
+      caracalAuth(depsOf({ isRevoked: () => true, unavailableReason: () => 'redis unreachable' }, jwksCache)),
+      report,
+    )
+    app.get(
+      `/${backend}/jwks-down`,
+      caracalAuth({ ...depsOf(new InMemoryRevocationStore(), jwksCache), issuer: closedIssuer }),
+      report,
+    )
+  }
 
   // The dependencies of authenticate, one middleware per route (the "Per-route scope requirements" guide).
   const shared = depsOf(new InMemoryRevocationStore())
@@ -270,19 +320,6 @@ beforeAll(async () => {
     },
     report,
   )
-  app.get(
-    '/unavailable',
-    caracalAuth(depsOf({ isRevoked: () => true, unavailableReason: () => 'redis unreachable' })),
-    report,
-  )
-
-  // An STS nobody listens on: the signing keys cannot be fetched.
-  const closed = await new Promise<Server>((resolve) => {
-    const s = express().listen(0, '127.0.0.1', () => resolve(s))
-  })
-  const closedIssuer = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`
-  await new Promise<void>((resolve) => closed.close(() => resolve()))
-  app.get('/jwks-down', caracalAuth({ ...depsOf(new InMemoryRevocationStore()), issuer: closedIssuer }), report)
 
   server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s))
@@ -360,89 +397,97 @@ describe('as the @caracalai/express docs use it', () => {
   })
 })
 
-describe('every error code’s status and body, with the values of the Caracal sources', () => {
-  it('the table names every code of the verify package', () => {
+describe('the error table', () => {
+  it('names every code of the verify package', () => {
     expect(new Set(ROWS.map((r) => r.code))).toEqual(new Set(Object.keys(STATUS)))
   })
-
-  it.each(ROWS.map((row, i) => ({ ...row, i })))('$name → $code', async (row) => {
-    const runs = handlerRuns
-    const answer = await get(`/rows/${row.i}`, row.headers())
-    expect(handlerRuns).toBe(runs)
-    const body =
-      row.code === 'missing_token'
-        ? MISSING_BODY
-        : { error: row.code, error_description: row.description, error_hint: HINT[row.code] }
-    expect(answer).toEqual({
-      status: STATUS[row.code],
-      body,
-      contentType: 'application/json; charset=utf-8',
-      wwwAuthenticate: null,
-      retryAfter: null,
-    })
-    if (row.control !== undefined) {
-      const accepted = await get(`/rows/${row.i}`, row.control())
-      expect(accepted.status).toBe(200)
-      expect(handlerRuns).toBe(runs + 1)
-    }
-  })
-
-  it('two Authorization headers: refused as no token, even when one of them is valid', async () => {
-    const valid = sts.mintDelegated()
-    const runs = handlerRuns
-    const answer = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
-      const req = httpRequest(new URL('/rows/0', base))
-      // An array value is sent as two header lines.
-      req.setHeader('authorization', [`Bearer ${valid}`, `Bearer ${sts.mintDelegated()}`])
-      req.on('response', (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => {
-          text += chunk
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
-      })
-      req.on('error', reject)
-      req.end()
-    })
-    expect(answer).toEqual({ status: 401, body: MISSING_BODY })
-    expect(handlerRuns).toBe(runs)
-    expect((await get('/rows/0', bearer(valid))).status).toBe(200)
-  })
-
-  it('a revocation store that cannot be trusted: 503 with Retry-After and the session_revoked body', async () => {
-    const runs = handlerRuns
-    const answer = await get('/unavailable', bearer(sts.mintDelegated()))
-    expect(answer).toEqual({
-      status: 503,
-      body: { error: 'session_revoked', error_description: 'Session revoked', error_hint: HINT.session_revoked },
-      contentType: 'application/json; charset=utf-8',
-      wwwAuthenticate: null,
-      retryAfter: '5',
-    })
-    expect(handlerRuns).toBe(runs)
-  })
-
-  it('signing keys that cannot be fetched: 503 with Retry-After and the invalid_token body', async () => {
-    const runs = handlerRuns
-    const answer = await get('/jwks-down', bearer(sts.mintDelegated()))
-    expect(answer).toEqual({
-      status: 503,
-      body: { error: 'invalid_token', error_description: 'Token validation failed', error_hint: HINT.invalid_token },
-      contentType: 'application/json; charset=utf-8',
-      wwwAuthenticate: null,
-      retryAfter: '5',
-    })
-    expect(handlerRuns).toBe(runs)
-  })
-
-  it('no answer carries any part of the token', async () => {
-    const token = tamper(sts.mintDelegated())
-    const answer = await get('/rows/0', bearer(token))
-    const text = JSON.stringify(answer)
-    for (const part of token.split('.')) expect(text).not.toContain(part)
-  })
 })
+
+describe.each(TEST_BACKENDS)(
+  'every error code’s status and body on the %s backend, with the values of the Caracal sources',
+  (backend) => {
+    it.each(ROWS.map((row, i) => ({ ...row, i })))('$name → $code', async (row) => {
+      const runs = handlerRuns
+      const answer = await get(`/${backend}/rows/${row.i}`, row.headers())
+      expect(handlerRuns).toBe(runs)
+      const body =
+        row.code === 'missing_token'
+          ? MISSING_BODY
+          : { error: row.code, error_description: row.description, error_hint: HINT[row.code] }
+      expect(answer).toEqual({
+        status: STATUS[row.code],
+        body,
+        contentType: 'application/json; charset=utf-8',
+        wwwAuthenticate: null,
+        retryAfter: null,
+      })
+      if (row.control !== undefined) {
+        const verified = acceptedOn(caches.get(backend)!, backend)
+        const accepted = await get(`/${backend}/rows/${row.i}`, row.control())
+        expect(accepted.status).toBe(200)
+        expect(handlerRuns).toBe(runs + 1)
+        // Verified by this backend's engine, through the cache in the dependencies.
+        expect(acceptedOn(caches.get(backend)!, backend)).toBe(verified + 1)
+      }
+    })
+
+    it('two Authorization headers: refused as no token, even when one of them is valid', async () => {
+      const valid = sts.mintDelegated()
+      const runs = handlerRuns
+      const answer = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+        const req = httpRequest(new URL(`/${backend}/rows/0`, base))
+        // An array value is sent as two header lines.
+        req.setHeader('authorization', [`Bearer ${valid}`, `Bearer ${sts.mintDelegated()}`])
+        req.on('response', (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (chunk: string) => {
+            text += chunk
+          })
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+      expect(answer).toEqual({ status: 401, body: MISSING_BODY })
+      expect(handlerRuns).toBe(runs)
+      expect((await get(`/${backend}/rows/0`, bearer(valid))).status).toBe(200)
+    })
+
+    it('a revocation store that cannot be trusted: 503 with Retry-After and the session_revoked body', async () => {
+      const runs = handlerRuns
+      const answer = await get(`/${backend}/unavailable`, bearer(sts.mintDelegated()))
+      expect(answer).toEqual({
+        status: 503,
+        body: { error: 'session_revoked', error_description: 'Session revoked', error_hint: HINT.session_revoked },
+        contentType: 'application/json; charset=utf-8',
+        wwwAuthenticate: null,
+        retryAfter: '5',
+      })
+      expect(handlerRuns).toBe(runs)
+    })
+
+    it('signing keys that cannot be fetched: 503 with Retry-After and the invalid_token body', async () => {
+      const runs = handlerRuns
+      const answer = await get(`/${backend}/jwks-down`, bearer(sts.mintDelegated()))
+      expect(answer).toEqual({
+        status: 503,
+        body: { error: 'invalid_token', error_description: 'Token validation failed', error_hint: HINT.invalid_token },
+        contentType: 'application/json; charset=utf-8',
+        wwwAuthenticate: null,
+        retryAfter: '5',
+      })
+      expect(handlerRuns).toBe(runs)
+    })
+
+    it('no answer carries any part of the token', async () => {
+      const token = tamper(sts.mintDelegated())
+      const answer = await get(`/${backend}/rows/0`, bearer(token))
+      const text = JSON.stringify(answer)
+      for (const part of token.split('.')) expect(text).not.toContain(part)
+    })
+  },
+)
 
 describe('req.caracalContext and the bound context', () => {
   const TRACEPARENT = '00-0123456789abcdef0123456789abcdef-0123456789abcdef-01'

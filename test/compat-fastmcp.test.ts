@@ -7,15 +7,18 @@
  * exp, empty claims, epochs) run against the stand-in STS; and a real fastmcp server whose
  * `authenticate` calls `verifyFastMcpToken` is driven by the MCP SDK client.
  *
- * The compat entry points verify ES256 with the `auto` backend only (as Caracal's verifier accepts
- * ES256 only and has no backend option): the backends themselves are covered by the engine's tests.
+ * The error table and the deployment rules run on every backend (issue 12: the same results on the
+ * same inputs on each): a user chooses nothing but passes a `jwksCache` in the dependencies, so each
+ * backend's run passes one made by `createJwksCacheOn(backend)`, the hook behind `createJwksCache`.
+ * The docs-style calls above them use the default cache, as the docs do.
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { FastMCP } from 'fastmcp'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { extractBearer, FastMcpAuthError, verifyFastMcpToken, type FastMcpContext } from '../src/compat/fastmcp.js'
-import { CaracalError } from '../src/compat/identity.js'
+import { CaracalError, type JwksCache } from '../src/compat/identity.js'
+import { createJwksCacheOn, registryOf } from '../src/compat/identity-core.js'
 import { InMemoryRevocationStore } from '../src/compat/revocation.js'
 import {
   createMandateVerifier,
@@ -28,6 +31,8 @@ import {
 import { quietLogger } from '../src/demo/documents.js'
 import { freePort } from '../src/demo/listen.js'
 import { connectClient, tamper, type ObservedResponse } from '../src/demo/tour.js'
+import type { BackendChoice } from '../src/backends/types.js'
+import { TEST_BACKENDS } from './support/backends.js'
 import { startCaracalSts, type CaracalSts } from './support/caracal-sts.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -91,6 +96,20 @@ async function refusal(promise: Promise<unknown>): Promise<FastMcpAuthError> {
     throw new Error(`expected a FastMcpAuthError, got ${String(error)}`)
   }
   throw new Error('expected a refusal, but the mandate was accepted')
+}
+
+/**
+ * How many mandates the engines behind `cache` accepted, checking on the way that each engine
+ * verifies ES256 on `backend` (`auto` picks its own stages).
+ */
+function acceptedOn(cache: JwksCache, backend: BackendChoice): number {
+  let accepted = 0
+  for (const engine of registryOf(cache).engines()) {
+    const stats = engine.stats()
+    if (backend !== 'auto') expect(stats.backend.ES256).toBe(backend)
+    accepted += stats.verifications.accepted
+  }
+  return accepted
 }
 
 describe('as the @caracalai/fastmcp docs use it', () => {
@@ -180,6 +199,7 @@ describe('as the @caracalai/fastmcp docs use it', () => {
     expect(error.message).toBe('Missing bearer token')
     expect(error.hint).toBe(HINT.missing_token)
     expect(error.toJSON()).toEqual({ error: 'missing_token', error_description: 'Missing bearer token' })
+    expect(error.isRetryable).toBe(false)
     expect(new FastMcpAuthError('invalid_token', 'Token validation failed').hint).toBeUndefined()
   })
 
@@ -373,135 +393,168 @@ const ROWS: readonly Row[] = [
   },
 ]
 
-describe('every error code as FastMcpAuthError, with the values of the Caracal sources', () => {
-  it('the table names every code of the verify package', () => {
+describe('the error table', () => {
+  it('names every code of the verify package', () => {
     expect(new Set(ROWS.map((r) => r.code))).toEqual(new Set(Object.keys(STATUS)))
-  })
-
-  it.each(ROWS)('$name → $code', async (row) => {
-    row.before?.()
-    const token = row.token() ?? ''
-    const error = await refusal(verifyFastMcpToken(token, verifier, row.route))
-    expect({ name: error.name, code: error.code, message: error.message, hint: error.hint }).toEqual({
-      name: 'FastMcpAuthError',
-      code: row.code,
-      message: row.description,
-      hint: HINT[row.code],
-    })
-    expect(error.toJSON()).toEqual({ error: row.code, error_description: row.description })
-    // The same answer through the dependencies instead of a verifier.
-    const direct = await refusal(verifyFastMcpToken(token, { ...deps, ...row.route }))
-    expect([direct.code, direct.message, direct.hint]).toEqual([row.code, row.description, HINT[row.code]])
-    if (row.control !== undefined) {
-      await expect(verifyFastMcpToken(row.control(), verifier, row.route)).resolves.toMatchObject({
-        zoneId: sts.zoneId,
-      })
-    }
-  })
-
-  it('without a revocation store: invalid_token "Revocation store required"', async () => {
-    const error = await refusal(
-      verifyFastMcpToken(sts.mintDelegated(), {
-        ...deps,
-        revocations: undefined as unknown as AuthDeps['revocations'],
-      }),
-    )
-    expect([error.code, error.message, error.hint]).toEqual([
-      'invalid_token',
-      'Revocation store required',
-      HINT.invalid_token,
-    ])
-  })
-
-  it('a revocation store that cannot be trusted: session_revoked, marked unavailable (not enumerable)', async () => {
-    // What the Redis mirror answers while it cannot be trusted (README "Revocation"): revoked, with a reason.
-    const store = { isRevoked: () => true, unavailableReason: () => 'redis unreachable' }
-    const error = await refusal(verifyFastMcpToken(sts.mintDelegated(), { ...deps, revocations: store }))
-    expect([error.code, error.message]).toEqual(['session_revoked', 'Session revoked'])
-    expect((error as { unavailable?: unknown }).unavailable).toBe(true)
-    expect(Object.keys(error)).not.toContain('unavailable')
-    // A store that throws is not trusted either: fail closed, and temporary.
-    const throwing = {
-      isRevoked: () => {
-        throw new Error('connection reset')
-      },
-    }
-    const thrown = await refusal(verifyFastMcpToken(sts.mintDelegated(), { ...deps, revocations: throwing }))
-    expect([thrown.code, (thrown as { unavailable?: unknown }).unavailable]).toEqual(['session_revoked', true])
-    // Signing keys that cannot be fetched (an STS nobody listens on): invalid_token, temporary too.
-    const down = createServer()
-    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve))
-    const issuer = `http://127.0.0.1:${(down.address() as AddressInfo).port}`
-    await new Promise<void>((resolve) => down.close(() => resolve()))
-    const keysDown = await refusal(verifyFastMcpToken(sts.mintDelegated(), { ...deps, issuer }))
-    expect([keysDown.code, keysDown.message, (keysDown as { unavailable?: unknown }).unavailable]).toEqual([
-      'invalid_token',
-      'Token validation failed',
-      true,
-    ])
-    // An ordinary refusal carries no such mark.
-    const plain = await refusal(verifyFastMcpToken('', verifier))
-    expect((plain as { unavailable?: unknown }).unavailable).toBeUndefined()
   })
 })
 
-describe('keys and claims as a Caracal deployment serves them', () => {
-  it('keys come from the zone’s JWKS (?zone_id=), fetched once for many routes and both call forms', async () => {
-    const own = await startCaracalSts('zone-fetch-once')
-    try {
-      const store = new InMemoryRevocationStore()
-      const base: AuthDeps = { issuer: own.issuer, audience: own.audience, zoneId: own.zoneId, revocations: store }
-      const v = createMandateVerifier(base)
-      const routes: AuthOverrides[] = [
-        {},
-        { requiredScopes: ['tool:call'] },
-        { requireSession: true },
-        { requireDelegation: true, maxHopCount: 2 },
-        { requireChainContains: ['app-orchestrator'] },
-      ]
-      for (let i = 0; i < 3; i++) {
-        const token = own.mintDelegated()
-        for (const route of routes) {
-          await verifyFastMcpToken(token, v, route)
-          await verifyFastMcpToken(token, base, route)
-        }
+describe.each(TEST_BACKENDS)('on the %s backend', (backend) => {
+  let jwksCache: JwksCache
+  beforeAll(() => {
+    jwksCache = createJwksCacheOn(backend)
+  })
+  afterAll(() => {
+    jwksCache.clear()
+  })
+  beforeEach(() => {
+    // As a user passes a cache: in the dependencies, which the verifier and every direct call carry.
+    deps = { ...deps, jwksCache }
+    verifier = createMandateVerifier(deps)
+  })
+
+  describe('every error code as FastMcpAuthError, with the values of the Caracal sources', () => {
+    it.each(ROWS)('$name → $code', async (row) => {
+      row.before?.()
+      const token = row.token() ?? ''
+      const error = await refusal(verifyFastMcpToken(token, verifier, row.route))
+      expect({ name: error.name, code: error.code, message: error.message, hint: error.hint }).toEqual({
+        name: 'FastMcpAuthError',
+        code: row.code,
+        message: row.description,
+        hint: HINT[row.code],
+      })
+      expect(error.toJSON()).toEqual({ error: row.code, error_description: row.description })
+      // The original's class carries no httpStatus and no retryable code: never retryable.
+      expect(error.isRetryable).toBe(false)
+      // The same answer through the dependencies instead of a verifier.
+      const direct = await refusal(verifyFastMcpToken(token, { ...deps, ...row.route }))
+      expect([direct.code, direct.message, direct.hint]).toEqual([row.code, row.description, HINT[row.code]])
+      if (row.control !== undefined) {
+        const accepted = acceptedOn(jwksCache, backend)
+        await expect(verifyFastMcpToken(row.control(), verifier, row.route)).resolves.toMatchObject({
+          zoneId: sts.zoneId,
+        })
+        // Verified by this backend's engine, through the cache in the dependencies.
+        expect(acceptedOn(jwksCache, backend)).toBe(accepted + 1)
       }
-      expect(own.jwksRequests).toEqual([`/.well-known/jwks.json?zone_id=${own.zoneId}`])
-    } finally {
-      await own.close()
-    }
-  })
-
-  it('hop names as the STS writes them, and the chain read from them', async () => {
-    const token = sts.mintDelegated({
-      overrides: {
-        delegation_chain: [
-          { application_id: 'app-orchestrator', agent_session_id: 'up-session', delegation_edge_id: 'up-edge' },
-          { application_id: 'app-frontend', agent_session_id: '', delegation_edge_id: null },
-        ],
-      },
     })
-    await expect(
-      verifyFastMcpToken(token, verifier, { requireChainContains: ['app-frontend', 'app-orchestrator'] }),
-    ).resolves.toEqual({ sub: 'user-7', zoneId: sts.zoneId, scope: 'tool:call documents:read' })
-  })
 
-  // The hop limit is the route's alone: the engine underneath must not apply a default of its own.
-  it('a maxHopCount above 10 raises the limit: hop_count 20 passes with maxHopCount 50', async () => {
-    const token = sts.mintDelegated({ overrides: { hop_count: 20 } })
-    await expect(verifyFastMcpToken(token, verifier, { maxHopCount: 50 })).resolves.toMatchObject({
-      zoneId: sts.zoneId,
+    it('without a revocation store: invalid_token "Revocation store required"', async () => {
+      const error = await refusal(
+        verifyFastMcpToken(sts.mintDelegated(), {
+          ...deps,
+          revocations: undefined as unknown as AuthDeps['revocations'],
+        }),
+      )
+      expect([error.code, error.message, error.hint]).toEqual([
+        'invalid_token',
+        'Revocation store required',
+        HINT.invalid_token,
+      ])
     })
-    const refused = await refusal(verifyFastMcpToken(token, verifier, { maxHopCount: 19 }))
-    expect([refused.code, refused.message]).toEqual(['hop_count_exceeded', 'Hop count exceeded'])
+
+    it('a revocation store that cannot be trusted: session_revoked, marked unavailable (not enumerable)', async () => {
+      // What the Redis mirror answers while it cannot be trusted (README "Revocation"): revoked, with a reason.
+      const store = { isRevoked: () => true, unavailableReason: () => 'redis unreachable' }
+      const error = await refusal(verifyFastMcpToken(sts.mintDelegated(), { ...deps, revocations: store }))
+      expect([error.code, error.message]).toEqual(['session_revoked', 'Session revoked'])
+      expect((error as { unavailable?: unknown }).unavailable).toBe(true)
+      expect(Object.keys(error)).not.toContain('unavailable')
+      // `isRetryable` keeps the original's answer for its code (session_revoked, no httpStatus):
+      // `unavailable` is what tells a temporary refusal apart.
+      expect(error.isRetryable).toBe(false)
+      // A store that throws is not trusted either: fail closed, and temporary.
+      const throwing = {
+        isRevoked: () => {
+          throw new Error('connection reset')
+        },
+      }
+      const thrown = await refusal(verifyFastMcpToken(sts.mintDelegated(), { ...deps, revocations: throwing }))
+      expect([thrown.code, (thrown as { unavailable?: unknown }).unavailable]).toEqual(['session_revoked', true])
+      // Signing keys that cannot be fetched (an STS nobody listens on): invalid_token, temporary too.
+      const down = createServer()
+      await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve))
+      const issuer = `http://127.0.0.1:${(down.address() as AddressInfo).port}`
+      await new Promise<void>((resolve) => down.close(() => resolve()))
+      const keysDown = await refusal(verifyFastMcpToken(sts.mintDelegated(), { ...deps, issuer }))
+      expect([keysDown.code, keysDown.message, (keysDown as { unavailable?: unknown }).unavailable]).toEqual([
+        'invalid_token',
+        'Token validation failed',
+        true,
+      ])
+      // An ordinary refusal carries no such mark.
+      const plain = await refusal(verifyFastMcpToken('', verifier))
+      expect((plain as { unavailable?: unknown }).unavailable).toBeUndefined()
+    })
   })
 
-  it('an absent scope reads as the empty scope string', async () => {
-    const token = sts.mintDelegated({ overrides: { scope: undefined } })
-    await expect(verifyFastMcpToken(token, verifier)).resolves.toEqual({
-      sub: 'user-7',
-      zoneId: sts.zoneId,
-      scope: '',
+  describe('keys and claims as a Caracal deployment serves them', () => {
+    it('keys come from the zone’s JWKS (?zone_id=), fetched once for many routes and both call forms', async () => {
+      // A cache of its own that has fetched nothing yet; the STS's requests counted from here.
+      const own = createJwksCacheOn(backend)
+      const seen = sts.jwksRequests.length
+      try {
+        const base: AuthDeps = { ...deps, jwksCache: own }
+        const v = createMandateVerifier(base)
+        const routes: AuthOverrides[] = [
+          {},
+          { requiredScopes: ['tool:call'] },
+          { requireSession: true },
+          { requireDelegation: true, maxHopCount: 2 },
+          { requireChainContains: ['app-orchestrator'] },
+        ]
+        for (let i = 0; i < 3; i++) {
+          const token = sts.mintDelegated()
+          for (const route of routes) {
+            await verifyFastMcpToken(token, v, route)
+            await verifyFastMcpToken(token, base, route)
+          }
+        }
+        expect(sts.jwksRequests.slice(seen)).toEqual([`/.well-known/jwks.json?zone_id=${sts.zoneId}`])
+        // Every call accepted on this backend, with one signature check per token.
+        expect(acceptedOn(own, backend)).toBe(30)
+        expect(
+          registryOf(own)
+            .engines()
+            .reduce((n, e) => n + e.stats().cache.misses, 0),
+        ).toBe(3)
+      } finally {
+        own.clear()
+      }
+    })
+
+    it('hop names as the STS writes them, and the chain read from them', async () => {
+      const token = sts.mintDelegated({
+        overrides: {
+          delegation_chain: [
+            { application_id: 'app-orchestrator', agent_session_id: 'up-session', delegation_edge_id: 'up-edge' },
+            { application_id: 'app-frontend', agent_session_id: '', delegation_edge_id: null },
+          ],
+        },
+      })
+      await expect(
+        verifyFastMcpToken(token, verifier, { requireChainContains: ['app-frontend', 'app-orchestrator'] }),
+      ).resolves.toEqual({ sub: 'user-7', zoneId: sts.zoneId, scope: 'tool:call documents:read' })
+    })
+
+    // The hop limit is the route's alone: the engine underneath must not apply a default of its own.
+    it('a maxHopCount above 10 raises the limit: hop_count 20 passes with maxHopCount 50', async () => {
+      const token = sts.mintDelegated({ overrides: { hop_count: 20 } })
+      await expect(verifyFastMcpToken(token, verifier, { maxHopCount: 50 })).resolves.toMatchObject({
+        zoneId: sts.zoneId,
+      })
+      const refused = await refusal(verifyFastMcpToken(token, verifier, { maxHopCount: 19 }))
+      expect([refused.code, refused.message]).toEqual(['hop_count_exceeded', 'Hop count exceeded'])
+    })
+
+    it('an absent scope reads as the empty scope string', async () => {
+      const token = sts.mintDelegated({ overrides: { scope: undefined } })
+      await expect(verifyFastMcpToken(token, verifier)).resolves.toEqual({
+        sub: 'user-7',
+        zoneId: sts.zoneId,
+        scope: '',
+      })
     })
   })
 })

@@ -426,8 +426,10 @@ describe('exports, constants and error classes as the Caracal source defines the
       { name: 'HopCountExceededError', code: 'hop_count_exceeded', message: 'Hop count exceeded' },
     ],
   ]
-  it.each(table)('%s: name, code, message, details, toJSON', (_n, make, want) => {
+  it.each(table)('%s: name, code, message, details, toJSON, not retryable', (_n, make, want) => {
     const e = make()
+    // A refusal of the mandate: presenting it again cannot succeed (@caracalai/core `isRetryable`).
+    expect(e.isRetryable).toBe(false)
     expect(e).toBeInstanceOf(CaracalError)
     expect(e).toBeInstanceOf(Error)
     expect({ name: e.name, code: e.code, message: e.message, details: e.details }).toEqual({
@@ -453,6 +455,56 @@ describe('exports, constants and error classes as the Caracal source defines the
     const cause = new Error('root')
     expect(new TokenInvalidError('bad', cause).cause).toBe(cause)
     expect('cause' in new TokenInvalidError()).toBe(false)
+  })
+
+  it('isRetryable: the STS down or a rate limit by code, else 408, 425, 429 or 5xx by httpStatus', () => {
+    const retryable = (code: string, httpStatus?: number): boolean =>
+      new CaracalError(code, 'm', httpStatus === undefined ? {} : { httpStatus }).isRetryable
+    // By code, whatever the status says.
+    expect([retryable('sts_unavailable'), retryable('provider_rate_limited')]).toEqual([true, true])
+    expect([retryable('sts_unavailable', 400), retryable('provider_rate_limited', 403)]).toEqual([true, true])
+    // By status, for any other code.
+    for (const status of [408, 425, 429, 500, 502, 503, 504, 599])
+      expect(retryable('http_request_failed', status), String(status)).toBe(true)
+    for (const status of [400, 401, 403, 404, 409, 410, 413, 422, 428, 499])
+      expect(retryable('http_request_failed', status), String(status)).toBe(false)
+    // No status: a policy or validation outcome. A status of 0 is not recorded, so it counts as none.
+    for (const code of ['access_denied', 'invalid_token', 'internal_error', 'http_request_failed', 'zone_invalid'])
+      expect(retryable(code), code).toBe(false)
+    expect(retryable('http_request_failed', 0)).toBe(false)
+    // The requestId-string form of the constructor carries no status.
+    expect(new CaracalError('internal_error', 'm', 'req-1').isRetryable).toBe(false)
+  })
+
+  it('isRetryable is a getter of the prototype: not an own field, not in toJSON, not assignable', () => {
+    const e = new CaracalError('sts_unavailable', 'down', { httpStatus: 503 })
+    expect(Object.keys(e)).not.toContain('isRetryable')
+    expect(Object.hasOwn(e, 'isRetryable')).toBe(false)
+    expect(e.toJSON()).toEqual({ error: 'sts_unavailable', error_description: 'down' })
+    expect(typeof Object.getOwnPropertyDescriptor(CaracalError.prototype, 'isRetryable')?.get).toBe('function')
+    expect(() => {
+      ;(e as { isRetryable: boolean }).isRetryable = false
+    }).toThrow(TypeError)
+    expect(e.isRetryable).toBe(true)
+  })
+
+  it('refusals from verify are not retryable, the unreachable JWKS included (as in @caracalai/identity)', async () => {
+    const { token, issuer } = await mintToken({}, 'read')
+    stubFetch()
+    const scope = await refusal(verify(token, config(issuer, { requiredScopes: ['admin'] })))
+    expect([scope.name, scope.isRetryable]).toEqual(['ScopeInsufficientError', false])
+    const zone = await refusal(verify(token, config(issuer, { zoneId: 'zone-2' })))
+    expect([zone.name, zone.isRetryable]).toEqual(['ZoneInvalidError', false])
+    vi.stubGlobal('fetch', async () => {
+      throw new TypeError('fetch failed')
+    })
+    const { token: other, issuer: down } = await mintToken()
+    const unreachable = await refusal(verify(other, config(down)))
+    expect([unreachable.name, unreachable.message, unreachable.isRetryable]).toEqual([
+      'TokenInvalidError',
+      'Token validation failed',
+      false,
+    ])
   })
 })
 

@@ -93,6 +93,19 @@ export class CaracalError extends Error {
     if (options.httpStatus) this.httpStatus = options.httpStatus
   }
 
+  /**
+   * `@caracalai/core`'s hint that the same call may succeed if simply repeated: the STS being down
+   * or a provider's rate limit, or an upstream answer of 408, 425, 429 (RFC 9110 §15.5.9, RFC 8470
+   * §5.2, RFC 6585 §4) or 5xx. A refusal of the mandate itself never is. A getter on the prototype,
+   * as there: not an own field, so `toJSON()` and `Object.keys` are unchanged.
+   */
+  get isRetryable(): boolean {
+    if (this.code === 'sts_unavailable' || this.code === 'provider_rate_limited') return true
+    const status = this.httpStatus
+    if (status === undefined) return false
+    return status === 408 || status === 425 || status === 429 || status >= 500
+  }
+
   toJSON(): Record<string, unknown> {
     return {
       error: this.code,
