@@ -205,14 +205,51 @@ export function parseScope(scope: string | null | undefined): string[] {
  */
 export function hasScope(scope: string | null | undefined, required: string): boolean {
   if (!required || !scope || typeof required !== 'string') return false
-  for (let i = 0; i < required.length; i++) if (isJsSpace(required.charCodeAt(i))) return false
+  // The mandates of a route carry the same scope string, asked for the same scopes: the last few
+  // answers are kept. Strings compare by value, so a kept answer is exactly what the search gives.
+  for (let i = 0; i < SCOPE_MEMO; i++) {
+    if (memoRequired[i] === required && memoScope[i] === scope) return memoAnswer[i]!
+  }
+  const answer = searchScope(scope, required)
+  memoScope[memoNext] = scope
+  memoRequired[memoNext] = required
+  memoAnswer[memoNext] = answer
+  memoNext = (memoNext + 1) % SCOPE_MEMO
+  return answer
+}
+
+/** Answers kept by `hasScope`, replaced in turn. */
+const SCOPE_MEMO = 4
+const memoScope: string[] = ['', '', '', '']
+const memoRequired: string[] = ['', '', '', '']
+const memoAnswer: boolean[] = [false, false, false, false]
+let memoNext = 0
+
+function searchScope(scope: string, required: string): boolean {
   const last = scope.length - required.length
   for (let at = scope.indexOf(required); at >= 0 && at <= last; at = scope.indexOf(required, at + 1)) {
     const end = at + required.length
     if ((at === 0 || isJsSpace(scope.charCodeAt(at - 1))) && (end === scope.length || isJsSpace(scope.charCodeAt(end))))
-      return true
+      return isOneEntry(required)
   }
   return false
+}
+
+/**
+ * Required scopes already found free of whitespace. A route asks for the same few on every
+ * request, and scanning one costs more than the search itself; strings compare by value, so a
+ * remembered one answers exactly as the scan would. Bounded: cleared when full.
+ */
+const ONE_ENTRY = new Set<string>()
+const ONE_ENTRY_MAX = 256
+
+/** Whether `required` could be one entry of a split scope: no whitespace in it. */
+function isOneEntry(required: string): boolean {
+  if (ONE_ENTRY.has(required)) return true
+  for (let i = 0; i < required.length; i++) if (isJsSpace(required.charCodeAt(i))) return false
+  if (ONE_ENTRY.size >= ONE_ENTRY_MAX) ONE_ENTRY.clear()
+  ONE_ENTRY.add(required)
+  return true
 }
 
 /** Whether every scope of `requested` is in `available`. */
@@ -415,20 +452,34 @@ export function identityErrorOf(error: unknown): CaracalError {
  */
 export function policyError(c: EngineClaims, config: Settings): CaracalError | undefined {
   if (c.zoneId === undefined) return new ZoneInvalidError()
-  for (const required of config.requiredScopes ?? []) {
-    if (!hasScope(c.scope, required)) return new ScopeInsufficientError(required)
+  // Runs on every request: an array (what configs hold) is walked by index, with no iterator and
+  // no empty array for an absent rule; any other iterable as Caracal's `for…of` walks it.
+  const scopes = config.requiredScopes
+  if (Array.isArray(scopes)) {
+    for (let i = 0; i < scopes.length; i++) {
+      const required = scopes[i] as string
+      if (!hasScope(c.scope, required)) return new ScopeInsufficientError(required)
+    }
+  } else if (scopes !== undefined && scopes !== null) {
+    for (const required of scopes) if (!hasScope(c.scope, required)) return new ScopeInsufficientError(required)
   }
-  for (const target of config.requiredTargets ?? []) {
-    if (c.targetResources?.includes(target) !== true)
-      return new TokenInvalidError('Token target resource validation failed')
+  const targets = config.requiredTargets
+  if (targets !== undefined && targets !== null) {
+    for (const target of targets) {
+      if (c.targetResources?.includes(target) !== true)
+        return new TokenInvalidError('Token target resource validation failed')
+    }
   }
   if (config.requireSession && !c.sessionId) return new SessionRequiredError()
   if (config.requireDelegation && !c.delegationId) return new DelegationRequiredError()
   const limit = config.maxHopCount as number
   const maxHops = limit !== undefined && limit > 0 ? limit : DEFAULT_MAX_HOP_COUNT
   if ((c.hopCount ?? 0) > maxHops) return new HopCountExceededError()
-  for (const expected of config.requireChainContains ?? []) {
-    if (c.delegationChain?.some((h) => h.applicationId === expected) !== true) return new ChainMismatchError(expected)
+  const chain = config.requireChainContains
+  if (chain !== undefined && chain !== null) {
+    for (const expected of chain) {
+      if (c.delegationChain?.some((h) => h.applicationId === expected) !== true) return new ChainMismatchError(expected)
+    }
   }
   return undefined
 }

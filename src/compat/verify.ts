@@ -210,6 +210,17 @@ const storeFailed = (): AuthError => unavailable(authError('session_revoked'))
 function activeAuthority(claims: Claims, store: RevocationStoreLike, nowMs: number): Pending {
   if (!claims.authorityRecordId) return authError('invalid_token')
   if (claims.expiresAt * 1000 <= nowMs) return authError('invalid_token', 'Token expired during execution')
+  return notRevoked(claims, store)
+}
+
+/**
+ * Every anchor, then the epoch (what `activeAuthority` asks after the expiry). `authenticate`
+ * starts here: the engine has just refused a mandate at or past its `exp` on the same clock
+ * (README "What is checked"; no leeway after `exp`), and a second clock read would cost as much
+ * as the rest of a cached call.
+ */
+function notRevoked(claims: Claims, store: RevocationStoreLike): Pending {
+  if (!claims.authorityRecordId) return authError('invalid_token')
   for (let i = 0; i < ANCHORS; i++) {
     const anchor = anchorAt(claims, i)
     if (anchor === '') continue
@@ -318,7 +329,7 @@ function afterIdentity(claims: EngineClaims, deps: Settings): AuthResult | Promi
   const store = deps.revocations as RevocationStoreLike | undefined
   if (!store || typeof store.isRevoked !== 'function')
     return failure(authError('invalid_token', 'Revocation store required'))
-  const active = activeAuthority(claims as unknown as Claims, store, Date.now())
+  const active = notRevoked(claims as unknown as Claims, store)
   if (active === null) return accepted(claims)
   if (!(active instanceof Promise)) return failure(active)
   return active.then(
@@ -337,16 +348,21 @@ function run(token: string, s: Settings, memo: EngineMemo): Promise<AuthResult> 
   } catch (error) {
     return Promise.resolve(failure(fromIdentityError(identityErrorOf(error))))
   }
-  const decide = (verified: EngineClaims): AuthResult | Promise<AuthResult> => {
-    try {
-      return afterIdentity(verified, s)
-    } catch {
-      return failure(authError('invalid_token'))
-    }
+  // Settled at once when the engine answered at once (a cache hit): no extra promise hop, and no
+  // closure made for a continuation that is not needed.
+  if (!(claims instanceof Promise)) return Promise.resolve(decide(claims, s))
+  return claims.then(
+    (verified) => decide(verified, s),
+    (error: unknown) => failure(fromIdentityError(identityErrorOf(error))),
+  )
+}
+
+function decide(verified: EngineClaims, s: Settings): AuthResult | Promise<AuthResult> {
+  try {
+    return afterIdentity(verified, s)
+  } catch {
+    return failure(authError('invalid_token'))
   }
-  // Settled at once when the engine answered at once (a cache hit): no extra promise hop.
-  if (!(claims instanceof Promise)) return Promise.resolve(decide(claims))
-  return claims.then(decide, (error: unknown) => failure(fromIdentityError(identityErrorOf(error))))
 }
 
 /**
