@@ -146,6 +146,9 @@ const KNOWN_JWKS_OPTIONS: readonly string[] = [
  * nothing for a day — time for someone to notice (`stats().jwks.fetchFailures`) and fix it — while
  * a key the STS has withdrawn is not trusted forever by a gateway that cannot hear about it.
  */
+/** The runtime's fetch, looked up when called (a test or polyfill may replace it later), with no `this`. */
+const callGlobalFetch: typeof globalThis.fetch = (input, init) => globalThis.fetch(input, init)
+
 export const DEFAULT_JWKS_MAX_STALE_MS = 24 * 60 * 60_000
 
 /** RFC 6749 §3.3: a scope token has no spaces, so one with a space could never match. */
@@ -265,7 +268,9 @@ function resolveJwksOptions(o: OptionReader, issuer: string, zoneId: string | un
       j.fail('url', `(JWKS URL ${url}) ${problem}`)
     }
   }
-  const fetchImpl = j.fn('fetch', globalThis.fetch, 'must be a fetch function')
+  // The global fetch called as a method of the options object would get that object as `this`:
+  // browsers and workerd refuse it ("Illegal invocation"). Called through a wrapper, it gets none.
+  const fetchImpl = j.fn('fetch', callGlobalFetch, 'must be a fetch function')
   if (keys !== undefined && url !== undefined) o.fail('jwks', 'takes either keys or url, not both')
   const ttlMs = j.nonNegativeMs('ttlMs', 10 * 60_000)
   // Below ttlMs the keys would go stale before the background refresh even tried: a mistake

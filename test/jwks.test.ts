@@ -161,6 +161,24 @@ describe.each(TEST_BACKENDS)('JWKS over HTTP on %s', (backend) => {
     await expect(auth.verify(withKid)).resolves.toBeDefined()
   })
 
+  it("calls the runtime's fetch without a `this` (browsers and workerd refuse any other: Illegal invocation)", async () => {
+    const s = await server([keyA.publicJwk])
+    const original = globalThis.fetch
+    let calls = 0
+    globalThis.fetch = function strictFetch(this: unknown, input: Parameters<typeof fetch>[0], init?: RequestInit) {
+      calls++
+      if (this !== undefined && this !== globalThis) throw new TypeError('Illegal invocation')
+      return original(input, init)
+    } as typeof fetch
+    try {
+      const auth = remoteAuth(s, backend, testClock())
+      await expect(auth.verify(tokenFor(s, keyA))).resolves.toBeDefined()
+      expect(calls).toBe(1)
+    } finally {
+      globalThis.fetch = original
+    }
+  })
+
   it('cooldown: a flood of unknown kids causes at most one fetch per cooldown', async () => {
     const s = await server([keyA.publicJwk])
     const clock = testClock()
