@@ -427,13 +427,17 @@ const freeMemo = new EngineMemo()
  * for a config it cannot use.
  */
 export function engineOf(s: Settings, memo: EngineMemo = freeMemo, defaultUse?: string): CaracalAuth {
-  return memo.get(
+  const known = memo.known(s, defaultUse)
+  if (known !== undefined) return known
+  const auth = memo.get(
     registryOf(s.jwksCache),
     s.issuer,
     s.audience,
     s.zoneId,
     s.requiredUse ?? defaultUse ?? MANDATE_USE_RESOURCE,
   )
+  memo.remember(s, defaultUse)
+  return auth
 }
 
 /**

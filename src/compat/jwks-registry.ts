@@ -267,6 +267,28 @@ export class EngineMemo {
   #zoneId: unknown
   #use: unknown
   #auth: CaracalAuth | undefined
+  /** The settings object (never modified once made) and default `use` the engine was last found for. */
+  #settings: object | undefined
+  #defaultUse: unknown
+
+  /**
+   * The engine last found for this very settings object, while the registry still holds it: a
+   * verifier's defaults are one object, so its calls skip the field-by-field comparison.
+   */
+  known(settings: object, defaultUse: unknown): CaracalAuth | undefined {
+    return settings === this.#settings &&
+      defaultUse === this.#defaultUse &&
+      this.#registry !== undefined &&
+      this.#generation === this.#registry.generation
+      ? this.#auth
+      : undefined
+  }
+
+  /** Notes that the engine `get` just answered is the one for `settings`. */
+  remember(settings: object, defaultUse: unknown): void {
+    this.#settings = settings
+    this.#defaultUse = defaultUse
+  }
 
   get(
     registry: EngineRegistry,
