@@ -11,8 +11,9 @@
  * (JWKS cache, issuer, zone, audience, `requiredUse`), made once and reused; the per-route
  * overrides of `verifier.authenticate(token, overrides)` only change the checks applied to the
  * claims, so any number of routes cost one JWKS fetch and one signature check per token. A
- * `createMandateVerifier` reads its defaults once and remembers its engine: a call compares five
- * fields, and allocates its result (and, with overrides, one merged settings object).
+ * `createMandateVerifier` reads its defaults once and remembers its engine: a call without
+ * overrides finds it by its defaults object and allocates only its result (with overrides: one
+ * merged settings object, and five fields compared).
  *
  * Deliberate differences from `@caracalai/verify` (besides those of compat/identity):
  * - A revocation store that throws, rejects, or answers anything but a boolean (and an epoch that is
