@@ -337,9 +337,11 @@ describe('verifyChainContains', () => {
 })
 
 describe('exports, constants and error classes as the Caracal source defines them', () => {
-  it('exports exactly the runtime names of @caracalai/identity (and CaracalError of @caracalai/core)', () => {
+  it('exports exactly the runtime names of @caracalai/identity (and CaracalError of @caracalai/core, and the older AgentIdentityRequiredError)', () => {
+    expect(identity.AgentIdentityRequiredError).toBe(identity.SessionRequiredError)
     expect(Object.keys(identity).sort()).toEqual(
       [
+        'AgentIdentityRequiredError',
         'CaracalError',
         'ChainMismatchError',
         'DEFAULT_MAX_HOP_COUNT',

@@ -58,5 +58,6 @@ import { type AuthResult, createMandateVerifier } from 'caracal-fastmcp/compat/v
 export const dropIn = { caracalAuth, verifyFastMcpToken, verify, CompatMemoryStore, CompatRedisStore }
 export async function compat(token: string, config: JwtConfig): Promise<AuthResult> {
   const verifier = createMandateVerifier({ ...config, revocations: new CompatMemoryStore() })
-  return verifier.authenticate(token, { requiredScopes: ['tool:call'] })
+  // The overrides as the Caracal docs write them, requireAgent and a zone included.
+  return verifier.authenticate(token, { requiredScopes: ['tool:call'], requireAgent: true, zoneId: 'zone' })
 }

@@ -30,6 +30,8 @@ export interface JwtConfig {
   requiredTargets?: string[]
   requiredUse?: string
   requireSession?: boolean
+  /** The older name of `requireSession`, which the Caracal docs still use: read as it. */
+  requireAgent?: boolean
   requireDelegation?: boolean
   requireChainContains?: string[]
   maxHopCount?: number

@@ -55,6 +55,9 @@ export {
   HopCountExceededError,
   ScopeInsufficientError,
   SessionRequiredError,
+  // The older versions' name of the same refusal (a mandate without a session): programs written
+  // against them import it, and `instanceof` answers as for SessionRequiredError.
+  SessionRequiredError as AgentIdentityRequiredError,
   TokenInvalidError,
   ZoneInvalidError,
   clearJwksCache,

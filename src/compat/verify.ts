@@ -86,7 +86,7 @@ export interface AuthError {
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; error: AuthError }
 
 export type AuthDeps = JwtConfig & { revocations: RevocationStoreLike; jwksCache?: JwksCache }
-export type AuthOverrides = Partial<Omit<AuthDeps, 'issuer' | 'audience' | 'zoneId' | 'revocations' | 'jwksCache'>>
+export type AuthOverrides = Partial<Omit<AuthDeps, 'issuer' | 'audience' | 'revocations' | 'jwksCache'>>
 
 export interface MandateVerifier {
   readonly defaults: AuthDeps
