@@ -34,37 +34,12 @@ import { connectClient, tamper, type ObservedResponse } from '../src/demo/tour.j
 import type { BackendChoice } from '../src/backends/types.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import { startCaracalSts, type CaracalSts } from './support/caracal-sts.js'
+import { HINT, STATUS } from './support/caracal-verify-values.js'
 
 // ---------------------------------------------------------------------------------------------
-// The values of the Caracal sources, written out (@caracalai/verify `authenticate.ts`: the
-// default description and hint of each code and `httpStatusForAuthError`; the identity error
-// messages that `authenticate` passes through for scope, session, delegation, chain and hops).
-
-const HINT: Readonly<Record<AuthErrorCode, string>> = {
-  missing_token: 'Send Authorization: Bearer <Caracal mandate>.',
-  invalid_token: 'Check issuer, audience, signature, expiry, token use, scopes, and targets.',
-  invalid_zone: 'Check the configured zoneId and the mandate zone_id claim.',
-  insufficient_scope: 'Request a mandate that includes every required scope for this route.',
-  session_revoked: 'Refresh the mandate or start a new authorized session.',
-  delegation_stale: 'Refresh the mandate so delegated authority is evaluated against the latest graph.',
-  session_required: 'Use a resource mandate issued for a governed Session.',
-  delegation_required: 'Use a mandate produced by a delegated grant flow.',
-  chain_mismatch: 'Check requireChainContains and the mandate delegation chain.',
-  hop_count_exceeded: 'Reduce delegation depth or raise maxHopCount deliberately.',
-}
-
-const STATUS: Readonly<Record<AuthErrorCode, 401 | 403>> = {
-  missing_token: 401,
-  invalid_token: 401,
-  invalid_zone: 401,
-  session_revoked: 401,
-  delegation_stale: 401,
-  insufficient_scope: 403,
-  session_required: 403,
-  delegation_required: 403,
-  chain_mismatch: 403,
-  hop_count_exceeded: 403,
-}
+// The values of the Caracal sources, written out: each code's hint and status in
+// test/support/caracal-verify-values.ts; the default descriptions and the identity error messages
+// that `authenticate` passes through (scope, session, delegation, chain, hops) in the rows below.
 
 let sts: CaracalSts
 let revocations: InMemoryRevocationStore
