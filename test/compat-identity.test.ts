@@ -37,65 +37,20 @@ import { createJwksCacheOn, registryOf } from '../src/compat/identity-core.js'
 import type { CaracalAuthError } from '../src/errors.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import { startCaracalSts, type CaracalSts } from './support/caracal-sts.js'
+import { caracalTestIssuers } from './support/caracal-test-issuers.js'
 
 // ---------------------------------------------------------------------------------------------
 // A mandate as the Caracal tests mint one: a fresh P-256 key per issuer, served by a stubbed fetch.
 
 const AUD = 'resource://api'
-let issuerSeq = 0
-const keysByIssuer = new Map<string, Record<string, unknown>>()
+const issuers = caracalTestIssuers(AUD)
+const stubFetch = (): ReturnType<typeof vi.fn> => issuers.stubFetch()
 
-function b64url(value: string | Uint8Array): string {
-  return Buffer.from(typeof value === 'string' ? new TextEncoder().encode(value) : value).toString('base64url')
-}
-
-function stubFetch(): ReturnType<typeof vi.fn> {
-  const fetchMock = vi.fn(async (input: RequestInfo | URL) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
-    const jwk = keysByIssuer.get(url.replace(/\/\.well-known\/jwks\.json(\?.*)?$/, ''))
-    return new Response(JSON.stringify({ keys: jwk === undefined ? [] : [jwk] }), {
-      status: jwk === undefined ? 404 : 200,
-      headers: { 'content-type': 'application/json' },
-    })
-  })
-  vi.stubGlobal('fetch', fetchMock)
-  return fetchMock
-}
-
-async function mintToken(
+function mintToken(
   claims: Record<string, unknown> = {},
   scopes = 'read write',
 ): Promise<{ token: string; issuer: string }> {
-  const issuer = `https://issuer-${++issuerSeq}.example.com`
-  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
-  const jwk = await crypto.subtle.exportKey('jwk', pair.publicKey)
-  keysByIssuer.set(issuer, { ...jwk, kid: 'kid-1', alg: 'ES256', use: 'sig' })
-  const now = Math.floor(Date.now() / 1000)
-  const payload: Record<string, unknown> = {
-    iss: issuer,
-    aud: AUD,
-    sub: 'user-1',
-    zone_id: 'zone-1',
-    client_id: 'app-1',
-    sid: 'sid-1',
-    root_sid: 'root-1',
-    use: 'resource',
-    sub_type: 'user',
-    jti: 'jti-1',
-    scope: scopes,
-    target: [AUD],
-    iat: now,
-    exp: now + 300,
-    ...claims,
-  }
-  for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k]
-  const body = `${b64url(JSON.stringify({ alg: 'ES256', kid: 'kid-1', typ: 'JWT' }))}.${b64url(JSON.stringify(payload))}`
-  const sig = await crypto.subtle.sign(
-    { name: 'ECDSA', hash: 'SHA-256' },
-    pair.privateKey,
-    new TextEncoder().encode(body),
-  )
-  return { token: `${body}.${b64url(new Uint8Array(sig))}`, issuer }
+  return issuers.mint({ scope: scopes, target: [AUD], ...claims })
 }
 
 const config = (issuer: string, extra: Record<string, unknown> = {}) => ({
@@ -120,7 +75,7 @@ const causeOf = (e: CaracalError): string | undefined => (e.cause as CaracalAuth
 
 afterEach(() => {
   clearJwksCache()
-  keysByIssuer.clear()
+  issuers.keys.clear()
   vi.unstubAllGlobals()
 })
 

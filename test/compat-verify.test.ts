@@ -38,6 +38,7 @@ import {
   redisClient,
   uniqueNames,
 } from './support/redis.js'
+import { caracalTestIssuers } from './support/caracal-test-issuers.js'
 
 // ---------------------------------------------------------------------------------------------
 // As the Caracal verify tests set up: a mocked store, a fetch that serves each issuer's key.
@@ -52,68 +53,23 @@ const revocations = {
   markDelegationEpoch: vi.fn(),
 }
 const AUD = 'resource://api'
-let issuerSeq = 0
-const keysByIssuer = new Map<string, Record<string, unknown>>()
+const issuers = caracalTestIssuers(AUD)
 
 beforeEach(() => {
-  vi.stubGlobal(
-    'fetch',
-    vi.fn(async (input: RequestInfo | URL) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
-      const jwk = keysByIssuer.get(url.replace(/\/\.well-known\/jwks\.json(\?.*)?$/, ''))
-      return new Response(JSON.stringify({ keys: jwk === undefined ? [] : [jwk] }), {
-        status: jwk === undefined ? 404 : 200,
-        headers: { 'content-type': 'application/json' },
-      })
-    }),
-  )
+  issuers.stubFetch()
 })
 afterEach(() => {
   for (const m of Object.values(revocations)) m.mockReset()
-  keysByIssuer.clear()
+  issuers.keys.clear()
   clearJwksCache()
   vi.unstubAllGlobals()
 })
-
-const b64url = (v: string | Uint8Array): string =>
-  Buffer.from(typeof v === 'string' ? new TextEncoder().encode(v) : v).toString('base64url')
 
 async function mintToken(
   claims: Record<string, unknown> = {},
   scopes = 'mcp:call',
 ): Promise<{ token: string; issuer: string; audience: string }> {
-  const issuer = `https://issuer-${++issuerSeq}.example.com`
-  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
-  keysByIssuer.set(issuer, {
-    ...(await crypto.subtle.exportKey('jwk', pair.publicKey)),
-    kid: 'kid-1',
-    alg: 'ES256',
-    use: 'sig',
-  })
-  const now = Math.floor(Date.now() / 1000)
-  const payload: Record<string, unknown> = {
-    iss: issuer,
-    aud: AUD,
-    sub: 'user-1',
-    zone_id: 'zone-1',
-    client_id: 'app-1',
-    sid: 'sid-1',
-    root_sid: 'root-1',
-    use: 'resource',
-    sub_type: 'user',
-    jti: 'jti-1',
-    scope: scopes,
-    iat: now,
-    exp: now + 300,
-    ...claims,
-  }
-  const body = `${b64url(JSON.stringify({ alg: 'ES256', kid: 'kid-1', typ: 'JWT' }))}.${b64url(JSON.stringify(payload))}`
-  const sig = await crypto.subtle.sign(
-    { name: 'ECDSA', hash: 'SHA-256' },
-    pair.privateKey,
-    new TextEncoder().encode(body),
-  )
-  return { token: `${body}.${b64url(new Uint8Array(sig))}`, issuer, audience: AUD }
+  return { ...(await issuers.mint({ scope: scopes, ...claims })), audience: AUD }
 }
 
 const principal = (extra: Partial<Principal> = {}): Principal => ({
