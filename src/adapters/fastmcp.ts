@@ -12,6 +12,7 @@ import {
   authErrorResponse,
   authorizationHeader,
   bearerToken,
+  challengeOf,
   type AuthorizationSource,
   type ChallengeOptions,
 } from './http-error.js'
@@ -77,11 +78,7 @@ class Authenticator {
 
   constructor(auth: MandateVerifier, options: AuthenticateOptions) {
     this.#auth = auth
-    const challenge: ChallengeOptions = {
-      resourceMetadataUrl: options.resourceMetadataUrl ?? auth.options.resourceMetadataUrl,
-      requiredScopes: options.requiredScopes ?? auth.options.policy.requiredScopes,
-      retryAfterSec: options.retryAfterSec,
-    }
+    const challenge = challengeOf(auth, options)
     this.#challenge = challenge
     this.#reject = (error) => {
       throw authErrorResponse(asAuthError(error), challenge)

@@ -14,6 +14,26 @@ export interface ChallengeOptions {
   readonly retryAfterSec?: number | undefined
 }
 
+/** The part of a verifier the challenge defaults come from (structural: no import of `CaracalAuth`). */
+export interface ChallengeDefaults {
+  readonly options: {
+    readonly resourceMetadataUrl: string | undefined
+    readonly policy: { readonly requiredScopes: readonly string[] }
+  }
+}
+
+/**
+ * An adapter's options over the verifier's own, so every adapter advertises the same metadata URL
+ * and scopes for the same verifier.
+ */
+export function challengeOf(auth: ChallengeDefaults, options: ChallengeOptions = {}): ChallengeOptions {
+  return {
+    resourceMetadataUrl: options.resourceMetadataUrl ?? auth.options.resourceMetadataUrl,
+    requiredScopes: options.requiredScopes ?? auth.options.policy.requiredScopes,
+    retryAfterSec: options.retryAfterSec,
+  }
+}
+
 export interface RenderedAuthError {
   readonly status: 401 | 403 | 503
   readonly headers: Readonly<Record<string, string>>
@@ -116,6 +136,24 @@ export function authorizationHeader(req: AuthorizationSource | undefined): strin
     }
   }
   return req.headers.authorization
+}
+
+/** What the Fetch adapter reads of a `Request`'s `Headers`. */
+export interface FetchHeaderSource {
+  get(name: string): string | null
+}
+
+/**
+ * The Authorization header of a Fetch `Request`, refusing one that stands for more than one header.
+ * `Headers` keeps no repeats: `get` joins them with ", " (Fetch standard, "get" on a header list),
+ * as RFC 9110 §5.3 allows a recipient to, so a comma is the only trace a second header leaves. A
+ * Bearer credential never holds one (RFC 6750 §2.1: b64token), so no single valid token is lost.
+ */
+export function fetchAuthorizationHeader(headers: FetchHeaderSource): string | undefined {
+  const value = headers.get('authorization')
+  if (value === null) return undefined
+  if (value.includes(',')) throw new CaracalAuthError('missing_token', MORE_THAN_ONE_AUTHORIZATION)
+  return value
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   asAuthError,
   authorizationHeader,
   bearerToken,
+  challengeOf,
   quotable,
   renderAuthError,
   type ChallengeOptions,
@@ -132,11 +133,7 @@ export type NodeMiddleware = (
  * with the shared rendering (401/403 with `WWW-Authenticate`, 503 with `Retry-After`).
  */
 export function requireCaracalAuth(auth: MandateVerifier, options: RequireCaracalAuthOptions = {}): NodeMiddleware {
-  const challenge: ChallengeOptions = {
-    resourceMetadataUrl: options.resourceMetadataUrl ?? auth.options.resourceMetadataUrl,
-    requiredScopes: options.requiredScopes ?? auth.options.policy.requiredScopes,
-    retryAfterSec: options.retryAfterSec,
-  }
+  const challenge = challengeOf(auth, options)
   const resourceOf = resourceResolver(auth, options)
   return (req, res, next) => {
     let token: string
