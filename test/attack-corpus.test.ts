@@ -2,7 +2,7 @@
  * The attack corpus (test/support/attack-corpus.ts) on every backend: each case gets its exact
  * code and the description that says why, on the first call and again on a second call to the
  * same verifier (the verified-token cache must not turn a refusal into an acceptance, nor change
- * its reason). Then the HTTP cases through both adapters over a real socket, and two promises that
+ * its reason). Then the HTTP cases through the three adapters over a real socket, and two promises that
  * hold across the whole run: no key URL in a header is ever fetched (README "Keys (JWKS)"), and no
  * description, message, hint, warning, response body or challenge ever echoes a token (README "Errors").
  */
@@ -14,6 +14,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CaracalAuthError, ERROR_CODES, type Claims } from '../src/index.js'
 import { authenticateRequest } from '../src/adapters/fastmcp.js'
+import { authenticateRequest as authenticateFetchRequest, withCaracalAuth } from '../src/fetch.js'
 import { mcpSdkVerifier, requireCaracalAuth } from '../src/adapters/mcp-sdk.js'
 import type { BackendChoice } from '../src/backends/types.js'
 import {
@@ -195,8 +196,13 @@ async function startAdapters(v: TestVerifier): Promise<{ port: number; server: S
   const ok = (res: ServerResponse, sub: string): void => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ sub }))
   }
+  const fetchHandler = withCaracalAuth(v.auth, (_request, claims) => Response.json({ sub: claims.sub }))
   const server = createServer((req: IncomingMessage & { auth?: AuthInfo }, res) => {
-    if ((req.url ?? '').startsWith('/fastmcp')) {
+    if ((req.url ?? '').startsWith('/fetch')) {
+      void asFetchRequest(req)
+        .then(fetchHandler)
+        .then((response) => sendResponse(res, response))
+    } else if ((req.url ?? '').startsWith('/fastmcp')) {
       v.auth.authenticate(req).then(
         (session) => ok(res, session.sub),
         async (rejection: unknown) => {
@@ -204,17 +210,48 @@ async function startAdapters(v: TestVerifier): Promise<{ port: number; server: S
             res.writeHead(500).end('not a Response')
             return
           }
-          const headers: Record<string, string> = {}
-          rejection.headers.forEach((value, name) => {
-            headers[name] = value
-          })
-          res.writeHead(rejection.status, headers).end(await rejection.text())
+          await sendResponse(res, rejection)
         },
       )
     } else sdk(req, res, () => ok(res, (req.auth?.extra?.claims as Claims | undefined)?.sub ?? ''))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return { port: (server.address() as AddressInfo).port, server }
+}
+
+/**
+ * The request as a Fetch server hands it over (Deno.serve, Bun.serve, workerd, @hono/node-server):
+ * one `Headers.append` per field line as received, so repeats are joined the way `Headers` joins them.
+ */
+async function asFetchRequest(req: IncomingMessage): Promise<Request> {
+  const headers = new Headers()
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  return new Request(new URL(req.url ?? '/', 'http://127.0.0.1'), {
+    method: req.method ?? 'GET',
+    headers,
+    body: chunks.length === 0 ? null : Buffer.concat(chunks),
+  })
+}
+
+async function sendResponse(res: ServerResponse, response: Response): Promise<void> {
+  const headers: Record<string, string> = {}
+  response.headers.forEach((value, name) => {
+    headers[name] = value
+  })
+  res.writeHead(response.status, headers).end(await response.text())
+}
+
+/**
+ * What the Fetch adapter must answer. `Headers` joins two field lines with ", " (RFC 9110 §5.3 makes
+ * that the same message), so one header holding two comma-separated credentials is refused as two
+ * headers are, where the Node adapters, which see the lines apart, hand it to the verifier.
+ */
+function overFetch(c: HttpCase): HttpCase {
+  return c.name === 'two mandates in one header'
+    ? { ...c, expect: 'missing_token', why: 'more than one Authorization header' }
+    : c
 }
 
 function expectHttp(c: HttpCase, r: RawResponse, adapter: string): void {
@@ -246,6 +283,7 @@ describe.each(TEST_BACKENDS)('HTTP requests through the adapters on %s', (backen
     const p = await port()
     expectHttp(c, await rawRequest(p, `/fastmcp${c.path}`, c.headers, c.body), 'fastmcp authenticate')
     expectHttp(c, await rawRequest(p, `/sdk${c.path}`, c.headers, c.body), 'requireCaracalAuth')
+    expectHttp(overFetch(c), await rawRequest(p, `/fetch${c.path}`, c.headers, c.body), 'Fetch withCaracalAuth')
   })
 })
 
@@ -296,6 +334,27 @@ describe('every case through the adapters', () => {
     else {
       produced.push(rendered.body, rendered.headers['www-authenticate'] ?? '')
       expect(JSON.parse(rendered.body).error.data.error, 'requireCaracalAuth code').toBe(c.expect)
+    }
+
+    // The Fetch adapter: the claims, or the same rendering as a Response. A comma in the token reads as
+    // two joined headers (see overFetch); NUL, CR, LF or a character above U+00FF cannot be in a
+    // `Headers` value at all (Fetch: a header value is a byte sequence without them).
+    let request: Request | undefined
+    try {
+      request = new Request('http://127.0.0.1/', { headers: { authorization } })
+    } catch (error) {
+      expect(error, 'Headers refused the value').toBeInstanceOf(TypeError)
+      expect(authorization).toMatch(/[\0\r\n\u0100-\u{10ffff}]/u)
+    }
+    const fetched = request === undefined ? undefined : await authenticateFetchRequest(v.auth, request)
+    if (fetched === undefined) expect(c.expect, 'a value Headers refuses is never a valid mandate').not.toBe('accepted')
+    else if (fetched.ok) expect(c.expect, 'Fetch adapter accepted').toBe('accepted')
+    else {
+      const body = await fetched.response.text()
+      produced.push(body, fetched.response.headers.get('www-authenticate') ?? '')
+      expect(JSON.parse(body).error.data.error, 'Fetch adapter code').toBe(
+        c.token.includes(',') ? 'missing_token' : c.expect,
+      )
     }
 
     // The SDK verifier: only the SDK's own error classes, 401 or 403 as the code says.

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict'
 import * as root from 'caracal-fastmcp'
 import * as dev from 'caracal-fastmcp/dev'
+import * as fetchApi from 'caracal-fastmcp/fetch'
 import * as jws from 'caracal-fastmcp/jws'
 import * as mcpSdk from 'caracal-fastmcp/mcp-sdk'
 import * as redis from 'caracal-fastmcp/redis'
@@ -17,6 +18,7 @@ for (const [entry, names] of [
   [root, ['CaracalAuth', 'CaracalAuthError', 'InMemoryRevocationStore', 'createAuthenticate', 'hasScopes']],
   [dev, ['startDevSts', 'signJws', 'generateSigningKey']],
   [jws, ['verifyJws', 'verifySignature']],
+  [fetchApi, ['authenticateRequest', 'withCaracalAuth', 'caracalHono', 'authErrorResponse']],
   [mcpSdk, ['mcpSdkVerifier', 'protectedResourceMetadataHandler']],
   [redis, ['RedisRevocationStore', 'RedisRevocationConsumer', 'RedisReplayStore', 'FAIL_FAST_REDIS_OPTIONS']],
   [compatIdentity, ['verify', 'createJwksCache', 'warmJwks', 'clearJwksCache', 'CaracalError', 'TokenInvalidError']],
@@ -51,6 +53,13 @@ try {
       auth.verify('not.a.token'),
       (e) => e instanceof root.CaracalAuthError && e.code === 'invalid_token',
     )
+    // The Fetch entry on the same verifier: 200 with the claims, 401 with the challenge.
+    const handler = fetchApi.withCaracalAuth(auth, (_request, claims) => new Response(claims.zoneId))
+    const ok = await handler(new Request('http://mcp.test/', { headers: { authorization: `Bearer ${sts.mint({})}` } }))
+    assert.equal(await ok.text(), 'consumer-zone', `${backend} fetch adapter`)
+    const refused = await handler(new Request('http://mcp.test/'))
+    assert.equal(refused.status, 401)
+    assert.match(refused.headers.get('www-authenticate'), /^Bearer error="invalid_token"/)
     auth.close()
     console.log(
       `consumer: ${backend} verified ES256 and RS256 (ES256 served by ${served.ES256}, RS256 by ${served.RS256})`,

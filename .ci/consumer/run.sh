@@ -30,7 +30,7 @@ printf '{ "name": "consumer", "private": true, "type": "module" }\n' > package.j
 npm install --omit=dev --no-audit --no-fund --loglevel=error "$tarball" \
   "@modelcontextprotocol/sdk@$(version_of @modelcontextprotocol/sdk)" "ioredis@$(version_of ioredis)" \
   "typescript@$(version_of typescript)" "@types/node@$(version_of @types/node)" "@types/express@$(version_of @types/express)"
-cp "$here/check.mjs" "$here/types.ts" .
+cp "$here/check.mjs" "$here/types.ts" "$here/types-fetch.ts" "$here/tsconfig.fetch.json" .
 node check.mjs
 typecheck() {
   npx tsc --noEmit --strict --skipLibCheck false --types node --target es2022 --module node16 --moduleResolution node16 types.ts
@@ -38,6 +38,8 @@ typecheck() {
   echo "consumer: types check with moduleResolution node16 and bundler (ioredis $(node -p "require('ioredis/package.json').version"))"
 }
 typecheck
+npx tsc -p tsconfig.fetch.json
+echo "consumer: the Fetch entry type-checks without @types/node"
 # The other tested major of the ioredis peer range.
 npm install --omit=dev --no-audit --no-fund --loglevel=error "ioredis@$(version_of ioredis-6)"
 typecheck
