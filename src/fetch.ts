@@ -2,11 +2,17 @@
 export { authErrorResponse, type ChallengeOptions } from './adapters/http-error.js'
 export {
   authenticateRequest,
+  serveProtectedResourceMetadata,
   withCaracalAuth,
   type FetchAuthOptions,
   type FetchAuthResult,
   type FetchVerifier,
 } from './adapters/fetch.js'
+export {
+  protectedResourceMetadata,
+  protectedResourceMetadataUrl,
+  type ProtectedResourceMetadataOptions,
+} from './adapters/resource-metadata.js'
 export {
   caracalHono,
   type CaracalHonoEnv,

@@ -12,10 +12,12 @@ import { CaracalAuth, InMemoryRevocationStore, type Claims } from '../src/index.
 import {
   authenticateRequest,
   caracalHono,
+  serveProtectedResourceMetadata,
   withCaracalAuth,
   type CaracalHonoEnv,
   type FetchVerifier,
 } from '../src/fetch.js'
+import { protectedResourceMetadataHandler } from '../src/mcp-sdk.js'
 import { startJwksServer } from './support/jwks-server.js'
 import { AUDIENCE, ISSUER, NOW_MS, NOW_SEC, mint, rsKey, staticJwks } from './support/mandates.js'
 
@@ -344,6 +346,62 @@ describe('caracalHono', () => {
     hono.get('/', (c) => c.text('reached'))
     expect(await (await hono.request('/', { headers: { authorization: `Bearer ${mint()}` } })).text()).toBe('reached')
     expect((await hono.request('/')).status).toBe(401)
+  })
+})
+
+describe('serveProtectedResourceMetadata', () => {
+  const options = { resourceServerUrl: 'https://mcp.example/mcp', resourceName: 'documents' }
+
+  /** What the node:http handler of the MCP SDK entry answers, for the same verifier and request. */
+  function nodeAnswer(auth: CaracalAuth, method: string) {
+    let answer: { status: number; headers: Record<string, string>; body: string | null } | undefined
+    const res = {
+      writeHead(status: number, headers: Record<string, string>) {
+        return {
+          end: (body?: string) => {
+            answer = { status, headers, body: body ?? null }
+          },
+        }
+      },
+    }
+    protectedResourceMetadataHandler(auth, options)(
+      { url: '/.well-known/oauth-protected-resource/mcp', method } as never,
+      res as never,
+    )
+    return answer
+  }
+
+  it.each(['GET', 'HEAD', 'OPTIONS', 'POST'])(
+    '%s at the RFC 9728 path answers as the node:http handler',
+    async (method) => {
+      const auth = makeAuth()
+      const response = serveProtectedResourceMetadata(
+        auth,
+        options,
+      )(new Request('https://mcp.example/.well-known/oauth-protected-resource/mcp', { method }))
+      expect(response).toBeInstanceOf(Response)
+      const headers: Record<string, string> = {}
+      response!.headers.forEach((value, name) => {
+        headers[name] = value
+      })
+      const text = await response!.text()
+      expect({ status: response!.status, headers, body: text === '' ? null : text }).toEqual(nodeAnswer(auth, method))
+      if (method === 'GET') {
+        expect(JSON.parse(text)).toEqual({
+          resource: 'https://mcp.example/mcp',
+          authorization_servers: [ISSUER],
+          bearer_methods_supported: ['header'],
+          scopes_supported: ['tool:call'],
+          resource_name: 'documents',
+        })
+      }
+    },
+  )
+
+  it('any other path is left to the next handler', () => {
+    const metadata = serveProtectedResourceMetadata(makeAuth(), options)
+    expect(metadata(new Request('https://mcp.example/mcp'))).toBeUndefined()
+    expect(metadata(new Request('https://mcp.example/.well-known/oauth-protected-resource'))).toBeUndefined()
   })
 })
 

@@ -15,6 +15,13 @@ import {
   type ChallengeDefaults,
   type ChallengeOptions,
 } from './http-error.js'
+import {
+  metadataAnswer,
+  protectedResourceMetadata,
+  protectedResourceMetadataUrl,
+  type MetadataDefaults,
+  type ProtectedResourceMetadataOptions,
+} from './resource-metadata.js'
 
 /** The part of `CaracalAuth` the Fetch adapter needs (structural: this entry imports no verifier). */
 export interface FetchVerifier extends ChallengeDefaults {
@@ -57,5 +64,23 @@ export function withCaracalAuth<Rest extends unknown[]>(
   return async (request, ...rest) => {
     const result = await authenticateRequest(auth, request, options)
     return result.ok ? handler(request, result.claims, ...rest) : result.response
+  }
+}
+
+/**
+ * The RFC 9728 metadata document at its path, as the node:http handler serves it (GET/HEAD, CORS
+ * preflight, 405 otherwise); `undefined` for any other path, so it chains:
+ * `return metadata(request) ?? handler(request, env, ctx)`.
+ */
+export function serveProtectedResourceMetadata(
+  auth: MetadataDefaults,
+  options: ProtectedResourceMetadataOptions,
+): (request: Request) => Response | undefined {
+  const body = JSON.stringify(protectedResourceMetadata(auth, options))
+  const path = new URL(protectedResourceMetadataUrl(options.resourceServerUrl)).pathname
+  return (request) => {
+    if (new URL(request.url).pathname !== path) return undefined
+    const answer = metadataAnswer(request.method, body)
+    return new Response(answer.body ?? null, { status: answer.status, headers: answer.headers })
   }
 }

@@ -24,6 +24,18 @@ import {
   renderAuthError,
   type ChallengeOptions,
 } from './http-error.js'
+import {
+  metadataAnswer,
+  protectedResourceMetadata,
+  protectedResourceMetadataUrl,
+  type ProtectedResourceMetadataOptions,
+} from './resource-metadata.js'
+
+export {
+  protectedResourceMetadata,
+  protectedResourceMetadataUrl,
+  type ProtectedResourceMetadataOptions,
+} from './resource-metadata.js'
 
 export interface McpSdkVerifierOptions {
   /**
@@ -159,45 +171,6 @@ function reject(res: ServerResponse, error: CaracalAuthError, challenge: Challen
   res.writeHead(r.status, r.headers).end(r.body)
 }
 
-export interface ProtectedResourceMetadataOptions {
-  /** The MCP endpoint's URL, e.g. `https://mcp.example.com/mcp`: the `resource` of the metadata. */
-  readonly resourceServerUrl: URL | string
-  /** Default: the verifier's issuer (the Caracal STS). */
-  readonly authorizationServers?: readonly string[]
-  /** Default: the verifier's `requiredScopes`, when there are any. */
-  readonly scopesSupported?: readonly string[]
-  readonly resourceName?: string
-  readonly resourceDocumentation?: URL | string
-}
-
-/** RFC 9728 §2 metadata document for this resource server. */
-export function protectedResourceMetadata(
-  auth: MandateVerifier,
-  options: ProtectedResourceMetadataOptions,
-): Record<string, unknown> {
-  const scopes = options.scopesSupported ?? auth.options.policy.requiredScopes
-  const doc: Record<string, unknown> = {
-    resource: new URL(String(options.resourceServerUrl)).href,
-    authorization_servers: [...(options.authorizationServers ?? [auth.options.claimRules.issuer])],
-    bearer_methods_supported: ['header'],
-  }
-  if (scopes.length > 0) doc.scopes_supported = [...scopes]
-  if (options.resourceName !== undefined) doc.resource_name = options.resourceName
-  if (options.resourceDocumentation !== undefined) doc.resource_documentation = String(options.resourceDocumentation)
-  return doc
-}
-
-/**
- * Where RFC 9728 §3.1 puts the metadata of a resource: the well-known segment goes between host and
- * path (`https://h/mcp` → `https://h/.well-known/oauth-protected-resource/mcp`), as the SDK's
- * `getOAuthProtectedResourceMetadataUrl` computes it.
- */
-export function protectedResourceMetadataUrl(resourceServerUrl: URL | string): string {
-  const u = new URL(String(resourceServerUrl))
-  const path = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')
-  return new URL(`/.well-known/oauth-protected-resource${path}`, u).href
-}
-
 /**
  * Serves the metadata document at its RFC 9728 path (GET/HEAD, CORS open so browser-based MCP
  * clients can read it); any other path goes to `next` (Express), or gets a 404 on plain node:http.
@@ -212,12 +185,7 @@ export function protectedResourceMetadataHandler(auth: MandateVerifier, options:
       else res.writeHead(404).end()
       return
     }
-    const cors = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, OPTIONS' }
-    if (req.method === 'OPTIONS') res.writeHead(204, cors).end()
-    else if (req.method === 'GET' || req.method === 'HEAD') {
-      res
-        .writeHead(200, { ...cors, 'content-type': 'application/json', 'cache-control': 'max-age=3600' })
-        .end(req.method === 'HEAD' ? undefined : body)
-    } else res.writeHead(405, { allow: 'GET, HEAD, OPTIONS' }).end()
+    const answer = metadataAnswer(req.method, body)
+    res.writeHead(answer.status, answer.headers).end(answer.body)
   }
 }
