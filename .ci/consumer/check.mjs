@@ -18,7 +18,7 @@ for (const [entry, names] of [
   [root, ['CaracalAuth', 'CaracalAuthError', 'InMemoryRevocationStore', 'createAuthenticate', 'hasScopes']],
   [dev, ['startDevSts', 'signJws', 'generateSigningKey']],
   [jws, ['verifyJws', 'verifySignature']],
-  [fetchApi, ['authenticateRequest', 'withCaracalAuth', 'caracalHono', 'authErrorResponse']],
+  [fetchApi, ['authenticateRequest', 'withCaracalAuth', 'caracalHono', 'serveProtectedResourceMetadata']],
   [mcpSdk, ['mcpSdkVerifier', 'protectedResourceMetadataHandler']],
   [redis, ['RedisRevocationStore', 'RedisRevocationConsumer', 'RedisReplayStore', 'FAIL_FAST_REDIS_OPTIONS']],
   [compatIdentity, ['verify', 'createJwksCache', 'warmJwks', 'clearJwksCache', 'CaracalError', 'TokenInvalidError']],
