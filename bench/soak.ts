@@ -16,19 +16,18 @@
  * server and the loader print. Prints a compact report, writes it as JSON (bench/soak-results.json
  * by default) and exits 1 unless everything held.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHmac, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
-import { createRequire } from 'node:module'
 import { cpus } from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { Redis } from 'ioredis'
 import { CaracalAuth, InMemoryRevocationStore, type RevocationStore } from '../src/index.js'
-import { FAIL_FAST_REDIS_OPTIONS, signRevocationEvent } from '../src/redis.js'
+import { signRevocationEvent } from '../src/redis.js'
 import { generateSigningKey, signJws, startDevSts, type DevSts } from '../src/dev/index.js'
 import type { Algorithm } from '../src/jws/algorithms.js'
 import { tamper } from '../src/demo/tour.js'
+import { Child, childCommand, pinning } from './children.js'
+import { connectRedis, deleteNamespace } from './bench-redis.js'
 import {
   DEFAULT_WINDOWS,
   MEMORY_TOLERANCE,
@@ -47,8 +46,6 @@ import {
   type ServerFinal,
   type ServerMessage,
   type TokenClass,
-  type ToLoader,
-  type ToServer,
 } from './soak-protocol.js'
 
 const ZONE = 'soak-zone'
@@ -129,149 +126,6 @@ export interface SoakRun {
   readonly outputs: { readonly server: string; readonly loader: string }
   /** The run's Redis namespace: every stream and key it used starts with `<namespace>:`, and is deleted at the end. */
   readonly namespace: string
-}
-
-/** A child process with its output captured and its IPC messages queued. */
-class Child {
-  readonly proc: ChildProcess
-  output = ''
-  readonly #queue: unknown[] = []
-  readonly #waiters = new Set<() => void>()
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
-
-  constructor(
-    readonly name: string,
-    command: string,
-    args: readonly string[],
-    onMessage?: (m: unknown) => boolean,
-  ) {
-    this.proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-    const keep = (chunk: Buffer) => {
-      this.output += chunk.toString('utf8')
-    }
-    this.proc.stdout?.on('data', keep)
-    this.proc.stderr?.on('data', keep)
-    this.proc.on('message', (m: unknown) => {
-      if (onMessage?.(m) === true) return
-      this.#queue.push(m)
-      this.#wake()
-    })
-    this.proc.on('error', (error) => {
-      this.output += `\n${name}: ${error.message}\n`
-      this.exit ??= { code: null, signal: null }
-      this.#wake()
-    })
-    this.proc.on('exit', (code, signal) => {
-      this.exit = { code, signal }
-      this.#wake()
-    })
-  }
-
-  #wake(): void {
-    for (const w of this.#waiters) w()
-  }
-
-  send(message: ToServer | ToLoader): void {
-    this.proc.send(message)
-  }
-
-  /** The next message of `type`; a `fatal` message, an exit or the timeout rejects, with the child's output tail. */
-  next<T extends { type: string }>(type: T['type'], timeoutMs: number): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const deadline = setTimeout(() => finish(new Error(`${this.name}: no ${type} within ${timeoutMs} ms`)), timeoutMs)
-      const finish = (error?: Error, value?: T) => {
-        clearTimeout(deadline)
-        this.#waiters.delete(check)
-        if (error === undefined) resolve(value!)
-        else reject(new Error(`${error.message}\n--- ${this.name} output (tail) ---\n${this.output.slice(-2000)}`))
-      }
-      const check = () => {
-        const i = this.#queue.findIndex((m) => {
-          const t = (m as { type?: unknown }).type
-          return t === type || t === 'fatal'
-        })
-        if (i >= 0) {
-          const [m] = this.#queue.splice(i, 1) as [{ type: string; message?: string }]
-          if (m.type === 'fatal') finish(new Error(`${this.name} failed: ${m.message ?? ''}`))
-          else finish(undefined, m as unknown as T)
-        } else if (this.exit !== undefined) {
-          finish(new Error(`${this.name} exited (${this.exit.signal ?? `code ${this.exit.code}`}) before ${type}`))
-        }
-      }
-      this.#waiters.add(check)
-      check()
-    })
-  }
-
-  async stop(timeoutMs: number): Promise<void> {
-    if (this.exit !== undefined) return
-    const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()))
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs)
-    await exited
-    clearTimeout(timer)
-  }
-
-  kill(): void {
-    if (this.exit === undefined) this.proc.kill('SIGKILL')
-  }
-}
-
-/** The CPUs this process may run on (Linux `Cpus_allowed_list`), or undefined elsewhere. */
-function allowedCpus(): number[] | undefined {
-  try {
-    const line = readFileSync('/proc/self/status', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('Cpus_allowed_list:'))
-    if (line === undefined) return undefined
-    const cpus: number[] = []
-    for (const part of line.split(':')[1]!.trim().split(',')) {
-      const [a, b] = part.split('-').map(Number)
-      for (let c = a!; c <= (b ?? a!); c++) cpus.push(c)
-    }
-    return cpus
-  } catch {
-    return undefined
-  }
-}
-
-function pinning(): { server: number; loader: number } | null {
-  const allowed = allowedCpus()
-  if (allowed === undefined || allowed.length < 2) return null
-  if (spawnSync('taskset', ['-c', String(allowed[0]), 'true'], { stdio: 'ignore' }).status !== 0) return null
-  return { server: allowed[0]!, loader: allowed[1]! }
-}
-
-/** Run from bench/soak.ts (vitest, tsx) the children are TypeScript, run through tsx; from dist/bench, JavaScript. */
-function childCommand(name: string, core: number | undefined, nodeOptions: readonly string[]): [string, string[]] {
-  const fromSource = fileURLToPath(import.meta.url).endsWith('.ts')
-  const script = fileURLToPath(new URL(`./${name}${fromSource ? '.ts' : '.js'}`, import.meta.url))
-  const node = [
-    ...nodeOptions,
-    ...(fromSource ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : []),
-    script,
-  ]
-  return core === undefined ? [process.execPath, node] : ['taskset', ['-c', String(core), process.execPath, ...node]]
-}
-
-async function connectRedis(url: string): Promise<Redis> {
-  const redis = new Redis(url, { connectTimeout: 2000, ...FAIL_FAST_REDIS_OPTIONS })
-  let lastError = ''
-  redis.on('error', (error: unknown) => {
-    lastError = error instanceof Error ? error.message : String(error)
-  })
-  const ready = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), 3000)
-    redis.once('ready', () => {
-      clearTimeout(timer)
-      resolve(true)
-    })
-  })
-  if (!ready) {
-    redis.disconnect()
-    const safeUrl = url.replace(/\/\/[^@/]*@/, '//***@')
-    throw new Error(`the soak needs Redis: none answers at ${safeUrl}${lastError === '' ? '' : ` (${lastError})`}`)
-  }
-  return redis
 }
 
 /** The answer of `auth`'s fastmcp adapter to `authorization`: a session, or the refusal it renders (README "HTTP answers"). */
@@ -522,12 +376,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakRun> {
     const redis = await connectRedis(redisUrl)
     cleanups.push(async () => {
       // Everything this run wrote lives under its namespace: streams, groups, dead letters, keys.
-      let cursor = '0'
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000)
-        cursor = next
-        if (keys.length > 0) await redis.del(...keys)
-      } while (cursor !== '0')
+      await deleteNamespace(redis, namespace)
       redis.disconnect()
     })
     const sts = await startDevSts({ zoneId: ZONE, audience: AUDIENCE })
