@@ -12,12 +12,12 @@ import { InMemoryRevocationStore as CompatRevocations } from '../src/compat/revo
 import { createMandateVerifier } from '../src/compat/verify.js'
 import { AUDIENCE, REQUIRED_SCOPES, ZONE, makeFixture, type AlgFixture } from './fixtures.js'
 import { measure } from './measure.js'
-import type { BenchRow } from './rows.js'
+import type { BenchRow, SuiteOptions } from './rows.js'
 
 /** Larger than the 10 000-entry default caches of both, so a cycled pool never hits. */
 const COLD_POOL = 12_000
 
-export async function compatSuite(options: { timeMs: number }): Promise<BenchRow[]> {
+export async function compatSuite(options: SuiteOptions): Promise<BenchRow[]> {
   // One fixture (key and token pool) per contender: the two compat entry points share one engine
   // (and its cache), so a pool they both cycled would give each the other's recent entries as hits.
   const fixtures: AlgFixture[] = []
@@ -77,7 +77,7 @@ export async function compatSuite(options: { timeMs: number }): Promise<BenchRow
           },
         }
       })
-      const opsPerSec = await measure(tasks, options.timeMs)
+      const opsPerSec = await measure(tasks, options.timeMs, options.quick ? 1 : undefined)
       contenders.forEach((c, k) => {
         rows.push({
           suite: 'compat',

@@ -15,10 +15,10 @@ export interface Task {
 export const ROUNDS = 5
 
 /** Operations per second of each task, in the order given. */
-export async function measure(tasks: readonly Task[], timeMs: number): Promise<number[]> {
+export async function measure(tasks: readonly Task[], timeMs: number, rounds = ROUNDS): Promise<number[]> {
   const best = tasks.map(() => 0)
-  const roundMs = Math.max(100, timeMs / ROUNDS)
-  for (let round = 0; round < ROUNDS; round++) {
+  const roundMs = Math.max(100, timeMs / rounds)
+  for (let round = 0; round < rounds; round++) {
     const bench = new Bench({ time: roundMs, warmupTime: round === 0 ? Math.min(300, roundMs) : 50 })
     for (const t of tasks) bench.add(t.name, t.fn)
     await bench.run()

@@ -1,15 +1,23 @@
 /**
  * The peers the bench compares against, each doing the same work on the same tokens: the plain
  * jose-based Caracal verifier (jwtVerify + the same claim policy and revocation checks), fast-jwt
- * with and without its cache (plus the same policy and revocation), and raw node:crypto verify +
- * JSON.parse (the floor: no claim checks at all).
+ * with and without its cache and `@node-rs/jsonwebtoken` (each plus the same policy and
+ * revocation), and raw node:crypto verify + JSON.parse (the floor: no claim checks at all). The
+ * micro suites and the end-to-end servers (bench/e2e-server.ts) use the same functions.
  */
-import { verify as cryptoVerify } from 'node:crypto'
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose'
 import { createVerifier } from 'fast-jwt'
+import { verifySync as nodeRsVerify, type Algorithm as NodeRsAlgorithm } from '@node-rs/jsonwebtoken'
+import type { Algorithm } from '../src/jws/algorithms.js'
 import type { RevocationStore } from '../src/revocation/types.js'
-import type { AlgFixture } from './fixtures.js'
 import { AUDIENCE, ISSUER, REQUIRED_SCOPES, ZONE } from './fixtures.js'
+
+/** What a peer needs of a fixture: the algorithm and the public key (as a JWK and as a KeyObject). */
+export interface PeerKey {
+  readonly alg: Algorithm
+  readonly key: { readonly publicJwk: JsonWebKey; readonly publicKey: KeyObject }
+}
 
 const REQUIRED = ['exp', 'iat', 'jti', 'sub', 'client_id', 'sid', 'root_sid', 'use', 'sub_type'] as const
 
@@ -27,7 +35,7 @@ function applyPolicy(p: Record<string, unknown>, revocations: RevocationStore): 
   return p
 }
 
-export function plainJoseVerifier(f: AlgFixture, revocations: RevocationStore): (token: string) => Promise<unknown> {
+export function plainJoseVerifier(f: PeerKey, revocations: RevocationStore): (token: string) => Promise<unknown> {
   const jwks = createLocalJWKSet({ keys: [f.key.publicJwk] })
   return async (token) => {
     const { payload } = await jwtVerify(token, jwks, { issuer: ISSUER, audience: AUDIENCE, algorithms: [f.alg] })
@@ -35,11 +43,7 @@ export function plainJoseVerifier(f: AlgFixture, revocations: RevocationStore): 
   }
 }
 
-export function fastJwtVerifier(
-  f: AlgFixture,
-  revocations: RevocationStore,
-  cache: boolean,
-): (token: string) => unknown {
+export function fastJwtVerifier(f: PeerKey, revocations: RevocationStore, cache: boolean): (token: string) => unknown {
   const pem = f.key.publicKey.export({ format: 'pem', type: 'spki' }).toString()
   const verify = createVerifier({
     key: pem,
@@ -51,7 +55,7 @@ export function fastJwtVerifier(
   return (token) => applyPolicy(verify(token) as Record<string, unknown>, revocations)
 }
 
-export function rawNodeVerifier(f: AlgFixture): (token: string) => unknown {
+export function rawNodeVerifier(f: PeerKey): (token: string) => unknown {
   const key = f.key.publicKey
   const keyArg = f.alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' as const } : key
   return (token) => {
@@ -66,4 +70,20 @@ export function rawNodeVerifier(f: AlgFixture): (token: string) => unknown {
     if (!ok) throw new Error('bad signature')
     return JSON.parse(Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8'))
   }
+}
+
+/**
+ * `@node-rs/jsonwebtoken` (Rust's jsonwebtoken over N-API), synchronous: its API takes the key as
+ * PEM on every call, there is no prepared key object to keep.
+ */
+export function nodeRsVerifier(f: PeerKey, revocations: RevocationStore): (token: string) => unknown {
+  const pem = f.key.publicKey.export({ format: 'pem', type: 'spki' }).toString()
+  const validation = {
+    // Its Algorithm is a const enum of the same strings (not importable under verbatimModuleSyntax).
+    algorithms: [f.alg as NodeRsAlgorithm],
+    iss: [ISSUER],
+    aud: [AUDIENCE],
+    leeway: 0,
+  }
+  return (token) => applyPolicy(nodeRsVerify(token, pem, validation), revocations)
 }

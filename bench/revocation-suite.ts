@@ -14,15 +14,18 @@ import { Redis } from 'ioredis'
 import { CaracalAuth, InMemoryReplayStore, InMemoryRevocationStore, type ReplayStore } from '../src/index.js'
 import { FAIL_FAST_REDIS_OPTIONS, RedisReplayStore, RedisRevocationStore, signRevocationEvent } from '../src/redis.js'
 import { AUDIENCE, ISSUER, makeFixture } from './fixtures.js'
-import type { BenchRow } from './rows.js'
+import type { BenchRow, SuiteOptions } from './rows.js'
 
 const SUITE = 'revocation'
 const EVENTS = 200
+/** `--quick`: a tenth of the events, a tenth of the entries (the rows say how many). */
+const QUICK_EVENTS = 20
 const INSTANCES = 3
 const ANCHORS = 1024
 const HMAC_KEY = Buffer.from('bench-stream-key')
 /** Entries of the full-store rows: InMemoryRevocationStore's default bound. */
 const FULL = 1_000_000
+const QUICK_FULL = 100_000
 /** README "Revocation": markRevoked on a store of 10⁶ entries costs at most this. */
 const MARK_AT_FULL_TARGET_NS = 5_000
 /** README: a revocation reaches all instances in well under 50 ms (p99). */
@@ -75,10 +78,14 @@ function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
   })
 }
 
-/** Milliseconds from `publish(i)` until `seen(i)` holds, for `EVENTS` revocations one after the other, sorted. */
-async function propagation(publish: (i: number) => Promise<unknown>, seen: (i: number) => boolean): Promise<number[]> {
+/** Milliseconds from `publish(i)` until `seen(i)` holds, for `events` revocations one after the other, sorted. */
+async function propagation(
+  events: number,
+  publish: (i: number) => Promise<unknown>,
+  seen: (i: number) => boolean,
+): Promise<number[]> {
   const latencies: number[] = []
-  for (let i = 0; i < EVENTS; i++) {
+  for (let i = 0; i < events; i++) {
     const t0 = performance.now()
     await publish(i)
     if (!(await waitUntil(() => seen(i), 5_000)))
@@ -86,6 +93,12 @@ async function propagation(publish: (i: number) => Promise<unknown>, seen: (i: n
     latencies.push(performance.now() - t0)
   }
   return latencies.sort((a, b) => a - b)
+}
+
+/** 10⁶ for 1 000 000: the row names say the store's size. */
+function powerOfTen(n: number): string {
+  const digits = '⁰¹²³⁴⁵⁶⁷⁸⁹'
+  return `10${[...String(Math.round(Math.log10(n)))].map((d) => digits[Number(d)]).join('')}`
 }
 
 function collectGarbage(): void {
@@ -99,46 +112,46 @@ function collectGarbage(): void {
  * entries. Full: 10⁶ entries whose oldest keep expiring under a clock that moves on, so each
  * insert also retires one — the steady state of a gateway at its bound.
  */
-function fullStoreRows(): BenchRow[] {
+function fullStoreRows(full: number): BenchRow[] {
   let now = 0
   const clock = { now: () => now }
   const ttl = 3_600_000
-  const store = new InMemoryRevocationStore({ maxEntries: FULL, now: clock.now })
-  const anchors = Array.from({ length: FULL + 200_000 }, (_, i) => `sess-${i.toString(36)}-${'x'.repeat(24)}`)
+  const store = new InMemoryRevocationStore({ maxEntries: full, now: clock.now })
+  const anchors = Array.from({ length: full + 200_000 }, (_, i) => `sess-${i.toString(36)}-${'x'.repeat(24)}`)
   collectGarbage()
   const withAnchors = process.memoryUsage().heapUsed
   // Expiries spread over the hour, as revocations arriving over time would be.
-  for (let i = 0; i < FULL - 100_000; i++) {
-    now = (i * ttl) / FULL
+  for (let i = 0; i < full - 100_000; i++) {
+    now = (i * ttl) / full
     store.markRevoked(anchors[i]!, ttl)
   }
   const t0 = process.hrtime.bigint()
-  for (let i = FULL - 100_000; i < FULL; i++) {
-    now = (i * ttl) / FULL
+  for (let i = full - 100_000; i < full; i++) {
+    now = (i * ttl) / full
     store.markRevoked(anchors[i]!, ttl)
   }
   const growingNs = Number(process.hrtime.bigint() - t0) / 100_000
   collectGarbage()
   const perEntry = (process.memoryUsage().heapUsed - withAnchors) / store.size
   const t1 = process.hrtime.bigint()
-  for (let i = FULL; i < FULL + 200_000; i++) {
-    now = ttl + ((i - FULL) * ttl) / FULL
+  for (let i = full; i < full + 200_000; i++) {
+    now = ttl + ((i - full) * ttl) / full
     store.markRevoked(anchors[i]!, ttl)
   }
   const fullNs = Number(process.hrtime.bigint() - t1) / 200_000
-  if (store.size > FULL) throw new Error('the store grew past maxEntries')
+  if (store.size > full) throw new Error('the store grew past maxEntries')
   return [
     {
       suite: SUITE,
       group: 'markRevoked',
-      name: 'InMemoryRevocationStore, growing to 10⁶',
+      name: `InMemoryRevocationStore, growing to ${powerOfTen(full)}`,
       value: growingNs,
       unit: 'ns/op',
     },
     {
       suite: SUITE,
       group: 'markRevoked',
-      name: 'InMemoryRevocationStore, full at 10⁶ (oldest expiring)',
+      name: `InMemoryRevocationStore, full at ${powerOfTen(full)} (oldest expiring)`,
       value: fullNs,
       unit: 'ns/op',
     },
@@ -225,7 +238,8 @@ async function reachable(url: string): Promise<boolean> {
   }
 }
 
-export async function revocationSuite(options: { timeMs: number }): Promise<BenchRow[]> {
+export async function revocationSuite(options: SuiteOptions): Promise<BenchRow[]> {
+  const events = options.quick ? QUICK_EVENTS : EVENTS
   const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
   const rows: BenchRow[] = []
   const hits = Array.from({ length: ANCHORS }, (_, i) => `agent-hit-${i}`)
@@ -240,7 +254,7 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
     value: nsPerCheck(memory, hits, options.timeMs),
     unit: 'ns/op',
   })
-  const scale = fullStoreRows()
+  const scale = fullStoreRows(options.quick ? QUICK_FULL : FULL)
   rows.push(...scale)
   console.log('\nrevocation set targets')
   for (const row of scale.filter((r) => r.group === 'markRevoked')) {
@@ -318,6 +332,7 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
 
     // A publisher (the STS, say) adds the signed event; every instance follows the stream.
     const fromStream = await propagation(
+      events,
       (i) => {
         const fields = {
           zone_id: 'bench',
@@ -333,43 +348,45 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
     rows.push({
       suite: SUITE,
       group: 'propagation',
-      name: `to ${INSTANCES} instances, p50 of ${EVENTS}`,
+      name: `to ${INSTANCES} instances, p50 of ${events}`,
       value: percentile(fromStream, 50),
       unit: 'ms',
     })
     rows.push({
       suite: SUITE,
       group: 'propagation',
-      name: `to ${INSTANCES} instances, p99 of ${EVENTS}`,
+      name: `to ${INSTANCES} instances, p99 of ${events}`,
       value: percentile(fromStream, 99),
       unit: 'ms',
     })
     // One instance revokes (markRevoked: key and peer event); the others hear of it from the peer stream.
     const others = stores.slice(1)
     const fromInstance = await propagation(
+      events,
       (i) => mirror.markRevoked(`agent-instance-${i}`),
       (i) => others.every((s) => s.isRevoked(`agent-instance-${i}`) === true),
     )
     const revokeStreamLength = await admin.xlen(names.stream)
-    if (revokeStreamLength !== EVENTS)
-      throw new Error(`markRevoked appended to Caracal's stream: ${revokeStreamLength} entries, not ${EVENTS}`)
+    if (revokeStreamLength !== events)
+      throw new Error(`markRevoked appended to Caracal's stream: ${revokeStreamLength} entries, not ${events}`)
     const between = `from one instance to the other ${others.length}`
     rows.push({
       suite: SUITE,
       group: 'propagation',
-      name: `${between}, p50 of ${EVENTS}`,
+      name: `${between}, p50 of ${events}`,
       value: percentile(fromInstance, 50),
       unit: 'ms',
     })
     rows.push({
       suite: SUITE,
       group: 'propagation',
-      name: `${between}, p99 of ${EVENTS}`,
+      name: `${between}, p99 of ${events}`,
       value: percentile(fromInstance, 99),
       unit: 'ms',
     })
     // The coordinator raises a zone's delegation epoch; every instance follows that stream too.
     const epochs = await propagation(
+      events,
       (i) => {
         const fields = {
           outbox_id: `bench-${i}`,
@@ -388,14 +405,14 @@ export async function revocationSuite(options: { timeMs: number }): Promise<Benc
     rows.push({
       suite: SUITE,
       group: 'propagation',
-      name: `${epochName}, p50 of ${EVENTS}`,
+      name: `${epochName}, p50 of ${events}`,
       value: percentile(epochs, 50),
       unit: 'ms',
     })
     rows.push({
       suite: SUITE,
       group: 'propagation',
-      name: `${epochName}, p99 of ${EVENTS}`,
+      name: `${epochName}, p99 of ${events}`,
       value: percentile(epochs, 99),
       unit: 'ms',
     })

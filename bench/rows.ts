@@ -10,3 +10,9 @@ export interface BenchRow {
   readonly unit?: string
   readonly baseline?: string
 }
+
+/** What every suite is given: the time per task, and `quick` (every scenario briefly, for CI: sizes cut, one round). */
+export interface SuiteOptions {
+  readonly timeMs: number
+  readonly quick: boolean
+}

@@ -6,9 +6,9 @@ import { CaracalAuth, InMemoryRevocationStore } from '../src/index.js'
 import { isBackendAvailable } from '../src/backends/index.js'
 import type { BackendChoice } from '../src/backends/types.js'
 import { AUDIENCE, ISSUER, REQUIRED_SCOPES, ZONE, makeFixture, type AlgFixture } from './fixtures.js'
-import { fastJwtVerifier, plainJoseVerifier, rawNodeVerifier } from './peers.js'
+import { fastJwtVerifier, nodeRsVerifier, plainJoseVerifier, rawNodeVerifier } from './peers.js'
 import { measure } from './measure.js'
-import type { BenchRow } from './rows.js'
+import type { BenchRow, SuiteOptions } from './rows.js'
 
 type Verify = (token: string) => unknown
 
@@ -36,7 +36,7 @@ function caracal(f: AlgFixture, backend: BackendChoice, cached: boolean): Caraca
   })
 }
 
-export async function verifySuite(options: { timeMs: number }): Promise<BenchRow[]> {
+export async function verifySuite(options: SuiteOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = []
   for (const alg of ['ES256', 'RS256'] as const) {
     const f = makeFixture(alg, 2048)
@@ -60,6 +60,13 @@ export async function verifySuite(options: { timeMs: number }): Promise<BenchRow
         group: 'cold',
         tokens: f.pool,
         verify: fastJwtVerifier(f, revocations, false),
+        batch: 1,
+      },
+      {
+        name: '@node-rs/jsonwebtoken',
+        group: 'cold',
+        tokens: f.pool,
+        verify: nodeRsVerifier(f, revocations),
         batch: 1,
       },
       {
@@ -118,7 +125,7 @@ export async function verifySuite(options: { timeMs: number }): Promise<BenchRow
     })
     // Every contender must accept the tokens, or the comparison means nothing.
     for (const c of contenders) await c.verify(c.tokens[0]!)
-    const opsPerSec = await measure(tasks, options.timeMs)
+    const opsPerSec = await measure(tasks, options.timeMs, options.quick ? 1 : undefined)
     contenders.forEach((c, k) => {
       rows.push({
         suite: 'verify',

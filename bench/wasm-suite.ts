@@ -21,7 +21,7 @@ import { generateSigningKey, type SigningKey } from '../src/dev/sign-jws.js'
 import type { Algorithm } from '../src/jws/algorithms.js'
 import { readPublicKey, type PublicKeyMaterial } from '../src/jws/public-key.js'
 import { AUDIENCE, ISSUER, REQUIRED_SCOPES, ZONE, makeFixture } from './fixtures.js'
-import type { BenchRow } from './rows.js'
+import type { BenchRow, SuiteOptions } from './rows.js'
 
 interface Signed {
   readonly input: Uint8Array
@@ -44,7 +44,7 @@ function signedInputs(tokens: readonly string[]): Signed[] {
 /** Slow contenders (noble ES256 at ~2 ms) run one check per iteration, fast ones a batch. */
 const BATCH: Record<BackendName, number> = { wasm: 16, node: 16, noble: 1 }
 
-export async function wasmSuite(options: { timeMs: number }): Promise<BenchRow[]> {
+export async function wasmSuite(options: SuiteOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = []
   const backends: BackendName[] = ['node', 'noble', ...(isBackendAvailable('wasm') ? (['wasm'] as const) : [])]
   const cases = [
@@ -78,7 +78,7 @@ export async function wasmSuite(options: { timeMs: number }): Promise<BenchRow[]
         },
       }
     })
-    const opsPerSec = await measure(tasks, options.timeMs)
+    const opsPerSec = await measure(tasks, options.timeMs, options.quick ? 1 : undefined)
     const base = c.baseline === 'noble' ? 'noble BigInt' : c.baseline
     backends.forEach((b, n) => {
       const name = `signature (${b === 'noble' && c.alg === 'RS256' ? 'noble BigInt' : b})`
@@ -106,7 +106,7 @@ export async function wasmSuite(options: { timeMs: number }): Promise<BenchRow[]
  * (decoding, signature, JSON reader, rules and policy in the module; claims read back). For ES256
  * with the hash from node:crypto (what `auto` composes) and all in wasm; RS256 for reference.
  */
-async function pathRows(options: { timeMs: number }): Promise<BenchRow[]> {
+async function pathRows(options: SuiteOptions): Promise<BenchRow[]> {
   const o = resolveOptions({
     issuer: ISSUER,
     audience: AUDIENCE,
@@ -164,7 +164,7 @@ async function pathRows(options: { timeMs: number }): Promise<BenchRow[]> {
         },
       }
     })
-    const opsPerSec = await measure(tasks, options.timeMs)
+    const opsPerSec = await measure(tasks, options.timeMs, options.quick ? 1 : undefined)
     contenders.forEach((c, n) => {
       rows.push({
         suite: 'wasm',
