@@ -4,7 +4,6 @@
  */
 import { createServer } from 'node:net'
 import type { FastMCP } from 'fastmcp'
-import type { CaracalSession } from '../adapters/fastmcp.js'
 
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -35,7 +34,10 @@ export interface HttpStreamOptions {
 }
 
 /** Starts `server` on fastmcp's HTTP stream transport; resolves to the MCP endpoint URL. */
-export async function startHttpStream(server: FastMCP<CaracalSession>, options: HttpStreamOptions = {}): Promise<URL> {
+export async function startHttpStream<S extends Record<string, unknown> | undefined>(
+  server: FastMCP<S>,
+  options: HttpStreamOptions = {},
+): Promise<URL> {
   const host = options.host ?? '127.0.0.1'
   const endpoint = options.endpoint ?? '/mcp'
   let port = options.port ?? 0
