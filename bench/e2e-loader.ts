@@ -64,6 +64,7 @@ async function load(job: LoadJob): Promise<void> {
   let exhausted = false
   const run = (durationSec: number) =>
     new Promise<autocannon.Result>((resolve, reject) => {
+      let stopped = false
       const instance: autocannon.Instance = autocannon(
         {
           url: job.url,
@@ -78,11 +79,13 @@ async function load(job: LoadJob): Promise<void> {
           requests: [
             {
               setupRequest: (req) => {
-                if (cursor >= limit && !exhausted) {
+                if (cursor >= limit) {
                   exhausted = true
-                  instance.stop()
+                  if (!stopped) instance.stop()
+                  stopped = true
                 }
-                const authorization = tokens[job.tokens === 'warm' ? cursor % tokens.length : cursor]!
+                const i = job.tokens === 'warm' ? cursor % tokens.length : Math.min(cursor, tokens.length - 1)
+                const authorization = tokens[i]!
                 cursor++
                 return { ...req, headers: { ...(req.headers as Record<string, string>), authorization } }
               },

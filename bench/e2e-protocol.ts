@@ -64,8 +64,6 @@ export interface ServerConfig {
 
 export interface ServerFinal {
   readonly rss: number
-  /** `process.resourceUsage().maxRSS`, bytes: the peak under the load. */
-  readonly maxRss: number
   readonly heapUsed: number
   readonly heapTotal: number
   /** heapUsed after two full collections. */

@@ -202,7 +202,6 @@ async function start(config: ServerConfig): Promise<() => Promise<ServerFinal>> 
     gc?.()
     const final: ServerFinal = {
       rss: m.rss,
-      maxRss: process.resourceUsage().maxRSS * 1024,
       heapUsed: m.heapUsed,
       heapTotal: m.heapTotal,
       heapAfterGc: gc === undefined ? m.heapUsed : process.memoryUsage().heapUsed,

@@ -49,6 +49,12 @@ export interface E2eMeasurement extends LoadResult {
   readonly round: number
   /** µs of server CPU (user + system, all threads) per response in the measured window; null without /proc. */
   readonly cpuUsPerReq: number | null
+  /**
+   * Peak RSS of the server process (VmHWM, proc(5)), bytes, read after the window. Not
+   * `process.resourceUsage().maxRSS`: Linux carries that over from the parent through fork and
+   * exec, so every child would report the suite's own peak.
+   */
+  readonly peakRss: number | null
   readonly final: ServerFinal
 }
 
@@ -72,7 +78,7 @@ export interface E2eVariantResult {
     readonly p50Ms: number
     readonly p99Ms: number
     readonly cpuUsPerReq: number | null
-    readonly maxRssMiB: number
+    readonly peakRssMiB: number | null
     readonly heapAfterGcMiB: number
     readonly wasmMiB: number | null
     readonly verifyUs: number | null
@@ -125,6 +131,18 @@ function cpuTicks(pid: number): number | null {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return Number(fields[11]) + Number(fields[12])
+  } catch {
+    return null
+  }
+}
+
+/** VmHWM of `pid` in bytes (its peak resident set since exec), or null without /proc. */
+function peakRss(pid: number): number | null {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmHWM:'))
+    return line === undefined ? null : Number(line.split(/\s+/)[1]) * 1024
   } catch {
     return null
   }
@@ -236,6 +254,7 @@ export async function e2eSuite(options: E2eOptions): Promise<E2eResults> {
           (durationSec + 60) * 1000,
         )
         const after = cpuTicks(pid)
+        const peak = peakRss(pid)
         child.send({ type: 'stop' })
         const { final } = await child.next<Extract<ServerMessage, { type: 'final' }>>('final', 30_000)
         await child.stop(10_000)
@@ -243,7 +262,7 @@ export async function e2eSuite(options: E2eOptions): Promise<E2eResults> {
           before === null || after === null || result.requests === 0
             ? null
             : ((after - before) * 1e6) / ticksPerSec / result.requests
-        return { ...result, round, cpuUsPerReq, final }
+        return { ...result, round, cpuUsPerReq, peakRss: peak, final }
       } finally {
         child.kill()
         children.splice(children.indexOf(child), 1)
@@ -314,6 +333,7 @@ function summarize(
     const cpu = mine.map((m) => m.cpuUsPerReq)
     const verifyUs = mine.map((m) => m.final.verifyUs)
     const wasm = mine.map((m) => m.final.wasm)
+    const peaks = mine.map((m) => m.peakRss)
     const vs: Record<string, RoundRatios> = {}
     for (const b of BASELINES) {
       const r = ratios(mine, runs.get(b))
@@ -327,7 +347,7 @@ function summarize(
         p50Ms: median(mine.map((m) => m.p50Ms)),
         p99Ms: median(mine.map((m) => m.p99Ms)),
         cpuUsPerReq: cpu.every((c) => c !== null) ? median(cpu as number[]) : null,
-        maxRssMiB: median(mine.map((m) => mib(m.final.maxRss))),
+        peakRssMiB: peaks.every((p) => p !== null) ? median((peaks as number[]).map(mib)) : null,
         heapAfterGcMiB: median(mine.map((m) => mib(m.final.heapAfterGc))),
         wasmMiB: wasm.every((w) => w !== null) ? median((wasm as number[]).map(mib)) : null,
         verifyUs: verifyUs.every((u) => u !== null) ? median(verifyUs as number[]) : null,
@@ -358,7 +378,7 @@ export function formatE2e(r: E2eResults): string[] {
         `  ${v.id.padEnd(20)} ${Math.round(m.reqPerSec).toLocaleString('en-US').padStart(7)} req/s ` +
           `${x(v.vs.none?.reqPerSec)} no auth ${x(v.vs.jose?.reqPerSec)} jose  p50 ${m.p50Ms} p99 ${m.p99Ms} ms  ` +
           `${m.cpuUsPerReq === null ? '-' : m.cpuUsPerReq.toFixed(1)} µs CPU/req (${x(v.vs.jose?.cpuPerReq)} jose)  ` +
-          `non-2xx ${v.non2xx}  rss ${m.maxRssMiB.toFixed(0)} MiB heap ${m.heapAfterGcMiB.toFixed(1)} MiB` +
+          `non-2xx ${v.non2xx}  peak rss ${m.peakRssMiB === null ? '-' : m.peakRssMiB.toFixed(0)} MiB heap ${m.heapAfterGcMiB.toFixed(1)} MiB` +
           `${m.wasmMiB === null ? '' : ` wasm ${m.wasmMiB.toFixed(1)} MiB`}${m.verifyUs === null ? '' : ` verify ${m.verifyUs.toFixed(1)} µs`}`,
       )
     }
