@@ -28,6 +28,7 @@ const rows: BenchRow[] = [
   ...(wanted('wasm') ? await optionalSuite('./wasm-suite.js', 'wasmSuite') : []),
   ...(wanted('revocation') ? await optionalSuite('./revocation-suite.js', 'revocationSuite') : []),
   ...(wanted('compat') ? await optionalSuite('./compat-suite.js', 'compatSuite') : []),
+  ...(wanted('pool') ? await optionalSuite('./pool-suite.js', 'poolSuite') : []),
 ]
 
 const byName = new Map(rows.map((r) => [`${r.alg ? `${r.alg} ` : ''}${r.name}`, r]))
@@ -67,6 +68,7 @@ const TARGETS: readonly [string, string, string | number, number][] = [
   ['cold ES256 auto ≥ 4× plain jose', 'ES256 CaracalAuth cold (auto)', 'ES256 plain jose verifier', 4],
   ['wasm ES256 signature ≥ 2× node:crypto', 'ES256 signature (wasm)', 'ES256 signature (node)', 2],
   ['wasm ES256 signature ≥ 20× noble', 'ES256 signature (wasm)', 'ES256 signature (noble)', 20],
+  ['pool of 2 ≥ 1.7× main thread, ES256 cold', 'ES256 pool of 2 (cold)', 'ES256 main thread alone (cold)', 1.7],
   ['wasm RS256-2048 ≥ 1.0× BigInt', 'RS256 signature (wasm)', 'RS256 signature (noble BigInt)', 1],
 ]
 console.log('\ntargets')

@@ -19,6 +19,7 @@ import type { IncomingMessage } from 'node:http'
 import { authenticateRequest, type CaracalSession } from './adapters/fastmcp.js'
 import { VerifierEngine } from './verifier-engine.js'
 import { verifyInline } from './verify-inline.js'
+import { verifierPool, type VerifierPool } from './pool/types.js'
 
 export interface CaracalAuthStats {
   readonly backend: Readonly<Record<Algorithm, BackendName>>
@@ -128,6 +129,11 @@ export class CaracalAuth {
     } finally {
       inheritedEngine = undefined
     }
+  }
+
+  /** The verification pool (the `workers` option), shared with the verifiers of `withPolicy`; for the tests. */
+  get [verifierPool](): VerifierPool | undefined {
+    return this.#engine.pool
   }
 
   /** Options as resolved (defaults filled in); adapters read the policy and metadata URL here. */

@@ -31,7 +31,6 @@ export type Answer =
   | readonly [1, CaracalErrorCode, string, readonly string[] | undefined]
   | readonly [2]
 
-export interface FromWorker {
-  readonly id: number
-  readonly answers: Answer[]
-}
+export type FromWorker =
+  /** Set up (keys imported): from now on a batch's time is the worker's own. */
+  { readonly t: 'ready' } | { readonly t: 'answers'; readonly id: number; readonly answers: Answer[] }

@@ -33,6 +33,8 @@ export interface VerifierPool {
 
 export interface VerifierPoolInternals {
   threadIds(): number[]
+  /** Tokens the workers answered (not those sent back to the main thread for lack of a key). */
+  tokensAnswered(): number
   /** Terminates worker `i`, as a crash would end it. */
   crash(i: number): void
   /** Makes worker `i` stop answering (it blocks its thread), as a hung worker would. */
@@ -40,3 +42,6 @@ export interface VerifierPoolInternals {
   /** How long a batch may take before its worker is taken for hung. */
   timeoutMs: number
 }
+
+/** `auth[verifierPool]`: the pool of a `CaracalAuth` made with `workers`, for the tests. Not exported from the package. */
+export const verifierPool: unique symbol = Symbol('caracal-fastmcp.verifierPool')

@@ -28,6 +28,8 @@ const MAX_BATCH = 256
 const BATCHES_IN_FLIGHT = 2
 /** Far above any batch's time (MAX_BATCH tokens, plus a worker's start): only a hung worker reaches it. */
 const DEFAULT_TIMEOUT_MS = 10_000
+/** A worker's start: loading the module, compiling wasm, building the key tables (~0.1 s; 0.4 s under tsx). */
+const START_TIMEOUT_MS = 30_000
 /** A worker that ended before answering anything (it cannot start): its replacement waits this long. */
 const RESPAWN_DELAY_MS = 1_000
 
@@ -42,18 +44,26 @@ interface Pending {
 
 interface Batch {
   readonly items: Pending[]
-  readonly timer: ReturnType<typeof setTimeout>
+  /** Started once the worker is ready: its start-up has a bound of its own. */
+  timer: ReturnType<typeof setTimeout> | undefined
 }
 
 interface Slot {
   readonly worker: Worker
   readonly batches: Map<number, Batch>
+  ready: boolean
+  readonly startTimer: ReturnType<typeof setTimeout>
   answered: boolean
   ended: boolean
 }
 
-/** Under the test runner the sources are TypeScript: the worker runs them through tsx. */
+/**
+ * Under the test runner the sources are TypeScript: the worker loads them through tsx (a
+ * devDependency). `--import tsx` in `execArgv` does not reach a worker's entry module on Node 20.
+ */
 const FROM_SOURCES = import.meta.url.endsWith('.ts')
+const fromSources = (url: string): string =>
+  `import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(url)}, ${JSON.stringify(url)}))`
 
 export class WorkerPool implements VerifierPool {
   readonly #options: VerifierPoolOptions
@@ -69,6 +79,7 @@ export class WorkerPool implements VerifierPool {
   readonly #finalizer = new FinalizationRegistry<number>((id) => this.#drop(id))
   #closed = false
   #timeoutMs = DEFAULT_TIMEOUT_MS
+  #tokensAnswered = 0
 
   constructor(options: VerifierPoolOptions) {
     this.#options = options
@@ -167,12 +178,24 @@ export class WorkerPool implements VerifierPool {
       now[i] = p.nowSec
     }
     if (slot.batches.size === 0) slot.worker.ref()
-    const timer = setTimeout(() => this.#end(slot), this.#timeoutMs)
-    slot.batches.set(id, { items, timer })
+    slot.batches.set(id, { items, timer: slot.ready ? this.#timer(slot) : undefined })
     slot.worker.postMessage({ t: 'batch', id, tokens, keys, now } satisfies ToWorker, [keys.buffer, now.buffer])
   }
 
-  #answered(slot: Slot, m: FromWorker): void {
+  #timer(slot: Slot): ReturnType<typeof setTimeout> {
+    return setTimeout(() => this.#end(slot), this.#timeoutMs).unref()
+  }
+
+  #message(slot: Slot, m: FromWorker): void {
+    if (m.t === 'answers') this.#answered(slot, m)
+    else if (!slot.ready) {
+      slot.ready = true
+      clearTimeout(slot.startTimer)
+      for (const b of slot.batches.values()) b.timer = this.#timer(slot)
+    }
+  }
+
+  #answered(slot: Slot, m: FromWorker & { t: 'answers' }): void {
     const batch = slot.batches.get(m.id)
     if (batch === undefined) return
     slot.batches.delete(m.id)
@@ -187,6 +210,7 @@ export class WorkerPool implements VerifierPool {
 
   #settle(p: Pending, a: Answer): void {
     // Released meanwhile: the main thread answers as it would now (a key it no longer holds).
+    if (a[0] !== 2) this.#tokensAnswered++
     if (a[0] === 2 || !this.#live.has(p.keyId)) p.resolve(undefined)
     else if (a[0] === 0) p.resolve(mandateFromClaims(a[1], a[2]))
     else p.reject(new CaracalAuthError(a[1], a[2], a[3] === undefined ? {} : { scope: a[3] }))
@@ -199,18 +223,24 @@ export class WorkerPool implements VerifierPool {
       keys: [...this.#live],
     }
     const worker = FROM_SOURCES
-      ? new Worker(new URL('./worker.ts', import.meta.url), {
-          workerData: setup,
-          execArgv: [...process.execArgv, '--import', 'tsx'],
-        })
+      ? new Worker(fromSources(new URL('./worker.ts', import.meta.url).href), { eval: true, workerData: setup })
       : new Worker(new URL('./worker.js', import.meta.url), { workerData: setup })
-    worker.unref()
-    const slot: Slot = { worker, batches: new Map(), answered: false, ended: false }
-    worker.on('message', (m: FromWorker) => this.#answered(slot, m))
+    const slot: Slot = {
+      worker,
+      batches: new Map(),
+      ready: false,
+      startTimer: setTimeout(() => this.#end(slot), START_TIMEOUT_MS).unref(),
+      answered: false,
+      ended: false,
+    }
+    worker.on('message', (m: FromWorker) => this.#message(slot, m))
     const end = (): void => this.#end(slot, index)
+    // No 'messageerror' listener: on Node 20 it refs the worker's port, and the process could never
+    // exit. An answer that cannot be read is a batch not answered: its timer ends the worker.
     worker.on('error', end)
-    worker.on('messageerror', end)
     worker.on('exit', end)
+    // After the listeners: adding a 'message' listener refs the worker again.
+    worker.unref()
     return slot
   }
 
@@ -218,6 +248,7 @@ export class WorkerPool implements VerifierPool {
   #end(slot: Slot, index = this.#slots.indexOf(slot)): void {
     if (slot.ended) return
     slot.ended = true
+    clearTimeout(slot.startTimer)
     void slot.worker.terminate()
     for (const batch of slot.batches.values()) {
       clearTimeout(batch.timer)
@@ -261,6 +292,7 @@ export class WorkerPool implements VerifierPool {
   get internals(): VerifierPoolInternals {
     const pool = this
     return {
+      tokensAnswered: () => this.#tokensAnswered,
       threadIds: () => this.#slots.filter((s) => s !== undefined && !s.ended).map((s) => s!.worker.threadId),
       crash: (i) => void this.#slots[i]?.worker.terminate(),
       hang: (i) => this.#slots[i]?.worker.postMessage({ t: 'hang' } satisfies ToWorker),

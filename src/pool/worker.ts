@@ -28,6 +28,7 @@ function add(id: number, material: PublicKeyMaterial): void {
 }
 
 for (const [id, material] of setup.keys) add(id, material)
+parentPort!.postMessage({ t: 'ready' } satisfies FromWorker)
 
 function answer(token: string, keyId: number, nowSec: number): Answer {
   const key = keys.get(keyId)
@@ -46,7 +47,7 @@ parentPort!.on('message', (m: ToWorker) => {
   if (m.t === 'batch') {
     const answers: Answer[] = new Array(m.tokens.length)
     for (let i = 0; i < m.tokens.length; i++) answers[i] = answer(m.tokens[i]!, m.keys[i]!, m.now[i]!)
-    parentPort!.postMessage({ id: m.id, answers } satisfies FromWorker)
+    parentPort!.postMessage({ t: 'answers', id: m.id, answers } satisfies FromWorker)
   } else if (m.t === 'keys') {
     for (const id of m.drop) {
       keys.get(id)?.release()
