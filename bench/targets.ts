@@ -51,7 +51,7 @@ const PROPAGATION_P99_MS = 50
 /** Issue 12: each drop-in entry point within 5% of CaracalAuth. */
 const COMPAT_AT_LEAST = 0.95
 /** The pool's rows (issue 13 item 3, bench/pool-suite.ts when it exists): `[row, against]`. */
-export const POOL_ROWS = { pool: 'ES256 cold, pool of 2 workers', main: 'ES256 cold, main thread' } as const
+export const POOL_ROWS = { pool: 'ES256 pool of 2 (cold)', main: 'ES256 main thread alone (cold)' } as const
 /** Rounds below which an end-to-end ratio is shown but not judged (issue 13: ≥ 5, ≥ 7 for fastmcp). */
 const MIN_ROUNDS: Readonly<Record<ServerKind, number>> = { gateway: 5, fastmcp: 7 }
 

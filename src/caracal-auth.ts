@@ -8,17 +8,18 @@ import type { BackendName, MandateRules } from './backends/types.js'
 import type { VerifiedTokenCache } from './cache/verified-token-cache.js'
 import { CaracalAuthError, invalidToken, type CaracalErrorCode } from './errors.js'
 import type { Algorithm } from './jws/algorithms.js'
-import { JWS_ERRORS, decodeSegments, parseJsonObject, splitCompact, type SplitJws } from './jws/compact.js'
-import { verifyWithKey } from './jws/verify-with-key.js'
+import { splitCompact, type SplitJws } from './jws/compact.js'
+import { verifySignedMandate } from './signed-mandate.js'
 import type { JwksSource, JwksStats } from './jwks/remote-jwks.js'
 import type { VerifyingKey } from './backends/types.js'
-import { checkTimes, readMandate, type Claims, type VerifiedMandate } from './policy/claims.js'
+import { checkTimes, type Claims, type VerifiedMandate } from './policy/claims.js'
 import { checkPolicy } from './policy/mandate-policy.js'
 import { resolveOptions, type CaracalAuthOptions, type ResolvedOptions } from './options.js'
 import type { IncomingMessage } from 'node:http'
 import { authenticateRequest, type CaracalSession } from './adapters/fastmcp.js'
 import { VerifierEngine } from './verifier-engine.js'
 import { verifyInline } from './verify-inline.js'
+import { verifierPool, type VerifierPool } from './pool/types.js'
 
 export interface CaracalAuthStats {
   readonly backend: Readonly<Record<Algorithm, BackendName>>
@@ -128,6 +129,11 @@ export class CaracalAuth {
     } finally {
       inheritedEngine = undefined
     }
+  }
+
+  /** The verification pool (the `workers` option), shared with the verifiers of `withPolicy`; for the tests. */
+  get [verifierPool](): VerifierPool | undefined {
+    return this.#engine.pool
   }
 
   /** Options as resolved (defaults filled in); adapters read the policy and metadata URL here. */
@@ -294,7 +300,7 @@ export class CaracalAuth {
    */
   async close(): Promise<void> {
     this.#closed = true
-    if (!this.#derived) this.#engine.close()
+    if (!this.#derived) await this.#engine.close()
   }
 
   /**
@@ -302,7 +308,7 @@ export class CaracalAuth {
    * the policy; a miss verifies the token and caches it only once its verdict is settled, so a
    * refusal is never cached (README "The verified-token cache").
    */
-  #claimsOf(token: unknown): Claims | Promise<Claims> {
+  #claimsOf(token: unknown, inline = false): Claims | Promise<Claims> {
     if (token === undefined || token === null || token === '') throw new CaracalAuthError('missing_token', 'no token')
     if (typeof token !== 'string') throw invalidToken('token must be a string')
     if (this.#closed || this.#engine.closed) throw invalidToken('verifier is closed')
@@ -327,44 +333,46 @@ export class CaracalAuth {
       }
       this.#cache!.delete(token)
     }
-    if (this.#cache !== undefined) this.#misses++
+    // A token sent back by the pool (inline) was counted when it first came in.
+    if (this.#cache !== undefined && !inline) this.#misses++
     const jws = splitCompact(token, this.#o.maxTokenLength)
     const { alg, kid } = jws.header
     if (!this.#o.algorithms.has(alg)) throw invalidToken('alg not allowed')
     const found = this.#jwks.lookup(alg, kid)
-    if (found.key !== undefined) return this.#lastChecks(this.#verifyAndRemember(token, jws, found.key, nowMs))
+    if (found.key !== undefined) return this.#verified(token, jws, found.key, nowMs, inline)
     return this.#jwks.resolve(alg, kid).then((late) => {
       if (late.key === undefined) {
         throw new CaracalAuthError('invalid_token', `no usable key: ${late.reason}`, { unavailable: late.unavailable })
       }
-      return this.#lastChecks(this.#verifyAndRemember(token, jws, late.key, this.#o.now()))
+      return this.#verified(token, jws, late.key, this.#o.now(), inline)
+    })
+  }
+
+  /**
+   * Signature, claim rules and policy here, or (with the `workers` option) signature and claim
+   * rules in a worker and the policy here; then the last checks, here in either case.
+   */
+  #verified(token: string, jws: SplitJws, key: VerifyingKey, nowMs: number, inline: boolean): Claims | Promise<Claims> {
+    const pool = this.#engine.pool
+    if (pool === undefined || inline) return this.#lastChecks(this.#verifyAndRemember(token, jws, key, nowMs))
+    return pool.verify(token, key, nowMs / 1000).then((m) => {
+      // The worker lacks the key, or it was released meanwhile: answered here, as a request now would be.
+      if (m === undefined) return this.#claimsOf(token, true)
+      checkPolicy(m, this.#o.policy)
+      this.#remember(token, jws, key, m)
+      return this.#lastChecks(m)
     })
   }
 
   /** Signature, claim rules and policy; the mandate is cached only when all three passed. */
   #verifyAndRemember(token: string, jws: SplitJws, key: VerifyingKey, nowMs: number): VerifiedMandate {
-    const nowSec = nowMs / 1000
-    // Where the key offers it (wasm), signature, claim rules and policy in one call.
-    const verdict = key.verifyMandate?.(token, jws.dot1, jws.dot2, this.#rules, nowSec)
-    let mandate: VerifiedMandate
-    if (verdict === undefined || verdict.kind === 'defer') {
-      mandate = this.#stepByStep(token, jws, key, nowSec)
-      checkPolicy(mandate, this.#o.policy)
-    } else if (verdict.kind === 'refused') {
-      checkPolicy(verdict.mandate, this.#o.policy) // throws the error, worded
-      // The module refused what checkPolicy accepts: one of them is wrong, so neither is trusted.
-      throw invalidToken('token could not be verified')
-    } else {
-      mandate = verdict.mandate
-    }
-    this.#cache?.set(token, { mandate, key, alg: jws.header.alg, kid: jws.header.kid, source: this.#jwks })
+    const mandate = verifySignedMandate(token, jws, key, this.#rules, nowMs / 1000)
+    this.#remember(token, jws, key, mandate)
     return mandate
   }
 
-  #stepByStep(token: string, jws: SplitJws, key: VerifyingKey, nowSec: number): VerifiedMandate {
-    const parsed = decodeSegments(token, jws)
-    if (!verifyWithKey(key, parsed.signingInput, parsed.signature)) throw invalidToken(JWS_ERRORS.signature)
-    return readMandate(parseJsonObject(parsed.payload, 'payload'), this.#o.claimRules, nowSec)
+  #remember(token: string, jws: SplitJws, key: VerifyingKey, mandate: VerifiedMandate): void {
+    this.#cache?.set(token, { mandate, key, alg: jws.header.alg, kid: jws.header.kid, source: this.#jwks })
   }
 
   /** Undefined when every anchor answered synchronously and none is revoked. */

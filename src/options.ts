@@ -78,6 +78,11 @@ export interface CaracalAuthOptions {
   readonly resourceMetadataUrl?: string
   /** Injectable clock, milliseconds since the epoch. */
   readonly now?: () => number
+  /**
+   * Worker threads that verify cold tokens beside the main thread (README "Several cores in one
+   * process"). Default 0: everything on the calling thread.
+   */
+  readonly workers?: number
 }
 
 export interface ResolvedOptions {
@@ -91,6 +96,7 @@ export interface ResolvedOptions {
   readonly maxTokenLength: number
   readonly resourceMetadataUrl: string | undefined
   readonly now: () => number
+  readonly workers: number
   readonly jwks: {
     readonly url: string | undefined
     readonly keys: { readonly keys: readonly unknown[] } | undefined
@@ -105,6 +111,8 @@ export interface ResolvedOptions {
 
 export const DEFAULT_CACHE_MAX = 10_000
 export const DEFAULT_MAX_HOP_COUNT = 10
+/** Far more than any core count worth using: each worker holds its own wasm module and key tables. */
+export const MAX_WORKERS = 64
 
 const KNOWN_OPTIONS: readonly string[] = [
   'issuer',
@@ -129,6 +137,7 @@ const KNOWN_OPTIONS: readonly string[] = [
   'maxTokenLength',
   'resourceMetadataUrl',
   'now',
+  'workers',
 ]
 const KNOWN_JWKS_OPTIONS: readonly string[] = [
   'url',
@@ -238,6 +247,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     maxTokenLength: o.integer('maxTokenLength', DEFAULT_MAX_TOKEN_LENGTH, 16),
     resourceMetadataUrl,
     now,
+    workers: o.integer('workers', 0, 0, MAX_WORKERS),
     jwks: resolveJwksOptions(o, issuer, expectedZoneId),
   }
 }

@@ -11,16 +11,26 @@ import { VerifiedTokenCache } from './cache/verified-token-cache.js'
 import { ALL_ALGORITHMS, type Algorithm } from './jws/algorithms.js'
 import { JwksSource } from './jwks/remote-jwks.js'
 import type { ResolvedOptions } from './options.js'
+import { createVerifierPool } from './pool/index.js'
+import type { VerifierPool } from './pool/types.js'
 
 export class VerifierEngine {
   readonly backendFor: BackendForAlgorithm
   readonly backendNames: Readonly<Record<Algorithm, BackendName>>
+  /** With the `workers` option: the threads cold tokens are verified on (README "Several cores in one process"). */
+  readonly pool: VerifierPool | undefined
   readonly #sources = new Map<string, JwksSource>()
   readonly #caches = new Map<string, VerifiedTokenCache>()
   #closed = false
 
   constructor(o: ResolvedOptions) {
-    this.backendFor = resolveBackends(o.backend)
+    const backends = resolveBackends(o.backend)
+    // The claim rules are the first verifier's: withPolicy cannot change them.
+    this.pool =
+      o.workers > 0
+        ? createVerifierPool({ workers: o.workers, backend: o.backend, claimRules: o.claimRules })
+        : undefined
+    this.backendFor = this.pool?.track(backends) ?? backends
     this.backendNames = Object.freeze(
       Object.fromEntries(ALL_ALGORITHMS.map((a) => [a, this.backendFor(a).name])) as Record<Algorithm, BackendName>,
     )
@@ -54,9 +64,10 @@ export class VerifierEngine {
     return cache
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#closed = true
     for (const source of this.#sources.values()) source.close()
     for (const cache of this.#caches.values()) cache.clear()
+    await this.pool?.close()
   }
 }

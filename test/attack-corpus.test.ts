@@ -45,12 +45,13 @@ const jwksServer = await startJwksServer(staticJwks)
 const corpus = buildAttackCorpus({ attacker: attackerServer.issuer, jwks: jwksServer.jwksUrl })
 
 const verifiers = new Map<string, TestVerifier>()
-function verifierFor(backend: BackendChoice, name: VerifierName): TestVerifier {
-  const key = `${backend}/${name}`
+/** `workers`: through a verification pool (README "Several cores in one process"). */
+function verifierFor(backend: BackendChoice, name: VerifierName, workers = 0): TestVerifier {
+  const key = `${backend}/${name}/${workers}`
   let v = verifiers.get(key)
   if (v === undefined) {
     const spec = corpus.verifiers[name]
-    v = testVerifier(backend, spec.options)
+    v = testVerifier(backend, { ...spec.options, workers })
     spec.prepare?.(v)
     verifiers.set(key, v)
   }
@@ -135,9 +136,14 @@ describe('the corpus', () => {
   })
 })
 
-describe.each(TEST_BACKENDS)('attack corpus on %s', (backend) => {
+const VARIANTS = [
+  ...TEST_BACKENDS.map((backend) => ({ name: backend, backend, workers: 0 })),
+  { name: 'auto through a verification pool (workers: 1)', backend: 'auto' as const, workers: 1 },
+]
+
+describe.each(VARIANTS)('attack corpus on $name', ({ backend, workers }) => {
   it.each(corpus.cases.map((c) => [`${c.group}: ${c.name}`, c] as const))('%s', async (_name, c) => {
-    const v = verifierFor(backend, c.verifier)
+    const v = verifierFor(backend, c.verifier, workers)
     const first = await run(v, c.token)
     expectOutcome(c, first, 'first call')
     // The second call may be a cache hit: it must come out exactly the same.

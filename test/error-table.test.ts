@@ -1943,6 +1943,52 @@ async function run(backend: BackendChoice, row: Row): Promise<Result> {
   }
 }
 
+/**
+ * Through a verification pool (`auto`, one worker; README "Several cores in one process"), one
+ * verifier per set of options that is plain data, closed after its last row: rows with functions,
+ * stores or a setup get a verifier of their own.
+ */
+const pooledShared = new Map<string, { v: TestVerifier; left: number }>()
+function pooledKey(row: Row): string | undefined {
+  if (row.setup !== undefined) return undefined
+  try {
+    return JSON.stringify(row.options ?? {}, (_k, x: unknown) => {
+      const plain =
+        typeof x !== 'function' &&
+        (typeof x !== 'object' || x === null || Array.isArray(x) || Object.getPrototypeOf(x) === Object.prototype)
+      if (!plain) throw new Error('not plain data')
+      return x
+    })
+  } catch {
+    return undefined
+  }
+}
+const pooledLeft = new Map<string, number>()
+
+async function runPooled(row: Row): Promise<Result> {
+  const key = pooledKey(row)
+  let v: TestVerifier
+  if (key === undefined) {
+    v = testVerifier('auto', { ...row.options, workers: 1 })
+    row.setup?.(v)
+  } else {
+    v = pooledShared.get(key)?.v ?? testVerifier('auto', { ...row.options, workers: 1 })
+    pooledShared.set(key, { v, left: (pooledShared.get(key)?.left ?? pooledLeft.get(key)!) - 1 })
+  }
+  try {
+    return { claims: (await v.auth.verify(row.token as string)) as unknown as Record<string, unknown> }
+  } catch (e) {
+    expect(e).toBeInstanceOf(CaracalAuthError)
+    return { error: e as CaracalAuthError }
+  } finally {
+    if (key === undefined) await v.auth.close()
+    else if (pooledShared.get(key)!.left === 0) {
+      pooledShared.delete(key)
+      await v.auth.close()
+    }
+  }
+}
+
 /** Every assertion of a row on one result: throws the first that fails. */
 function assertRow(row: Row, result: Result): void {
   const { error, claims } = result
@@ -2066,4 +2112,14 @@ describe.each(TEST_BACKENDS)('error table on %s', (backend) => {
       expect(failure).toMatchObject({ actual: why, expected: refused.why })
     },
   )
+})
+
+describe('error table through a verification pool (auto, workers: 1)', () => {
+  for (const r of rows) {
+    const key = pooledKey(r)
+    if (key !== undefined) pooledLeft.set(key, (pooledLeft.get(key) ?? 0) + 1)
+  }
+  it.each(rows.map((r) => [r.name, r] as const))('%s', async (_name, row) => {
+    assertRow(row, await runPooled(row))
+  })
 })

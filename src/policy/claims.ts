@@ -191,6 +191,38 @@ export function assembleMandate(f: MandateFields): VerifiedMandate {
   }
 }
 
+/**
+ * The mandate of claims that `assembleMandate` built elsewhere and that arrived as a structured
+ * clone (a verification pool's worker, README "Several cores in one process"): the same mandate,
+ * frozen as the readers freeze it. The claims are trusted: they passed the rules where they were read.
+ */
+export function mandateFromClaims(c: Claims, notBefore: number | undefined): VerifiedMandate {
+  return assembleMandate({
+    sub: c.sub,
+    clientId: c.clientId,
+    sid: c.authorityRecordId,
+    rootSid: c.rootAuthorityRecordId,
+    use: c.use,
+    subType: c.subType,
+    jti: c.jti,
+    iat: c.issuedAt,
+    exp: c.expiresAt,
+    nbf: notBefore,
+    scope: c.scope,
+    zoneId: c.zoneId,
+    target: c.targetResources === undefined ? undefined : Object.freeze(c.targetResources),
+    agentSessionId: c.sessionId,
+    delegationEdgeId: c.delegationId,
+    sourceSessionId: c.sourceSessionId,
+    targetSessionId: c.targetSessionId,
+    delegationPath: c.delegationPath === undefined ? undefined : Object.freeze(c.delegationPath),
+    delegationChain:
+      c.delegationChain === undefined ? undefined : Object.freeze(c.delegationChain.map((h) => Object.freeze(h))),
+    graphEpoch: c.graphEpoch,
+    hopCount: c.hopCount,
+  })
+}
+
 function addAnchor(anchors: string[], anchor: string | undefined): void {
   if (anchor !== undefined && !anchors.includes(anchor)) anchors.push(anchor)
 }
