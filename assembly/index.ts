@@ -9,6 +9,7 @@ import { shaFinal, shaInit, shaUpdate } from './sha256'
 import { BUILD_ID } from './build-id'
 
 export { ecImport, ecFree, ecVerify, ecVerifyDigest, ecTableBytes } from './p256'
+export { ecSchedule, ecBuild, ecStage } from './p256-tables'
 export { rsaImport, rsaFree, rsaVerify, rsaKeyBytes } from './rsa'
 export {
   mandateVerify, mandateTokenPtr, mandateTokenBytes, mandatePolicyBytes, mandatePayloadPtr, mandatePolicyPtr, mandateDigestPtr, mandateSpansPtr,

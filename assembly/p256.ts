@@ -1,56 +1,23 @@
-// ECDSA P-256 verification (FIPS 186-4 §6.4.2) with fixed-base tables (docs/architecture.md "Backends").
+// ECDSA P-256 verification (FIPS 186-4 §6.4.2), docs/architecture.md "Backends".
 //
-// A scalar u is written in signed w-bit digits d_i in [-2^(w-1), 2^(w-1)], so that
-// u·P = Σ d_i·(2^(w·i)·P). A table holds |d|·2^(w·i)·P in affine form for every window i and digit
-// 1..2^(w-1): u1·G + u2·Q is then one mixed addition per nonzero digit (48 at most) and no
-// doubling. The generator's table (w = 13, 5 MiB) is built once per process by the first EC
-// import; the table of a public key Q (w = 10, 832 KiB) when the key is imported, and kept for as
-// long as the key is. OpenSSL keeps none for Q: that is where this beats it. The result is checked
-// as X == r·Z² (or (r + n)·Z²), without a field inversion, and s⁻¹ mod n comes from a
-// variable-time almost-inverse (the signature is public) whose 2^-k rides on the scalar products.
+// u1·G + u2·Q is computed one of two ways. Once the key's and the generator's fixed-base tables are
+// complete (assembly/p256-tables.ts), it is one mixed addition per nonzero digit (46 at most) and
+// no doubling: OpenSSL keeps no table for Q, and that is where this beats it. Before, for a key
+// that has not proved hot or while its tables are being built, it is Straus' interleaved
+// double-and-add over width-w NAF digits of both scalars with their odd multiples: 256 doublings
+// shared by the two, nothing to build. The result is checked as X == r·Z² (or (r + n)·Z²),
+// without a field inversion, and s⁻¹ mod n comes from a variable-time almost-inverse (the
+// signature is public) whose 2^-k rides on the scalar products.
 import { addInPlace, cmp, fromBytes, isZero, montMul, montR2, negInv32 } from './bignum'
 import { fadd, fmul, fsqr, fsub } from './p256-field'
-import { slotAlloc, slotFree } from './heap'
+import { AFFINE, B, ONE, P, T1, T2, ZERO, feq, madd, pdouble } from './p256-point'
+import {
+  G_BITS, G_NAF, G_ODD, G_TABLE_BYTES, KEY_BYTES, KEY_ODD, Q_BITS, Q_NAF, Q_TABLE_BYTES, afterVerify,
+  ensureGeneratorOdd, gather, generatorTable, keyFree, keyImport, keyTable,
+} from './p256-tables'
 import { shaFinal } from './sha256'
 
-const AFFINE: usize = 64 // x, y: 32 bytes each
-// Window widths: signed w-bit digits need 2^(w-1) entries per window and ceil(257/w) windows.
-// The generator's table is built once per process, so it gets the wider window. Measured (verify
-// alone, best of 7 × 20 000): w = 12: 22 windows, 28.7 µs, first import 52 ms, 2.75 MiB; w = 13:
-// 20 windows, 28.1 µs, 83 ms, 5 MiB; w = 14: 19 windows, ~0.2 µs less again (within run-to-run
-// noise), but 142 ms and 9.5 MiB. 13 keeps most of the gain at half of 14's memory and first-import
-// time. Anything up to 14 works: JAC/PREFIX below are sized from G_BITS, digits are read 64 bits
-// at a time (bit offset ≤ 7 + w ≤ 64), and U1/U2 have zero bytes past the top limb.
-const G_BITS: u32 = 13
-const Q_BITS: u32 = 10
-function windowsOf(bits: u32): usize {
-  return (256 + <usize>bits) / <usize>bits // ceil(257 / bits)
-}
-function entriesOf(bits: u32): usize {
-  return <usize>1 << (bits - 1)
-}
-const Q_TABLE_BYTES: usize = windowsOf(Q_BITS) * entriesOf(Q_BITS) * AFFINE
-const EC_SLOTS: usize = 0
-const G_SLOT: usize = 2
-
-// Little-endian 32-bit limbs.
-const P: usize = memory.data<u32>([0xffffffff, 0xffffffff, 0xffffffff, 0, 0, 0, 1, 0xffffffff])
-const P_MINUS_2: usize = memory.data<u32>([0xfffffffd, 0xffffffff, 0xffffffff, 0, 0, 0, 1, 0xffffffff])
 const N: usize = memory.data<u32>([0xfc632551, 0xf3b9cac2, 0xa7179e84, 0xbce6faad, 0xffffffff, 0xffffffff, 0, 0xffffffff])
-const B: usize = memory.data<u32>([0x27d2604b, 0x3bce3c3e, 0xcc53b0f6, 0x651d06b0, 0x769886bc, 0xb3ebbd55, 0xaa3a93e7, 0x5ac635d8])
-const GX: usize = memory.data<u32>([0xd898c296, 0xf4a13945, 0x2deb33a0, 0x77037d81, 0x63a440f2, 0xf8bce6e5, 0xe12c4247, 0x6b17d1f2])
-const GY: usize = memory.data<u32>([0x37bf51f5, 0xcbb64068, 0x6b315ece, 0x2bce3357, 0x7c0f9e16, 0x8ee7eb4a, 0xfe1a7f9b, 0x4fe342e2])
-const ZERO: usize = memory.data(32, 16)
-const ONE: usize = memory.data<u32>([1, 0, 0, 0, 0, 0, 0, 0])
-
-// Field temporaries.
-const T1: usize = memory.data(32, 16)
-const T2: usize = memory.data(32, 16)
-const T3: usize = memory.data(32, 16)
-const T4: usize = memory.data(32, 16)
-const T5: usize = memory.data(32, 16)
-const T6: usize = memory.data(32, 16)
-const T7: usize = memory.data(32, 16)
 
 // Scalar temporaries (mod n).
 const RN_R2: usize = memory.data(32, 16) // R² mod n, R = 2^256
@@ -59,161 +26,33 @@ const SR: usize = memory.data(32, 16)
 const SS: usize = memory.data(32, 16)
 const SE: usize = memory.data(32, 16)
 const SW: usize = memory.data(32, 16)
-// 40 bytes: digits are read 64 bits at a time past the top limb, which stays zero.
+// 48 bytes: digits are read 64 bits at a time past the top limb, which stays zero.
 const U1: usize = memory.data(48, 16)
 const U2: usize = memory.data(48, 16)
 const RN: usize = memory.data(36, 16)
 const DIGEST: usize = memory.data(32, 16)
 
-// The accumulator of a verify (Jacobian X, Y, Z) and the gathered table entries it adds.
+// The accumulator of a verify (Jacobian X, Y, Z); the gathered table entries it adds; the NAF
+// digits of u1 and u2 (one per bit, 257 bits: a digit can carry past the top one); a negated y.
 const ACC: usize = memory.data(96, 16)
 const GATHER: usize = memory.data(2 * 33 * 64, 16)
+const NAF1: usize = memory.data(260, 16)
+const NAF2: usize = memory.data(260, 16)
+const NEG_Y: usize = memory.data(32, 16)
 
-// Table building: Jacobian multiples of one window's base, prefix products of their Z, sized from
-// the widest window (G_BITS) so that widening G cannot overrun them into the heap (the tables).
-const MAX_ENTRIES: i32 = 1 << (G_BITS - 1)
-const JAC: usize = memory.data((MAX_ENTRIES + 1) * 96, 16)
-const PREFIX: usize = memory.data((MAX_ENTRIES + 1) * 32, 16)
-const BASE: usize = memory.data(64, 16)
-
-let gTable: usize = 0
-
-function feq(a: usize, b: usize): bool {
-  return load<u64>(a, 0) == load<u64>(b, 0) && load<u64>(a, 8) == load<u64>(b, 8) &&
-    load<u64>(a, 16) == load<u64>(b, 16) && load<u64>(a, 24) == load<u64>(b, 24)
-}
-
-function fzero(a: usize): bool {
-  return (load<u64>(a, 0) | load<u64>(a, 8) | load<u64>(a, 16) | load<u64>(a, 24)) == 0
-}
-
-/** r = a⁻¹ mod p (Fermat); only used while building tables. */
-function finv(r: usize, a: usize): void {
-  memory.copy(T7, a, 32)
-  memory.copy(r, ONE, 32)
-  for (let i = 255; i >= 0; i--) {
-    fsqr(r, r)
-    if (((load<u32>(P_MINUS_2 + (<usize>(i >> 5) << 2)) >>> <u32>(i & 31)) & 1) != 0) fmul(r, r, T7)
-  }
-}
-
-/** Jacobian doubling in place, a = -3 (dbl-2001-b). */
-function pdouble(pt: usize): void {
-  const X = pt, Y = pt + 32, Z = pt + 64
-  fsqr(T1, Z) // delta
-  fsqr(T2, Y) // gamma
-  fmul(T3, X, T2) // beta
-  fsub(T4, X, T1)
-  fadd(T5, X, T1)
-  fmul(T4, T4, T5)
-  fadd(T5, T4, T4)
-  fadd(T4, T5, T4) // alpha = 3(X - delta)(X + delta)
-  fadd(T5, Y, Z)
-  fsqr(T5, T5)
-  fsub(T5, T5, T2)
-  fsub(Z, T5, T1) // Z3 = (Y + Z)² - gamma - delta
-  fadd(T3, T3, T3)
-  fadd(T3, T3, T3) // 4 beta
-  fsqr(T5, T4)
-  fsub(T5, T5, T3)
-  fsub(X, T5, T3) // X3 = alpha² - 8 beta
-  fsub(T3, T3, X)
-  fmul(T3, T4, T3)
-  fsqr(T2, T2)
-  fadd(T2, T2, T2)
-  fadd(T2, T2, T2)
-  fadd(T2, T2, T2) // 8 gamma²
-  fsub(Y, T3, T2) // Y3 = alpha(4 beta - X3) - 8 gamma²
-}
-
-/** pt += (qx, qy) for a finite Jacobian pt; false when the sum is the point at infinity. */
-function madd(pt: usize, qx: usize, qy: usize): bool {
-  const X = pt, Y = pt + 32, Z = pt + 64
-  fsqr(T1, Z)
-  fmul(T2, qx, T1) // U2
-  fmul(T3, Z, T1)
-  fmul(T3, qy, T3) // S2
-  fsub(T2, T2, X) // H
-  fsub(T3, T3, Y) // r
-  if (fzero(T2)) {
-    if (fzero(T3)) {
-      pdouble(pt)
-      return true
-    }
-    return false
-  }
-  fsqr(T4, T2) // HH
-  fmul(T5, T2, T4) // HHH
-  fmul(T6, X, T4) // V
-  fmul(Z, Z, T2)
-  fsqr(T7, T3)
-  fsub(T7, T7, T5)
-  fsub(T7, T7, T6)
-  fsub(X, T7, T6) // X3 = r² - HHH - 2V
-  fsub(T6, T6, X)
-  fmul(T6, T3, T6)
-  fmul(T5, Y, T5)
-  fsub(Y, T6, T5) // Y3 = r(V - X3) - Y1·HHH
-  return true
-}
-
-/** Fills `table` with d·2^(bits·i)·(x, y), affine, for every window i and d in 1..2^(bits-1). */
-function buildTable(table: usize, x: usize, y: usize, bits: u32): void {
-  const windows = windowsOf(bits)
-  const entries = entriesOf(bits)
-  memory.copy(BASE, x, 32)
-  memory.copy(BASE + 32, y, 32)
-  for (let w: usize = 0; w < windows; w++) {
-    memory.copy(JAC, BASE, 64)
-    memory.copy(JAC + 64, ONE, 32)
-    for (let j: usize = 1; j < entries; j++) {
-      const pt = JAC + j * 96
-      memory.copy(pt, pt - 96, 96)
-      // j·B is never infinity: B has prime order n > 2^bits.
-      madd(pt, BASE, BASE + 32)
-    }
-    const last = JAC + entries * 96
-    memory.copy(last, last - 96, 96)
-    pdouble(last) // 2^bits·B, the next window's base
-    // Batch inversion (Montgomery's trick): one field inversion for the whole window.
-    memory.copy(PREFIX, JAC + 64, 32)
-    for (let j: usize = 1; j <= entries; j++) fmul(PREFIX + j * 32, PREFIX + (j - 1) * 32, JAC + j * 96 + 64)
-    finv(T6, PREFIX + entries * 32) // T6 is safe: finv uses T7, fmul/fsqr none
-    for (let j = <isize>entries; j >= 0; j--) {
-      const pt = JAC + <usize>j * 96
-      const zi = U1 // scratch: scalars are not in use while building
-      if (j > 0) {
-        fmul(zi, T6, PREFIX + (<usize>j - 1) * 32)
-        fmul(T6, T6, pt + 64)
-      } else {
-        memory.copy(zi, T6, 32)
-      }
-      const out = <usize>j < entries ? table + (w * entries + <usize>j) * AFFINE : BASE
-      fsqr(U2, zi)
-      fmul(out, pt, U2)
-      fmul(U2, U2, zi)
-      fmul(out + 32, pt + 32, U2)
-    }
-  }
-}
-
-function ensureGenerator(): bool {
-  if (gTable != 0) return true
-  const t = slotAlloc(G_SLOT, windowsOf(G_BITS) * entriesOf(G_BITS) * AFFINE)
-  if (t == 0) return false
-  nInv = negInv32(load<u32>(N))
-  buildTable(t, GX, GY, G_BITS)
-  montR2(RN_R2, N, 8)
-  gTable = t
-  return true
-}
+let scalarsReady = false
 
 const QX: usize = memory.data(32, 16)
 const QY: usize = memory.data(32, 16)
 
 /** Imports the point (x, y), 32 big-endian bytes each; 0 when it is not on the curve. */
 export function ecImport(xPtr: usize, yPtr: usize): usize {
-  if (!ensureGenerator()) return 0
+  if (!scalarsReady) {
+    nInv = negInv32(load<u32>(N))
+    montR2(RN_R2, N, 8)
+    ensureGeneratorOdd()
+    scalarsReady = true
+  }
   fromBytes(QX, xPtr, 32, 8)
   fromBytes(QY, yPtr, 32, 8)
   if (cmp(QX, P, 8) >= 0 || cmp(QY, P, 8) >= 0) return 0
@@ -226,19 +65,19 @@ export function ecImport(xPtr: usize, yPtr: usize): usize {
   fadd(T1, T1, B)
   fsqr(T2, QY)
   if (!feq(T1, T2)) return 0
-  const slot = slotAlloc(EC_SLOTS, Q_TABLE_BYTES)
-  if (slot == 0) return 0
-  buildTable(slot, QX, QY, Q_BITS)
-  return slot
+  return keyImport(QX, QY)
 }
 
-/** Bytes of linear memory one imported EC key holds (its table); `generator`: the G table, once. */
-export function ecTableBytes(generator: bool): usize {
-  return generator ? windowsOf(G_BITS) * entriesOf(G_BITS) * AFFINE : Q_TABLE_BYTES
+/**
+ * Bytes of linear memory: 0, an imported EC key's record; 1, the table a key adds once hot;
+ * 2, the generator's table (once per process, when the first key is hot).
+ */
+export function ecTableBytes(which: i32): usize {
+  return which == 0 ? KEY_BYTES : which == 1 ? Q_TABLE_BYTES : G_TABLE_BYTES
 }
 
 export function ecFree(slot: usize): void {
-  slotFree(EC_SLOTS, slot)
+  keyFree(slot)
 }
 
 // n as 64-bit limbs, least significant first.
@@ -345,35 +184,79 @@ function almostInvModN(out: usize, a: usize): i32 {
   return -1 // not reached: the loop ends at u = 1 or v = 1
 }
 
-/** Appends the table entries of u's signed digits to GATHER; returns the new count. */
-function gather(table: usize, bits: u32, u: usize, count: usize): usize {
-  const windows = windowsOf(bits)
-  const entries = entriesOf(bits)
-  const mask: u64 = (<u64>1 << bits) - 1
-  const half: i32 = <i32>entries
-  const full: i32 = half << 1
-  let carry: i32 = 0
-  for (let i: usize = 0; i < windows; i++) {
-    const bit = i * <usize>bits
-    let d: i32 = <i32>((load<u64>(u + (bit >> 3)) >> <u64>(bit & 7)) & mask) + carry
-    if (d > half) {
-      d -= full
-      carry = 1
-    } else {
-      carry = 0
+/**
+ * Width-w NAF of the 256-bit scalar at k (zero bytes above): digits at out[0..257), odd or 0, below
+ * 2^(w-1) in magnitude, nonzero ones at least w apart; the index after the top nonzero digit.
+ */
+function wnaf(out: usize, k: usize, w: u32): i32 {
+  memory.fill(out, 0, 257)
+  let carry: u32 = 0
+  let top: i32 = 0
+  let bit: u32 = 0
+  while (bit < 257) {
+    if (<u32>((load<u8>(k + (bit >> 3)) >> (bit & 7)) & 1) == carry) {
+      bit++
+      continue
     }
-    if (d != 0) {
-      const neg = d < 0
-      const m: usize = <usize>(neg ? -d : d)
-      const src = table + (i * entries + m - 1) * AFFINE
-      const dst = GATHER + count * AFFINE
-      memory.copy(dst, src, 32)
-      if (neg) fsub(dst + 32, ZERO, src + 32)
-      else memory.copy(dst + 32, src + 32, 32)
-      count++
+    const now = w < 257 - bit ? w : 257 - bit
+    let digit = <i32>((load<u64>(k + (bit >> 3)) >> <u64>(bit & 7)) & ((<u64>1 << now) - 1)) + <i32>carry
+    carry = <u32>(digit >> (w - 1)) & 1
+    digit -= <i32>(carry << w)
+    store<i8>(out + bit, <i8>digit)
+    top = <i32>bit + 1
+    bit += now
+  }
+  return top
+}
+
+/** ACC += d·P for an odd digit d, P's odd multiples at `odd`; the new `inf` (ACC at infinity). */
+function addOdd(odd: usize, d: i32, inf: bool): bool {
+  const e = odd + (<usize>((d < 0 ? -d : d) >> 1)) * AFFINE
+  let y = e + 32
+  if (d < 0) {
+    fsub(NEG_Y, ZERO, y)
+    y = NEG_Y
+  }
+  if (inf) {
+    memory.copy(ACC, e, 32)
+    memory.copy(ACC + 32, y, 32)
+    memory.copy(ACC + 64, ONE, 32)
+    return false
+  }
+  return !madd(ACC, e, y)
+}
+
+/** ACC = u1·G + u2·Q by interleaved double-and-add; true when it is the point at infinity. */
+function straus(key: usize): bool {
+  const top1 = wnaf(NAF1, U1, G_NAF)
+  const top2 = wnaf(NAF2, U2, Q_NAF)
+  let inf = true
+  for (let i = (top1 > top2 ? top1 : top2) - 1; i >= 0; i--) {
+    if (!inf) pdouble(ACC)
+    const d1 = <i32>load<i8>(NAF1 + <usize>i)
+    if (d1 != 0) inf = addOdd(G_ODD, d1, inf)
+    const d2 = <i32>load<i8>(NAF2 + <usize>i)
+    if (d2 != 0) inf = addOdd(key + KEY_ODD, d2, inf)
+  }
+  return inf
+}
+
+/** ACC = u1·G + u2·Q from the two fixed-base tables; true when it is the point at infinity. */
+function fixedBase(gTable: usize, qTable: usize): bool {
+  let count = gather(gTable, G_BITS, U1, GATHER, 0)
+  count = gather(qTable, Q_BITS, U2, GATHER, count)
+  let inf = true
+  for (let i: usize = 0; i < count; i++) {
+    const e = GATHER + i * AFFINE
+    if (inf) {
+      memory.copy(ACC, e, 64)
+      memory.copy(ACC + 64, ONE, 32)
+      inf = false
+    } else if (!madd(ACC, e, e + 32)) {
+      inf = true
     }
   }
-  return count
+  return inf
 }
 
 /** Is (r, s) at `sigPtr` (64 bytes) a signature by the key in `slot` on the SHA-256 fed so far? */
@@ -384,6 +267,12 @@ export function ecVerify(slot: usize, sigPtr: usize): bool {
 
 /** ECDSA over a SHA-256 digest computed by the host (`auto` may hash with node:crypto). */
 export function ecVerifyDigest(slot: usize, digestPtr: usize, sigPtr: usize): bool {
+  const valid = check(slot, digestPtr, sigPtr)
+  afterVerify(slot)
+  return valid
+}
+
+function check(slot: usize, digestPtr: usize, sigPtr: usize): bool {
   fromBytes(SR, sigPtr, 32, 8)
   fromBytes(SS, sigPtr + 32, 32, 8)
   if (isZero(SR, 8) || isZero(SS, 8) || cmp(SR, N, 8) >= 0 || cmp(SS, N, 8) >= 0) return false
@@ -406,20 +295,9 @@ export function ecVerifyDigest(slot: usize, digestPtr: usize, sigPtr: usize): bo
   }
   store<u64>(U1, 0, 32)
   store<u64>(U2, 0, 32)
-  let count = gather(gTable, G_BITS, U1, 0)
-  count = gather(slot, Q_BITS, U2, count)
-  let inf = true
-  for (let i: usize = 0; i < count; i++) {
-    const e = GATHER + i * AFFINE
-    if (inf) {
-      memory.copy(ACC, e, 64)
-      memory.copy(ACC + 64, ONE, 32)
-      inf = false
-    } else if (!madd(ACC, e, e + 32)) {
-      inf = true
-    }
-  }
-  if (inf) return false
+  const gTable = generatorTable()
+  const qTable = keyTable(slot)
+  if (gTable != 0 && qTable != 0 ? fixedBase(gTable, qTable) : straus(slot)) return false
   // x(R) mod n == r, without inverting Z: X == r·Z², or X == (r + n)·Z² when r + n < p.
   fsqr(T1, ACC + 64)
   fmul(T2, SR, T1)
@@ -429,4 +307,3 @@ export function ecVerifyDigest(slot: usize, digestPtr: usize, sigPtr: usize): bo
   fmul(T2, RN, T1)
   return feq(T2, ACC)
 }
-

@@ -5,7 +5,7 @@
  * it runs. Arguments:
  *
  *   --quick                 every scenario briefly (CI: it must run, its numbers are not judged)
- *   --suites a,b            only these (verify, wasm, revocation, compat, memory, pool, e2e; also BENCH_SUITES)
+ *   --suites a,b            only these (verify, wasm, revocation, compat, memory, pool, cold, e2e; also BENCH_SUITES)
  *   --server gateway|fastmcp, --variant id,id   one end-to-end scenario (ids: bench/e2e-protocol.ts)
  *   --rounds n, --warmup s, --duration s, --connections n   end-to-end settings
  *   --cpu-prof              the servers write CPU profiles (bench/profiles/); --time-verify times each verify in the server
@@ -26,7 +26,7 @@ import { writeReadme } from './readme.js'
 import type { BenchRow, SuiteOptions } from './rows.js'
 import { evaluateTargets, rowKey, shownValue, verdict, type TargetResult } from './targets.js'
 
-const SUITES = ['verify', 'wasm', 'revocation', 'compat', 'memory', 'pool', 'e2e'] as const
+const SUITES = ['verify', 'wasm', 'revocation', 'compat', 'memory', 'pool', 'cold', 'e2e'] as const
 type Suite = (typeof SUITES)[number]
 
 export interface Machine {
@@ -196,6 +196,8 @@ async function main(): Promise<void> {
     ['memory', () => import('./memory-suite.js').then((s) => s.memorySuite(options))],
     // The worker pool's in-process rows (issue 13 item 3), where that suite exists.
     ['pool', () => optionalSuite('./pool-suite.js', 'poolSuite', options)],
+    // The wasm backend's cold start, in fresh processes (issue 14 item 4).
+    ['cold', () => import('./cold-start.js').then((s) => s.coldStartSuite(options))],
   ]
   for (const [name, run] of micro) {
     if (!wanted(name)) continue

@@ -24,71 +24,7 @@ import {
 } from './support/compact-tokens.js'
 import { esKey, mint, rsKey, staticJwks } from './support/mandates.js'
 import { rejection } from './support/verifiers.js'
-
-/** Copied byte for byte into the repository (test/vectors/*: where each came from, and its licence). */
-const VECTORS = new URL('./vectors/', import.meta.url)
-
-interface WycheproofTest {
-  tcId: number
-  comment: string
-  msg: string
-  sig: string
-  result: 'valid' | 'invalid' | 'acceptable'
-}
-interface WycheproofGroup {
-  publicKeyJwk?: JsonWebKey
-  keyJwk?: JsonWebKey
-  publicKey: { uncompressed?: string }
-  tests: WycheproofTest[]
-}
-interface WycheproofFile {
-  numberOfTests: number
-  testGroups: WycheproofGroup[]
-}
-
-function readJson<T>(path: string): T {
-  return JSON.parse(readFileSync(new URL(path, VECTORS), 'utf8')) as T
-}
-
-/** The 9 groups without publicKeyJwk: the JWK from the fixed-width `04 ‖ X ‖ Y` point. */
-function ecJwk(group: WycheproofGroup): JsonWebKey {
-  if (group.publicKeyJwk !== undefined) return group.publicKeyJwk
-  const point = Buffer.from(group.publicKey.uncompressed!, 'hex')
-  if (point.length !== 65 || point[0] !== 4) throw new Error('unexpected uncompressed point')
-  return {
-    kty: 'EC',
-    crv: 'P-256',
-    x: point.subarray(1, 33).toString('base64url'),
-    y: point.subarray(33).toString('base64url'),
-  }
-}
-
-interface Case {
-  tcId: number
-  comment: string
-  jwk: JsonWebKey
-  msg: Uint8Array
-  sig: Uint8Array
-  result: WycheproofTest['result']
-}
-
-function cases(file: WycheproofFile, jwkOf: (g: WycheproofGroup) => JsonWebKey): Case[] {
-  return file.testGroups.flatMap((g) =>
-    g.tests.map((t) => ({
-      tcId: t.tcId,
-      comment: t.comment,
-      jwk: jwkOf(g),
-      result: t.result,
-      msg: Buffer.from(t.msg, 'hex'),
-      sig: Buffer.from(t.sig, 'hex'),
-    })),
-  )
-}
-
-const ecdsaFile = readJson<WycheproofFile>('wycheproof/ecdsa_secp256r1_sha256_p1363_test.json')
-const rsaFile = readJson<WycheproofFile>('wycheproof/rsa_signature_2048_sha256_test.json')
-const ecdsaCases = cases(ecdsaFile, ecJwk)
-const rsaCases = cases(rsaFile, (g) => g.keyJwk!)
+import { type Case, VECTORS, ecdsaCases, ecdsaFile, readJson, rsaCases, rsaFile } from './support/wycheproof.js'
 
 function countBy(list: Case[]): Record<string, number> {
   const out: Record<string, number> = {}

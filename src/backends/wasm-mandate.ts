@@ -223,8 +223,10 @@ export class MandateChannel {
       nowSec,
       sha256 === undefined ? 0 : 1,
     )
-    if (verdict === 0) return { kind: 'accepted', mandate: this.#claims(v) }
-    if (verdict === 1) return { kind: 'refused', mandate: this.#claims(v) }
+    // The call may have grown memory (a key turning hot takes its table: assembly/p256-tables.ts),
+    // which detaches the views taken before it.
+    if (verdict === 0) return { kind: 'accepted', mandate: this.#claims(this.#view()) }
+    if (verdict === 1) return { kind: 'refused', mandate: this.#claims(this.#view()) }
     if (verdict === 2) return DEFER
     const reason = REASONS[verdict - FIRST_REASON]
     const claim = CLAIM_NAMES[this.#e.mandateReasonClaim()] ?? ''

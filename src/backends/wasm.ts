@@ -25,7 +25,10 @@ interface WasmExports extends MandateExports {
   ecVerify(slot: number, sigPtr: number): number
   ecVerifyMessage(slot: number, msgLen: number): number
   ecVerifyDigest(slot: number, digestPtr: number, sigPtr: number): number
-  ecTableBytes(generator: number): number
+  ecTableBytes(which: number): number
+  ecSchedule(verifiesBeforeBuilding: number, chunksPerVerify: number): void
+  ecBuild(slot: number, chunks: number): number
+  ecStage(slot: number): number
   rsaImport(nPtr: number, nLen: number, e: number): number
   rsaFree(slot: number): void
   rsaVerify(slot: number, sigPtr: number, sigLen: number): number
@@ -189,6 +192,9 @@ function makeKey(
   return key
 }
 
+/** The slot of each live EC key, for the tests' view of its tables (`wasmInternalsForTests`). */
+const ecSlots = new WeakMap<VerifyingKey, number>()
+
 function importEc(w: Instance, material: EcPublicKeyMaterial): VerifyingKey {
   const e = w.exports
   const mem = view(w)
@@ -196,7 +202,7 @@ function importEc(w: Instance, material: EcPublicKeyMaterial): VerifyingKey {
   mem.set(material.y, w.io + 32)
   const slot = e.ecImport(w.io, w.io + 32)
   if (slot === 0) throw new TypeError('wasm backend: EC key rejected (not on P-256, or out of memory)')
-  return makeKey(
+  const key = makeKey(
     w,
     material,
     slot,
@@ -222,6 +228,8 @@ function importEc(w: Instance, material: EcPublicKeyMaterial): VerifyingKey {
       return e.ecVerifyDigest(s, w.io, w.io + 32) !== 0
     },
   )
+  ecSlots.set(key, slot)
+  return key
 }
 
 function importRsa(w: Instance, material: RsaPublicKeyMaterial): VerifyingKey {
@@ -266,12 +274,41 @@ export const wasmBackend: SignatureBackend = {
 }
 
 /**
- * Linear memory held per imported key (EC: its fixed-base table; RSA: modulus and Montgomery
- * constants), and once per process for the generator's table (built by the first EC import).
+ * Linear memory held per imported key and once per process (assembly/p256-tables.ts). EC: a record
+ * from import (`es256Cold`), plus its fixed-base table once the key is hot (`es256` is the sum),
+ * and the generator's table, once, when the first key is hot. RSA: modulus and Montgomery constants.
  */
-export function wasmKeyBytes(): { readonly es256: number; readonly rs256: number; readonly generator: number } {
+export function wasmKeyBytes(): {
+  readonly es256: number
+  readonly es256Cold: number
+  readonly rs256: number
+  readonly generator: number
+} {
   const e = required().exports
-  return { es256: e.ecTableBytes(0), rs256: e.rsaKeyBytes(), generator: e.ecTableBytes(1) }
+  const cold = e.ecTableBytes(0)
+  return { es256: cold + e.ecTableBytes(1), es256Cold: cold, rs256: e.rsaKeyBytes(), generator: e.ecTableBytes(2) }
+}
+
+/** Where an EC key's verification stands (assembly/p256-tables.ts). */
+export interface EcTableStage {
+  /** Its fixed-base table: none yet, partly built, or complete. */
+  readonly key: 'none' | 'building' | 'complete'
+  /** The generator's table, the same. Verification reads the tables only when both are complete. */
+  readonly generator: 'none' | 'building' | 'complete'
+}
+
+function ecStage(e: WasmExports, slot: number): EcTableStage {
+  const s = e.ecStage(slot)
+  return {
+    key: s & 1 ? 'complete' : s & 2 ? 'building' : 'none',
+    generator: s & 4 ? 'complete' : s & 8 ? 'building' : 'none',
+  }
+}
+
+function ecSlotOf(key: VerifyingKey): number {
+  const slot = ecSlots.get(key)
+  if (slot === undefined) throw new TypeError('not a live EC key of the wasm backend')
+  return slot
 }
 
 /** Bytes of linear memory now (tests check that verifying and key rotation do not grow it). */
@@ -306,6 +343,23 @@ export const wasmInternalsForTests = {
     const bytes = Buffer.from(name, 'utf8')
     view(w).set(bytes, w.io)
     return w.exports.mandateClaimIndex(w.io, bytes.length, hop ? 1 : 0)
+  },
+  /**
+   * When tables start to be built (verifications of a key first; `Infinity`: never) and how many
+   * chunks each verification then builds (0: only `buildTables` does). Defaults: 16 and 1.
+   */
+  scheduleTables(verifiesBeforeBuilding: number, chunksPerVerify: number): void {
+    const v = verifiesBeforeBuilding === Number.POSITIVE_INFINITY ? 0xffffffff : verifiesBeforeBuilding
+    required().exports.ecSchedule(v, chunksPerVerify)
+  },
+  /** Builds up to `chunks` chunks as verifications of a hot `key` would (its table, then the generator's). */
+  buildTables(key: VerifyingKey, chunks: number): EcTableStage {
+    const e = required().exports
+    e.ecBuild(ecSlotOf(key), Math.min(chunks, 0xffffffff))
+    return ecStage(e, ecSlotOf(key))
+  },
+  tableStage(key: VerifyingKey): EcTableStage {
+    return ecStage(required().exports, ecSlotOf(key))
   },
   field(op: 0 | 1 | 2 | 3, a: Uint8Array, b: Uint8Array): Uint8Array {
     const w = required()
