@@ -1,9 +1,26 @@
+import { fileURLToPath } from 'node:url'
 import { configDefaults, defineConfig } from 'vitest/config'
 
 /** Tests that call gc(): alone in a forked process started with --expose-gc, shared with no other file. */
 const EXPOSE_GC_TESTS = ['test/jwks-gc.test.ts']
 
+/**
+ * package.json `imports` point into dist/ (what the published package runs); the tests run the
+ * sources, with the modules the `node` condition selects (README "Runtimes").
+ */
+const NODE_IMPORTS: Record<string, string> = {
+  '#bytes': 'src/platform/bytes.node.ts',
+  '#node-crypto': 'src/backends/node-crypto.node.ts',
+  '#wasm-source': 'src/backends/wasm-source.node.ts',
+}
+
 export default defineConfig({
+  resolve: {
+    alias: Object.entries(NODE_IMPORTS).map(([find, path]) => ({
+      find,
+      replacement: fileURLToPath(new URL(path, import.meta.url)),
+    })),
+  },
   test: {
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -4,6 +4,8 @@
  * policy — memoized for the token once all passed — then, on every call, expiry, the key still
  * published, policy and revocation.
  */
+import type { BackendStatus } from './backends/index.js'
+import { backendStatuses } from './backends/index.js'
 import type { BackendName, MandateRules } from './backends/types.js'
 import type { VerifiedTokenCache } from './cache/verified-token-cache.js'
 import { CaracalAuthError, invalidToken, type CaracalErrorCode } from './errors.js'
@@ -22,7 +24,13 @@ import { verifyInline } from './verify-inline.js'
 import { verifierPool, type VerifierPool } from './pool/types.js'
 
 export interface CaracalAuthStats {
-  readonly backend: Readonly<Record<Algorithm, BackendName>>
+  /**
+   * The backend serving each algorithm; `loading` until the wasm module's load settles, `unavailable`
+   * when a forced backend did not load (README "Runtimes"; `backends` says why).
+   */
+  readonly backend: Readonly<Record<Algorithm, BackendName | 'loading' | 'unavailable'>>
+  /** Every backend of this runtime: ready, loading or unavailable (and why), and what `auto` refused (README "Backends"). */
+  readonly backends: Readonly<Record<BackendName, BackendStatus>>
   readonly cache: { readonly enabled: boolean; readonly hits: number; readonly misses: number; readonly size: number }
   readonly verifications: {
     readonly accepted: number
@@ -73,7 +81,6 @@ export class CaracalAuth {
   readonly #derived: boolean
   readonly #jwks: JwksSource
   readonly #cache: VerifiedTokenCache | undefined
-  readonly #backendNames: Readonly<Record<Algorithm, BackendName>>
   /** Claim rules and policy together, for keys that check a whole mandate in one call (wasm). */
   readonly #rules: MandateRules
   #hits = 0
@@ -89,7 +96,6 @@ export class CaracalAuth {
     this.#input = options
     this.#engine = inherited ?? new VerifierEngine(this.#o)
     this.#derived = inherited !== undefined
-    this.#backendNames = this.#engine.backendNames
     this.#jwks = this.#engine.jwksFor(this.#o)
     this.#cache = this.#engine.cacheFor(this.#o)
     this.#rules = { claimRules: this.#o.claimRules, policy: this.#o.policy }
@@ -277,12 +283,16 @@ export class CaracalAuth {
 
   /** Fetches the JWKS (when remote) and prepares its keys, so the first request pays nothing. */
   async warmup(): Promise<void> {
+    await this.#engine.whenReady()
+    const failure = this.#engine.failure
+    if (failure !== undefined) throw failure
     await this.#jwks.refresh()
   }
 
   stats(): CaracalAuthStats {
     return {
-      backend: { ...this.#backendNames },
+      backend: { ...this.#engine.backendNames },
+      backends: backendStatuses(),
       cache: {
         enabled: this.#cache !== undefined,
         hits: this.#hits,
@@ -312,6 +322,15 @@ export class CaracalAuth {
     if (token === undefined || token === null || token === '') throw new CaracalAuthError('missing_token', 'no token')
     if (typeof token !== 'string') throw invalidToken('token must be a string')
     if (this.#closed || this.#engine.closed) throw invalidToken('verifier is closed')
+    // Where the wasm module loads asynchronously (README "Runtimes"), the first calls wait for it.
+    const ready = this.#engine.whenReady()
+    if (ready !== undefined) return ready.then(() => this.#claimsOf(token))
+    const failure = this.#engine.failure
+    if (failure !== undefined)
+      throw new CaracalAuthError('invalid_token', 'the signature backend is not available', {
+        unavailable: true,
+        cause: failure,
+      })
     const nowMs = this.#o.now()
     const cached = this.#cache?.get(token)
     // A hit counts only while the token would get the very key that verified it: a key removed

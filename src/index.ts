@@ -22,6 +22,8 @@ export type { MandatePolicy } from './policy/mandate-policy.js'
 export type { Claims, DelegationHop } from './policy/claims.js'
 export type { Algorithm } from './jws/algorithms.js'
 export type { BackendChoice, BackendName } from './backends/types.js'
+export type { BackendStatus } from './backends/index.js'
+export { initWasm, type WasmSource } from './backends/wasm.js'
 export {
   createAuthenticate,
   hasScopes,

@@ -5,10 +5,10 @@
  * cached mandate was checked against the claim rules of whoever verified it; policy runs on every
  * hit, so verifiers that differ only in policy share one cache).
  */
-import { resolveBackends } from './backends/index.js'
+import { selectBackends, type BackendSelection } from './backends/index.js'
 import type { BackendForAlgorithm, BackendName } from './backends/types.js'
 import { VerifiedTokenCache } from './cache/verified-token-cache.js'
-import { ALL_ALGORITHMS, type Algorithm } from './jws/algorithms.js'
+import type { Algorithm } from './jws/algorithms.js'
 import { JwksSource } from './jwks/remote-jwks.js'
 import type { ResolvedOptions } from './options.js'
 import { createVerifierPool } from './pool/index.js'
@@ -16,24 +16,53 @@ import type { VerifierPool } from './pool/types.js'
 
 export class VerifierEngine {
   readonly backendFor: BackendForAlgorithm
-  readonly backendNames: Readonly<Record<Algorithm, BackendName>>
   /** With the `workers` option: the threads cold tokens are verified on (README "Several cores in one process"). */
   readonly pool: VerifierPool | undefined
+  readonly #backends: BackendSelection
   readonly #sources = new Map<string, JwksSource>()
   readonly #caches = new Map<string, VerifiedTokenCache>()
+  /** Set once nothing is left to wait for (at once on Node), so `whenReady` costs one read. */
+  #ready = false
   #closed = false
 
   constructor(o: ResolvedOptions) {
-    const backends = resolveBackends(o.backend)
+    this.#backends = selectBackends(o.backend)
+    // Known now (a broken wasm build, on Node): an error at construction, never a quiet fall back.
+    const failure = this.#backends.failure()
+    if (failure !== undefined) throw failure
     // The claim rules are the first verifier's: withPolicy cannot change them.
     this.pool =
       o.workers > 0
         ? createVerifierPool({ workers: o.workers, backend: o.backend, claimRules: o.claimRules })
         : undefined
-    this.backendFor = this.pool?.track(backends) ?? backends
-    this.backendNames = Object.freeze(
-      Object.fromEntries(ALL_ALGORITHMS.map((a) => [a, this.backendFor(a).name])) as Record<Algorithm, BackendName>,
-    )
+    this.backendFor = this.pool?.track(this.#backends.backendFor) ?? this.#backends.backendFor
+  }
+
+  /** The backend serving each algorithm (`loading` while the choice waits for the wasm module). */
+  get backendNames(): Readonly<Record<Algorithm, BackendName | 'loading' | 'unavailable'>> {
+    return this.#backends.names()
+  }
+
+  /**
+   * Undefined once the backends are chosen and every static key set is imported — at once on
+   * Node; otherwise what to wait for first (README "Runtimes": the wasm module loading).
+   */
+  whenReady(): Promise<void> | undefined {
+    if (this.#ready) return undefined
+    const backends = this.#backends.pending()
+    if (backends !== undefined) return backends.then(() => this.whenReady())
+    const keys = [...this.#sources.values()].flatMap((source) => source.loading ?? [])
+    if (keys.length === 0) {
+      // Sources made from now on import their keys at once: nothing to wait for again.
+      this.#ready = true
+      return undefined
+    }
+    return Promise.all(keys).then(() => this.whenReady())
+  }
+
+  /** Why the backends cannot serve (a forced backend that did not load), once that is known. */
+  get failure(): Error | undefined {
+    return this.#backends.failure()
   }
 
   get closed(): boolean {
@@ -45,7 +74,12 @@ export class VerifierEngine {
     const id = o.jwks.url ?? 'static'
     let source = this.#sources.get(id)
     if (source === undefined) {
-      source = new JwksSource({ ...o.jwks, now: o.now, backendFor: this.backendFor })
+      source = new JwksSource({
+        ...o.jwks,
+        now: o.now,
+        backendFor: this.backendFor,
+        backendsReady: this.#backends.pending(),
+      })
       this.#sources.set(id, source)
     }
     return source

@@ -12,7 +12,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { InsufficientScopeError, InvalidTokenError, ServerError } from '@modelcontextprotocol/sdk/server/auth/errors.js'
 import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
+import { utf8Text } from '#bytes'
 import type { CaracalAuthError } from '../errors.js'
+import { decodeBase64urlBytes } from '../jws/base64url.js'
 import { scopeEntries, type Claims } from '../policy/claims.js'
 import type { MandateVerifier } from './fastmcp.js'
 import {
@@ -69,9 +71,8 @@ function asUrl(value: string): URL | undefined {
 function acceptedAudience(token: string, audiences: ReadonlySet<string>): string | undefined {
   if (audiences.size === 1) return audiences.values().next().value
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-      aud?: unknown
-    }
+    const bytes = decodeBase64urlBytes(token.split('.')[1] ?? '')
+    const payload = JSON.parse(bytes === undefined ? '' : (utf8Text(bytes) ?? '')) as { aud?: unknown }
     const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud]
     return aud.find((a): a is string => typeof a === 'string' && audiences.has(a))
   } catch {

@@ -59,11 +59,9 @@ function importRsa(material: RsaPublicKeyMaterial): VerifyingKey {
       if (released || signature.length !== k) return false
       const s = toBigInt(signature)
       if (s >= n) return false // RFC 8017 §5.2.2: the representative must be below the modulus
-      const m = modPow(s, e, n)
-      const encoded = Buffer.from(m.toString(16).padStart(2 * k, '0'), 'hex')
-      // Compare the whole encoded block with the one we build: never parse ASN.1 out of it.
-      const expected = emsaPkcs1v15Sha256(sha256(signingInput), k)
-      return encoded.length === k && Buffer.compare(encoded, expected) === 0
+      // Compare the whole encoded block with the one we build: never parse ASN.1 out of it. As
+      // integers: m < n fits in k bytes, so equal numbers are equal k-byte blocks.
+      return modPow(s, e, n) === toBigInt(emsaPkcs1v15Sha256(sha256(signingInput), k))
     },
     release() {
       released = true

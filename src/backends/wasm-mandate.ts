@@ -5,6 +5,7 @@
  * the spans the module leaves: plain strings are sliced out of the payload, and only what holds
  * escapes (and arrays) goes through JSON.parse, so an accepted token is never parsed twice.
  */
+import { asciiText, byteView, utf8Text, writeAscii } from '#bytes'
 import { invalidToken } from '../errors.js'
 import { JWS_ERRORS } from '../jws/compact.js'
 import { CLAIM_ERRORS, assembleMandate, readChain, type VerifiedMandate } from '../policy/claims.js'
@@ -81,7 +82,7 @@ const FIRST_REASON = 3
  * bytes instead of U+FFFD, so that two strings are equal exactly when their encodings are. Runs
  * once per option string, when an auth first uses the module.
  */
-export function wtf8(s: string): Buffer {
+export function wtf8(s: string): Uint8Array {
   const out: number[] = []
   for (let i = 0; i < s.length; i++) {
     let cp = s.charCodeAt(i)
@@ -97,7 +98,7 @@ export function wtf8(s: string): Buffer {
     else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f))
     else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f))
   }
-  return Buffer.from(out)
+  return new Uint8Array(out)
 }
 
 /** The layout assembly/mandate.ts reads at POLICY; null when it is over `maxBytes`. */
@@ -142,7 +143,7 @@ function encodePolicy(rules: MandateRules, maxBytes: number): Uint8Array | null 
 
 interface Views {
   buffer: ArrayBuffer
-  bytes: Buffer
+  bytes: Uint8Array
   spans: Uint32Array
   numbers: Float64Array
 }
@@ -176,7 +177,7 @@ export class MandateChannel {
     if (v === undefined || v.buffer !== buffer) {
       v = this.#views = {
         buffer,
-        bytes: Buffer.from(buffer),
+        bytes: byteView(buffer),
         spans: new Uint32Array(buffer, this.#e.mandateSpansPtr(), CLAIM_NAMES.length * 3),
         numbers: new Float64Array(buffer, this.#e.mandateNumbersPtr(), CLAIM_NAMES.length),
       }
@@ -211,7 +212,7 @@ export class MandateChannel {
       this.#loaded = policy
     }
     // splitCompact has checked the token is ASCII: latin1 writes it byte for byte.
-    v.bytes.write(token, this.#token, 'latin1')
+    writeAscii(v.bytes, token, this.#token)
     if (sha256 !== undefined) v.bytes.set(sha256(v.bytes.subarray(this.#token, this.#token + dot2)), this.#digest)
     const verdict = this.#e.mandateVerify(
       slot,
@@ -271,15 +272,15 @@ export class MandateChannel {
     if (flags === 0) return undefined
     const start = this.#payload + v.spans[at]!
     const end = this.#payload + v.spans[at + 1]!
-    if ((flags & 0x1ff) !== 1) return JSON.parse(v.bytes.toString('utf8', start, end)) as string
-    return v.bytes.toString((flags & 0x200) !== 0 ? 'utf8' : 'latin1', start + 1, end - 1)
+    if ((flags & 0x1ff) !== 1) return JSON.parse(utf8Text(v.bytes, start, end)!) as string
+    return (flags & 0x200) !== 0 ? utf8Text(v.bytes, start + 1, end - 1)! : asciiText(v.bytes, start + 1, end - 1)
   }
 
   /** An array claim (or anything else), through JSON.parse. */
   #json(v: Views, claim: number): unknown {
     const at = claim * 3
     if (v.spans[at + 2] === 0) return undefined
-    return JSON.parse(v.bytes.toString('utf8', this.#payload + v.spans[at]!, this.#payload + v.spans[at + 1]!))
+    return JSON.parse(utf8Text(v.bytes, this.#payload + v.spans[at]!, this.#payload + v.spans[at + 1]!)!)
   }
 
   #integer(v: Views, claim: number): number | undefined {

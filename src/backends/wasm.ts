@@ -1,12 +1,14 @@
 /**
  * WebAssembly backend: SHA-256, P-256 ECDSA and RSA PKCS#1 v1.5 compiled from `assembly/` (docs/architecture.md "Backends").
- * The module is read and instantiated synchronously, once, on first use; after that nothing touches
- * the file system. Only numbers cross the boundary: bytes are copied into a static buffer in linear
- * memory and the module is called with pointers, so a verify allocates nothing on either side.
+ * The module is loaded once, as the runtime allows (`#wasm-source`, README "Runtimes"): on Node
+ * read and instantiated synchronously on first use, in workerd instantiated from its module
+ * import, in browsers fetched, and anywhere from what `initWasm` is given. Only numbers cross the
+ * boundary: bytes are copied into a static buffer in linear memory and the module is called with
+ * pointers, so a verify allocates nothing on either side.
  * An imported key owns a slot in linear memory (the fixed-base table of an EC key, the Montgomery
  * constants of an RSA modulus) until it is released; released slots are reused by the next import.
  */
-import { readFileSync } from 'node:fs'
+import { automaticWasm } from '#wasm-source'
 import type { EcPublicKeyMaterial, PublicKeyMaterial, RsaPublicKeyMaterial } from '../jws/public-key.js'
 import type { SignatureBackend, VerifyingKey } from './types.js'
 import { WASM_BUILD_ID } from './wasm-build-id.js'
@@ -38,12 +40,6 @@ interface WasmExports extends MandateExports {
   base64urlDecode(len: number): number
 }
 
-/**
- * The module sits beside this file (`npm run build` writes it to src/backends and dist/src/backends):
- * a literal `new URL(…, import.meta.url)` is what installed packages and bundlers resolve.
- */
-const MODULE_URL = new URL('./caracal.wasm', import.meta.url)
-
 interface Instance {
   readonly exports: WasmExports
   /** The staging buffer: its address and size in linear memory. */
@@ -54,55 +50,65 @@ interface Instance {
   readonly mandates: MandateChannel
 }
 
+/** What `initWasm` takes (README "Runtimes"): the module, its bytes, a response carrying them, or where to fetch them. */
+export type WasmSource = WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response | URL | string
+
 /**
  * A module that is missing or was built from other sources than this code is a broken build: an
  * error wherever wasm is asked for, `auto` included, never a quiet fall back to a slower backend.
- * An engine that cannot run it (no WebAssembly SIMD) is a platform limit: `auto` does without.
+ * An engine that cannot run it (no WebAssembly SIMD), or a runtime that cannot get it (a fetch that
+ * failed), is a limit of the platform: `auto` does without, and `stats()` says why.
  */
-type Loaded =
+export type WasmLoad =
   | { readonly ok: true; readonly instance: Instance }
   | { readonly ok: false; readonly broken: boolean; readonly reason: string }
 
-let loaded: Loaded | undefined
+/** The settled load, if any; `pending` while one is under way (it wins over `loaded`). */
+let loaded: WasmLoad | undefined
+let pending: Promise<WasmLoad> | undefined
 
 /** A minimal module using SIMD instructions (`i8x16.splat`, `i8x16.popcnt`): whether the engine has SIMD. */
 const SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
 ])
 
-function instantiate(): Loaded {
-  let code: Uint8Array<ArrayBuffer>
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** Why compiling or instantiating failed: an engine without SIMD is a platform limit, the rest a broken module. */
+function compileFailure(error: unknown, hint: string): WasmLoad {
+  // Only an engine without WebAssembly SIMD is a platform limit; a module this engine could run
+  // but cannot compile (truncated, empty, a Git LFS pointer) is a broken build. A runtime that
+  // forbids compiling bytes at all (workerd) says so in the message.
+  let simd = true
   try {
-    code = new Uint8Array(readFileSync(MODULE_URL))
-  } catch (error) {
+    simd = WebAssembly.validate(SIMD_PROBE)
+  } catch {
+    // validate itself refused: no verdict on SIMD from here.
+  }
+  if (!simd) {
     return {
       ok: false,
-      broken: true,
-      reason: `caracal.wasm cannot be read beside ${new URL('.', import.meta.url).pathname} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); run \`npm run build\``,
+      broken: false,
+      reason: `caracal.wasm needs WebAssembly SIMD, which this engine lacks (${message(error)})`,
     }
   }
-  let exports: WasmExports
-  try {
-    exports = new WebAssembly.Instance(new WebAssembly.Module(code), {}).exports as unknown as WasmExports
-  } catch (error) {
-    // Only an engine without WebAssembly SIMD is a platform limit; a module this engine could
-    // run but cannot compile (truncated, empty, a Git LFS pointer) is a broken build.
-    const platform = !WebAssembly.validate(SIMD_PROBE)
-    return {
-      ok: false,
-      broken: !platform,
-      reason: platform
-        ? `caracal.wasm needs WebAssembly SIMD, which this engine lacks (${(error as Error).message})`
-        : `caracal.wasm is not a module this engine can compile (${(error as Error).message}); run \`npm run build\``,
-    }
+  return {
+    ok: false,
+    broken: true,
+    reason: `caracal.wasm is not a module this engine can compile (${message(error)})${hint}`,
   }
+}
+
+function fromExports(exports: WasmExports, hint: string): WasmLoad {
   const id = typeof exports.buildId === 'function' ? exports.buildId() >>> 0 : undefined
   if (id !== WASM_BUILD_ID) {
     const built = id === undefined ? 'an older build' : `0x${id.toString(16).padStart(8, '0')}`
     return {
       ok: false,
       broken: true,
-      reason: `caracal.wasm is stale: built from other sources (${built}) than this code expects (0x${WASM_BUILD_ID.toString(16).padStart(8, '0')}); run \`npm run build\``,
+      reason: `caracal.wasm is stale: built from other sources (${built}) than this code expects (0x${WASM_BUILD_ID.toString(16).padStart(8, '0')})${hint}`,
     }
   }
   const instance = {
@@ -115,19 +121,142 @@ function instantiate(): Loaded {
   return { ok: true, instance }
 }
 
-function load(): Loaded {
-  loaded ??= instantiate()
+function instantiateNow(source: WebAssembly.Module | Uint8Array<ArrayBuffer>, hint: string): WasmLoad {
+  let exports: WasmExports
+  try {
+    const module = source instanceof WebAssembly.Module ? source : new WebAssembly.Module(source)
+    exports = new WebAssembly.Instance(module, {}).exports as unknown as WasmExports
+  } catch (error) {
+    return compileFailure(error, hint)
+  }
+  return fromExports(exports, hint)
+}
+
+/** Instantiates asynchronously: browsers refuse to compile large modules synchronously on the main thread. */
+async function instantiateLater(source: WasmSource | Promise<WasmSource>, hint: string): Promise<WasmLoad> {
+  let given: WasmSource
+  try {
+    given = await source
+  } catch (error) {
+    return { ok: false, broken: false, reason: `caracal.wasm could not be fetched (${message(error)})${hint}` }
+  }
+  if (typeof given === 'string' || given instanceof URL) {
+    const url = String(given)
+    try {
+      given = await fetch(url)
+    } catch (error) {
+      return {
+        ok: false,
+        broken: false,
+        reason: `caracal.wasm could not be fetched from ${url} (${message(error)})${hint}`,
+      }
+    }
+  }
+  let bytes: ArrayBuffer | ArrayBufferView | WebAssembly.Module
+  if (typeof Response === 'function' && given instanceof Response) {
+    if (!given.ok) {
+      return {
+        ok: false,
+        broken: false,
+        reason: `caracal.wasm could not be fetched from ${given.url || 'the response given'} (HTTP ${given.status})${hint}`,
+      }
+    }
+    try {
+      bytes = await given.arrayBuffer()
+    } catch (error) {
+      return { ok: false, broken: false, reason: `caracal.wasm could not be read (${message(error)})${hint}` }
+    }
+  } else if (given instanceof WebAssembly.Module || given instanceof ArrayBuffer || ArrayBuffer.isView(given)) {
+    bytes = given
+  } else {
+    return {
+      ok: false,
+      broken: false,
+      reason: 'initWasm takes a WebAssembly.Module, bytes (ArrayBuffer or Uint8Array), a Response or a URL',
+    }
+  }
+  let exports: WasmExports
+  try {
+    const instance =
+      bytes instanceof WebAssembly.Module
+        ? await WebAssembly.instantiate(bytes, {})
+        : (await WebAssembly.instantiate(bytes as BufferSource, {})).instance
+    exports = instance.exports as unknown as WasmExports
+  } catch (error) {
+    return compileFailure(error, hint)
+  }
+  return fromExports(exports, hint)
+}
+
+/** Makes `flight` the load under way: whoever waits for the load waits for the last one started. */
+function track(flight: Promise<WasmLoad>): Promise<WasmLoad> {
+  const settled = flight.then((result) => {
+    if (pending === settled) {
+      pending = undefined
+      loaded = result
+    }
+    return result
+  })
+  pending = settled
+  return settled
+}
+
+/**
+ * The load's state: settled, or the promise of it while it is under way. The first call starts
+ * the automatic load (README "Runtimes"), which on Node and in workerd settles before it returns.
+ */
+export function wasmLoad(): WasmLoad | Promise<WasmLoad> {
+  if (pending !== undefined) return pending
+  if (loaded !== undefined) return loaded
+  const auto = automaticWasm()
+  if (auto.kind === 'now') loaded = instantiateNow(auto.source, auto.hint)
+  else if (auto.kind === 'none') loaded = { ok: false, broken: auto.broken, reason: auto.reason }
+  else return track(instantiateLater(auto.source, auto.hint))
   return loaded
 }
 
-/** Why the module cannot serve here, or undefined when it can. */
+/** The load once nothing is under way any more (an `initWasm` started meanwhile is waited for too). */
+export async function wasmSettled(): Promise<WasmLoad> {
+  let state = wasmLoad()
+  while (state instanceof Promise) {
+    await state
+    state = wasmLoad()
+  }
+  return state
+}
+
+/**
+ * Loads the module from `source` (README "Runtimes": a `WebAssembly.Module`, bytes, a `Response`,
+ * a URL, or a promise of one), for runtimes where the automatic load cannot find it. Idempotent:
+ * once a module is loaded, later calls resolve at once. A load already under way is waited for
+ * first, and `source` is used only if it fails. Rejects with the reason, which `stats()` shows too.
+ */
+export function initWasm(source: WasmSource | Promise<WasmSource>): Promise<void> {
+  if (pending === undefined && loaded?.ok === true) return Promise.resolve()
+  const before = pending
+  const flight = track(
+    (async () => {
+      if (before !== undefined) {
+        const earlier = await before
+        if (earlier.ok) return earlier
+      }
+      return instantiateLater(source, '')
+    })(),
+  )
+  return flight.then((result) => {
+    if (!result.ok) throw new Error(`caracal.wasm could not be loaded: ${result.reason}`)
+  })
+}
+
+/** Why the module cannot serve here; undefined when it can, or while its load is under way. */
 export function wasmUnavailableReason(): string | undefined {
-  const l = load()
-  return l.ok ? undefined : l.reason
+  const l = wasmLoad()
+  return l instanceof Promise || l.ok ? undefined : l.reason
 }
 
 function required(): Instance {
-  const l = load()
+  const l = wasmLoad()
+  if (l instanceof Promise) throw new Error('wasm backend: caracal.wasm is still loading (await initWasm, or verify)')
   if (!l.ok) throw new Error(`wasm backend: ${l.reason}`)
   return l.instance
 }
@@ -263,7 +392,8 @@ function importRsa(w: Instance, material: RsaPublicKeyMaterial): VerifyingKey {
 export const wasmBackend: SignatureBackend = {
   name: 'wasm',
   supports(): boolean {
-    const l = load()
+    const l = wasmLoad()
+    if (l instanceof Promise) return false
     if (!l.ok && l.broken) throw new Error(`wasm backend: ${l.reason}`)
     return l.ok
   },
@@ -340,7 +470,7 @@ export const wasmInternalsForTests = {
   /** The module's index of a claim name (-1 for names it does not read); `hop` for chain entries. */
   claimIndex(name: string, hop: boolean): number {
     const w = required()
-    const bytes = Buffer.from(name, 'utf8')
+    const bytes = new TextEncoder().encode(name)
     view(w).set(bytes, w.io)
     return w.exports.mandateClaimIndex(w.io, bytes.length, hop ? 1 : 0)
   },

@@ -87,7 +87,9 @@ async function readCapped(
     else signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })
   })
   aborted.catch(() => {})
-  const chunks: Uint8Array[] = []
+  // Not fatal, and the BOM kept: a body that is not UTF-8 JSON fails as "not JSON" (JSON.parse).
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true })
+  let text = ''
   let total = 0
   try {
     for (;;) {
@@ -96,7 +98,7 @@ async function readCapped(
       total += value.byteLength
       // A body without Content-Length (chunked) is bounded here, as it arrives.
       if (total > maxBytes) throw new JwksFetchError(`JWKS larger than ${maxBytes} bytes`)
-      chunks.push(value)
+      text += decoder.decode(value, { stream: true })
     }
   } catch (error) {
     // Not awaited: cancelling a stalled stream must not become the next thing that hangs.
@@ -104,7 +106,7 @@ async function readCapped(
     if (error instanceof JwksFetchError) throw error
     throw new JwksFetchError(failure(withCode('JWKS body could not be read', error)), { cause: error })
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return text + decoder.decode()
 }
 
 /**

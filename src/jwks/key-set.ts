@@ -6,6 +6,7 @@
 import { ALL_ALGORITHMS, algorithmForKeyType, type Algorithm } from '../jws/algorithms.js'
 import { readPublicKey } from '../jws/public-key.js'
 import { isWeakKeyReason } from '../jws/weak-rsa.js'
+import { emitWarning } from '../platform/warning.js'
 import type { BackendForAlgorithm, VerifyingKey } from '../backends/types.js'
 
 /**
@@ -84,9 +85,7 @@ export class KeySet {
       if (isWeakKeyReason(entry)) this.#warnWeak(kid, entry, jwk)
     }
     if (entries.length >= MAX_KEYS && ignored.length > 0) {
-      process.emitWarning(`JWKS has more than ${MAX_KEYS} usable keys: the rest are ignored`, {
-        code: 'CARACAL_JWKS_TOO_MANY_KEYS',
-      })
+      emitWarning(`JWKS has more than ${MAX_KEYS} usable keys: the rest are ignored`, 'CARACAL_JWKS_TOO_MANY_KEYS')
     }
     // What is left in `previous` was not carried over: its keys are retired.
     for (const old of previous.values()) old.key.release()
@@ -149,9 +148,10 @@ export class KeySet {
     if (this.#warned.has(id)) return
     if (this.#warned.size >= MAX_WARNED) this.#warned.clear()
     this.#warned.add(id)
-    process.emitWarning(`JWKS key ${kid === undefined ? 'without kid' : JSON.stringify(kid)} ignored: ${reason}`, {
-      code: 'CARACAL_JWKS_WEAK_KEY',
-    })
+    emitWarning(
+      `JWKS key ${kid === undefined ? 'without kid' : JSON.stringify(kid)} ignored: ${reason}`,
+      'CARACAL_JWKS_WEAK_KEY',
+    )
   }
 }
 

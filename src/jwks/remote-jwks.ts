@@ -26,6 +26,8 @@ export interface JwksSourceOptions {
   readonly fetch: typeof globalThis.fetch
   readonly now: () => number
   readonly backendFor: BackendForAlgorithm
+  /** Settles once `backendFor` may be called (README "Runtimes": the wasm module loading); static keys wait for it. */
+  readonly backendsReady?: Promise<void> | undefined
 }
 
 /**
@@ -57,13 +59,26 @@ export class JwksSource {
   #failures = 0
   #lastError: string | undefined
 
+  /** Static keys waiting for the backends to be chosen (README "Runtimes"); undefined once imported. */
+  #loading: Promise<void> | undefined
+
   constructor(options: JwksSourceOptions) {
     this.#options = options
     this.#keys = new KeySet(options.backendFor)
-    if (options.keys !== undefined) {
-      this.#keys.replace(options.keys)
+    const keys = options.keys
+    if (keys === undefined) return
+    const importKeys = () => {
+      this.#keys.replace(keys)
       this.#loadedAt = options.now()
+      this.#loading = undefined
     }
+    if (options.backendsReady === undefined) importKeys()
+    else this.#loading = options.backendsReady.then(importKeys, importKeys)
+  }
+
+  /** Undefined once the static keys (if any) are imported. */
+  get loading(): Promise<void> | undefined {
+    return this.#loading
   }
 
   get isStatic(): boolean {
@@ -142,10 +157,9 @@ export class JwksSource {
     })
       .then(
         (jwks) => {
-          if (this.#abort.signal.aborted) return
-          this.#keys.replace(jwks)
-          this.#loadedAt = this.#options.now()
-          this.#lastError = undefined
+          const ready = this.#options.backendsReady
+          // A fetch that started before the backends were chosen imports only once they are.
+          return ready === undefined ? this.#accept(jwks) : ready.then(() => this.#accept(jwks))
         },
         (error: unknown) => {
           this.#failures++
@@ -158,6 +172,13 @@ export class JwksSource {
       })
     this.#inflight = flight
     return flight
+  }
+
+  #accept(jwks: unknown): void {
+    if (this.#abort.signal.aborted) return
+    this.#keys.replace(jwks)
+    this.#loadedAt = this.#options.now()
+    this.#lastError = undefined
   }
 
   stats(): JwksStats {

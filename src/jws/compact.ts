@@ -3,7 +3,7 @@
  * two dots, then strict base64url for each segment, checked with native scans rather than a loop
  * over every character (this runs on every uncached request).
  */
-import { isUtf8 } from 'node:buffer'
+import { asciiBytes, base64urlDecode, isAscii, utf8Text } from '#bytes'
 import { ALGORITHMS, isAlgorithm, type Algorithm } from './algorithms.js'
 import { hasCanonicalTail } from './base64url.js'
 import { invalidToken } from '../errors.js'
@@ -66,13 +66,13 @@ export function splitCompact(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH
   if (dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) throw invalidToken('not a compact JWS: expected three segments')
   if (dot1 === 0) throw invalidToken('empty protected header')
   if (dot2 === token.length - 1) throw invalidToken('empty signature')
-  // Node's decoder also takes the base64 alphabet ('+', '/') and padding: those are refused here.
-  // Every other stray character it skips, which the exact decoded lengths below catch.
+  // The base64 alphabet ('+', '/') and padding are refused by name; every other stray character
+  // by the decoder (`decodeExact`).
   if (token.includes('+') || token.includes('/') || token.includes('='))
     throw invalidToken('not base64url: padding or base64 characters')
-  // Both the decoder and the latin1 signing input keep only the low byte of a UTF-16 unit, so
+  // Node's decoder and the latin1 signing input keep only the low byte of a UTF-16 unit, so
   // U+0141 would read as 'A' and verify: any non-ASCII character is refused (~0.1 µs, native).
-  if (Buffer.byteLength(token, 'utf8') !== token.length) throw invalidToken('not base64url: a non-ASCII character')
+  if (!isAscii(token)) throw invalidToken('not base64url: a non-ASCII character')
   if (
     !hasCanonicalTail(token, 0, dot1) ||
     !hasCanonicalTail(token, dot1 + 1, dot2) ||
@@ -91,18 +91,14 @@ export function decodeSegments(token: string, split: SplitJws): ParsedJws {
   const payload = decodeExact(token.slice(dot1 + 1, dot2))
   const signature = decodeExact(token.slice(dot2 + 1))
   // One copy of the ASCII token; what was signed is a view of it (no second slice and copy).
-  const signingInput = Buffer.from(token, 'latin1').subarray(0, dot2)
+  const signingInput = asciiBytes(token).subarray(0, dot2)
   return { header: split.header, signingInput, payload, signature }
 }
 
-/**
- * Decodes a segment whose final character is known canonical, and proves that every character was
- * in the alphabet: the decoder skips the others, so any of them makes the output shorter than
- * floor(3n/4), strictly so for every n with n mod 4 ≠ 1 (which `hasCanonicalTail` refuses).
- */
-function decodeExact(segment: string): Buffer {
-  const bytes = Buffer.from(segment, 'base64url')
-  if (bytes.length !== Math.floor((segment.length * 3) / 4)) throw invalidToken(JWS_ERRORS.outsideAlphabet)
+/** Decodes a segment whose final character is known canonical; any character outside the alphabet is refused. */
+function decodeExact(segment: string): Uint8Array {
+  const bytes = base64urlDecode(segment)
+  if (bytes === undefined) throw invalidToken(JWS_ERRORS.outsideAlphabet)
   return bytes
 }
 
@@ -126,11 +122,11 @@ function readHeader(headerText: string): JwsHeader {
 
 /** UTF-8 JSON object or `invalid_token`; duplicate members: the last wins, as JSON.parse does. */
 export function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {
-  if (!isUtf8(bytes)) throw invalidToken(JWS_ERRORS.notUtf8(what))
+  const text = utf8Text(bytes)
+  if (text === undefined) throw invalidToken(JWS_ERRORS.notUtf8(what))
   let value: unknown
   try {
-    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    value = JSON.parse(buffer.toString('utf8'))
+    value = JSON.parse(text)
   } catch {
     throw invalidToken(JWS_ERRORS.notJson(what))
   }

@@ -3,8 +3,8 @@
  * external conformance suites can drive every backend through it.
  */
 import { LRUCache } from 'lru-cache'
-import { resolveBackends } from '../backends/index.js'
-import type { BackendChoice, VerifyingKey } from '../backends/types.js'
+import { selectBackends } from '../backends/index.js'
+import type { BackendChoice, BackendForAlgorithm, VerifyingKey } from '../backends/types.js'
 import { invalidToken } from '../errors.js'
 import { KeySet } from '../jwks/key-set.js'
 import { ALL_ALGORITHMS, isAlgorithm, type Algorithm } from './algorithms.js'
@@ -39,10 +39,11 @@ export async function verifyJws(
   const jws = parseCompact(token)
   if (!algorithms.includes(jws.header.alg)) throw invalidToken('alg not allowed')
   const backend = options.backend ?? 'auto'
+  const backendFor = await backendsOf(backend)
   const setKey = `${backend}|${safeStringify(jwks)}`
   let set = keySets.get(setKey)
   if (set === undefined) {
-    set = new KeySet(resolveBackends(backend))
+    set = new KeySet(backendFor)
     set.replace(jwks)
     keySets.set(setKey, set)
   }
@@ -59,8 +60,8 @@ export async function verifySignature(
   signature: Uint8Array,
   options: { readonly backend?: BackendChoice } = {},
 ): Promise<boolean> {
-  // A wrong backend name is the caller's bug, not a bad signature: it throws.
-  const backendFor = resolveBackends(options.backend ?? 'auto')
+  // A wrong backend name, or one this runtime cannot run, is not a bad signature: it throws.
+  const backendFor = await backendsOf(options.backend ?? 'auto')
   try {
     if (!isAlgorithm(alg) || !(message instanceof Uint8Array) || !(signature instanceof Uint8Array)) return false
     const material = readPublicKey(alg, jwk)
@@ -76,6 +77,18 @@ export async function verifySignature(
   } catch {
     return false
   }
+}
+
+/**
+ * The backends of `choice`, once chosen (README "Runtimes": the wasm module may still be loading).
+ * A backend that cannot serve rejects with the reason, never as an unknown key or a bad signature.
+ */
+async function backendsOf(choice: BackendChoice): Promise<BackendForAlgorithm> {
+  const selection = selectBackends(choice)
+  await selection.pending()
+  const failure = selection.failure()
+  if (failure !== undefined) throw failure
+  return selection.backendFor
 }
 
 function safeStringify(value: unknown): string {

@@ -5,7 +5,7 @@
  */
 import { p256 } from '@noble/curves/nist.js'
 import { ALGORITHMS, algorithmForKeyType, type Algorithm } from './algorithms.js'
-import { decodeBase64url } from './base64url.js'
+import { decodeBase64url, encodeBase64url } from './base64url.js'
 import { weakModulusReason } from './weak-rsa.js'
 
 export interface EcPublicKeyMaterial {
@@ -107,7 +107,7 @@ function readRsaKey(k: Record<string, unknown>): RsaPublicKeyMaterial | string {
     e,
     modulusBits,
     modulusBytes: n.length,
-    jwk: { kty: 'RSA', n: Buffer.from(n).toString('base64url'), e: Buffer.from(e).toString('base64url') },
+    jwk: { kty: 'RSA', n: encodeBase64url(n), e: encodeBase64url(e) },
   }
 }
 
@@ -122,8 +122,10 @@ function bitLength(b: Uint8Array): number {
   return (b.length - 1) * 8 + (32 - Math.clz32(b[0]!))
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
 export function toBigInt(bytes: Uint8Array): bigint {
-  return bytes.length === 0
-    ? 0n
-    : BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`)
+  let hex = ''
+  for (let i = 0; i < bytes.length; i++) hex += HEX[bytes[i]!]!
+  return hex === '' ? 0n : BigInt(`0x${hex}`)
 }

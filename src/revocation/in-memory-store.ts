@@ -6,6 +6,7 @@
  * (`RevocationStoreFullError`), so whoever feeds it knows a revocation is not held.
  */
 import { OptionReader } from '../option-reader.js'
+import { emitWarning } from '../platform/warning.js'
 import type { RevocationStore } from './types.js'
 
 export interface InMemoryRevocationStoreOptions {
@@ -144,9 +145,9 @@ export class InMemoryRevocationStore implements RevocationStore {
   #full(): RevocationStoreFullError {
     if (!this.#warned) {
       this.#warned = true
-      process.emitWarning(
+      emitWarning(
         `InMemoryRevocationStore is full (${this.#maxEntries} unexpired entries): new revocations are refused; raise maxEntries`,
-        { code: 'CARACAL_REVOCATIONS_FULL' },
+        'CARACAL_REVOCATIONS_FULL',
       )
     }
     return new RevocationStoreFullError(this.#maxEntries)
