@@ -1,5 +1,5 @@
 /**
- * The runtime-neutral core (README "Runtimes"): `caracal-fastmcp` and `caracal-fastmcp/jws`,
+ * The runtime-neutral core (README "Runtimes"): `caracal-fastmcp`, `caracal-fastmcp/jws` and `caracal-fastmcp/fetch`,
  * bundled from the built package by esbuild for browsers and as wrangler bundles for workerd,
  * import no `node:*` module and name no `Buffer` or `process` — the only access to `process` is
  * the warning shim's guarded `globalThis.process` (src/platform/warning.ts) and lru-cache's
@@ -17,7 +17,11 @@ const TARGETS: Record<string, BuildOptions> = {
   browser: { platform: 'browser' },
   workerd: { platform: 'neutral', conditions: ['workerd', 'worker', 'browser'], mainFields: ['module', 'main'] },
 }
-const ENTRIES = { 'caracal-fastmcp': './dist/src/index.js', 'caracal-fastmcp/jws': './dist/src/jws/index.js' }
+const ENTRIES = {
+  'caracal-fastmcp': './dist/src/index.js',
+  'caracal-fastmcp/jws': './dist/src/jws/index.js',
+  'caracal-fastmcp/fetch': './dist/src/fetch.js',
+}
 
 /** lru-cache's own guard (its browser build): reads `process` only after `typeof` says it exists. */
 const LRU_CACHE_GUARD = 'typeof process=="object"&&process?process:{}'
