@@ -30,7 +30,13 @@ describe('#bytes: the portable module answers as the Buffer one', () => {
   it('base64url decoding: the same bytes, and the same refusals (outside the alphabet, padding, one left over)', () => {
     fc.assert(
       fc.property(base64urlish, (s) => {
-        expect(plain(portable.base64urlDecode(s))).toEqual(plain(node.base64urlDecode(s)))
+        const decoded = plain(portable.base64urlDecode(s))
+        expect(decoded).toEqual(plain(node.base64urlDecode(s)))
+        // The segment decoder may skip the scans splitCompact made: on what passed them, the same answer.
+        if (!/[+/=]/.test(s) && node.isAscii(s)) {
+          expect(plain(node.base64urlDecodeSegment(s))).toEqual(decoded)
+          expect(plain(portable.base64urlDecodeSegment(s))).toEqual(decoded)
+        }
       }),
       { numRuns: 5000 },
     )

@@ -3,7 +3,7 @@
  * two dots, then strict base64url for each segment, checked with native scans rather than a loop
  * over every character (this runs on every uncached request).
  */
-import { asciiBytes, base64urlDecode, isAscii, utf8Text } from '#bytes'
+import { asciiBytes, base64urlDecodeSegment, isAscii, utf8Text } from '#bytes'
 import { ALGORITHMS, isAlgorithm, type Algorithm } from './algorithms.js'
 import { hasCanonicalTail } from './base64url.js'
 import { invalidToken } from '../errors.js'
@@ -95,9 +95,12 @@ export function decodeSegments(token: string, split: SplitJws): ParsedJws {
   return { header: split.header, signingInput, payload, signature }
 }
 
-/** Decodes a segment whose final character is known canonical; any character outside the alphabet is refused. */
+/**
+ * Decodes a segment of a token `splitCompact` checked (ASCII, no '+', '/' or '=', a canonical
+ * final character); any other character outside the alphabet is refused.
+ */
 function decodeExact(segment: string): Uint8Array {
-  const bytes = base64urlDecode(segment)
+  const bytes = base64urlDecodeSegment(segment)
   if (bytes === undefined) throw invalidToken(JWS_ERRORS.outsideAlphabet)
   return bytes
 }

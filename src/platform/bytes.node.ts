@@ -55,6 +55,16 @@ export function base64urlDecode(s: string): Uint8Array | undefined {
   return bytes.length === Math.floor((s.length * 3) / 4) ? bytes : undefined
 }
 
+/**
+ * `base64urlDecode` for a segment of a token whose every character `splitCompact` has already
+ * checked to be ASCII and none of '+', '/', '=': measured ~0.3 µs per token less than repeating
+ * those scans per segment (bench/README.md "Runtime-neutral core").
+ */
+export function base64urlDecodeSegment(s: string): Uint8Array | undefined {
+  const bytes = Buffer.from(s, 'base64url')
+  return bytes.length === Math.floor((s.length * 3) / 4) && s.length % 4 !== 1 ? bytes : undefined
+}
+
 /** Unpadded base64url of `bytes`. */
 export function base64urlEncode(bytes: Uint8Array): string {
   return buffer(bytes).toString('base64url')

@@ -4,7 +4,12 @@
  * README "Runtimes"). Both files export the same functions with the same answers
  * (test/platform-bytes.test.ts compares them).
  */
-export { decodeBase64urlBytes as base64urlDecode, encodeBase64url as base64urlEncode } from '../jws/base64url.js'
+export {
+  decodeBase64urlBytes as base64urlDecode,
+  /** `base64urlDecode` for a segment of a token `splitCompact` checked (the same check here). */
+  decodeBase64urlBytes as base64urlDecodeSegment,
+  encodeBase64url as base64urlEncode,
+} from '../jws/base64url.js'
 
 // ignoreBOM keeps a leading U+FEFF in the text, as Buffer does: JSON.parse must refuse it on
 // every runtime alike (README "What is checked": the payload is UTF-8 JSON, nothing around it).
