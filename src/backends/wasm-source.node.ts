@@ -16,12 +16,14 @@ export function automaticWasm(): AutomaticWasm {
     return { kind: 'now', source: new Uint8Array(readFileSync(MODULE_URL)), hint: '; run `npm run build`' }
   } catch (error) {
     const code = (error as { code?: unknown }).code
+    // A file that is not there is a broken build or install; one the runtime may not read (Deno
+    // without --allow-read) is a limit of this process: `auto` does without, and says why.
+    const broken = code === 'ENOENT' || code === 'EISDIR'
+    const why = typeof code === 'string' && broken ? code : (error as Error).message
     return {
       kind: 'none',
-      // A file that is not there is a broken build or install; one the runtime may not read (Deno
-      // without --allow-read) is a limit of this process: `auto` does without, and says why.
-      broken: code === 'ENOENT' || code === 'EISDIR',
-      reason: `caracal.wasm cannot be read beside ${new URL('.', import.meta.url).pathname} (${typeof code === 'string' ? code : (error as Error).message}); run \`npm run build\``,
+      broken,
+      reason: `caracal.wasm cannot be read beside ${new URL('.', import.meta.url).pathname} (${why})${broken ? '; run `npm run build`' : ''}`,
     }
   }
 }

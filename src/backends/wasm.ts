@@ -277,8 +277,12 @@ function hash(w: Instance, input: Uint8Array): void {
   }
 }
 
-/** Frees the slot of a key that was dropped without `release()` (e.g. an auth never closed). */
-const finalizer = new FinalizationRegistry<() => void>((free) => free())
+/**
+ * Frees the slot of a key that was dropped without `release()` (e.g. an auth never closed). workerd
+ * has no FinalizationRegistry (README "Runtimes"): there only `release()` (key rotation, `close()`) frees.
+ */
+const finalizer =
+  typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<() => void>((free) => free()) : undefined
 
 type Check = (slot: number, signingInput: Uint8Array, signature: Uint8Array) => boolean
 
@@ -313,11 +317,11 @@ function makeKey(
     release() {
       if (!live) return
       live = false
-      finalizer.unregister(token)
+      finalizer?.unregister(token)
       free(slot)
     },
   }
-  finalizer.register(key, () => free(slot), token)
+  finalizer?.register(key, () => free(slot), token)
   return key
 }
 
