@@ -6,12 +6,14 @@ const EXPOSE_GC_TESTS = ['test/jwks-gc.test.ts']
 
 /**
  * package.json `imports` point into dist/ (what the published package runs); the tests run the
- * sources, with the modules the `node` condition selects (README "Runtimes").
+ * sources, with the modules the `node` condition selects (README "Runtimes"). The same map is
+ * tsconfig.json's `paths`, which tsx reads (the pool's worker threads and spawned scripts).
  */
 const NODE_IMPORTS: Record<string, string> = {
   '#bytes': 'src/platform/bytes.node.ts',
   '#node-crypto': 'src/backends/node-crypto.node.ts',
   '#wasm-source': 'src/backends/wasm-source.node.ts',
+  '#verifier-pool': 'src/pool/index.ts',
 }
 
 export default defineConfig({

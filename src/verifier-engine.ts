@@ -11,7 +11,7 @@ import { VerifiedTokenCache } from './cache/verified-token-cache.js'
 import type { Algorithm } from './jws/algorithms.js'
 import { JwksSource } from './jwks/remote-jwks.js'
 import type { ResolvedOptions } from './options.js'
-import { createVerifierPool } from './pool/index.js'
+import { createVerifierPool } from '#verifier-pool'
 import type { VerifierPool } from './pool/types.js'
 
 export class VerifierEngine {

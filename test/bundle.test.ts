@@ -82,10 +82,15 @@ describe('bundles of the runtime-neutral entry points', () => {
     }
   }
 
-  it('for Node, the same entry points select the Node modules (Buffer codecs, node:crypto, the file)', async () => {
+  it('for Node, the same entry points select the Node modules (Buffer codecs, node:crypto, the file, worker threads)', async () => {
     const { metafile } = await bundle(ENTRIES['caracal-fastmcp'], { platform: 'node' })
     const inputs = Object.keys(metafile.inputs)
-    for (const file of ['platform/bytes.node.js', 'backends/node-crypto.node.js', 'backends/wasm-source.node.js'])
+    for (const file of [
+      'platform/bytes.node.js',
+      'backends/node-crypto.node.js',
+      'backends/wasm-source.node.js',
+      'pool/index.js',
+    ])
       expect(inputs).toContain(`dist/src/${file}`)
   })
 })
