@@ -6,8 +6,9 @@ const EXPOSE_GC_TESTS = ['test/jwks-gc.test.ts']
 
 /**
  * package.json `imports` point into dist/ (what the published package runs); the tests run the
- * sources, with the modules the `node` condition selects (README "Runtimes"). The same map is
- * tsconfig.json's `paths`, which tsx reads (the pool's worker threads and spawned scripts).
+ * sources, with the modules the `node` condition selects (README "Runtimes"). Not tsconfig
+ * `paths`: esbuild would apply them to every bundle made in this repository. Code run by tsx
+ * outside vitest (a spawned script, the pool's worker threads) gets dist's modules for them.
  */
 const NODE_IMPORTS: Record<string, string> = {
   '#bytes': 'src/platform/bytes.node.ts',

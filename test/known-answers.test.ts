@@ -7,7 +7,7 @@
 import { createPublicKey, verify } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CaracalAuth, InMemoryRevocationStore } from '../src/index.js'
-import { backendsForTests, knownAnswerFailure, resolveBackends } from '../src/backends/index.js'
+import { backendStatuses, backendsForTests, knownAnswerFailure, resolveBackends } from '../src/backends/index.js'
 import { KNOWN_ANSWERS, KNOWN_ANSWER_MESSAGE, KNOWN_ANSWER_TAMPERED } from '../src/backends/known-answers.js'
 import { nobleBackend } from '../src/backends/noble.js'
 import { nodeBackend, nodeSha256 } from '../src/backends/node.js'
@@ -113,12 +113,23 @@ describe('auto chooses by the known-answer test', () => {
     await auth.close()
   })
 
+  it('runs the test for an algorithm only once a key of it is imported', () => {
+    backendsForTests.replace({ node: throwing(nodeBackend) }, nodeSha256)
+    const pick = resolveBackends('auto')
+    expect(pick('ES256').name).toBe('wasm')
+    expect(backendStatuses().node.refused).toBeUndefined()
+    expect(pick('RS256').name).toBe('wasm')
+    expect(backendStatuses().node.refused?.RS256).toMatch(/^threw verifying the known-answer RS256 signature/)
+  })
+
   it('with wasm and node both untrustworthy, noble serves; a failing noble leaves nothing and says so', () => {
     backendsForTests.replace({ wasm: throwing(wasmBackend), node: acceptsAll(nodeBackend) }, nodeSha256)
     const picked = resolveBackends('auto')
     expect([picked('ES256').name, picked('RS256').name]).toEqual(['noble', 'noble'])
     backendsForTests.replace({ wasm: refusesAll(wasmBackend), node: undefined, noble: refusesAll(nobleBackend) })
-    expect(() => resolveBackends('auto')).toThrow(/^no signature backend passed the known-answer test for ES256$/)
+    expect(() => resolveBackends('auto')('ES256')).toThrow(
+      /^no signature backend passed the known-answer test for ES256$/,
+    )
   })
 
   it("a forced backend is the caller's choice: no known-answer test, and a throw in verify is never a quiet refusal", async () => {

@@ -7,6 +7,9 @@
  * `close()` ends the workers, and a process that forgets to close still exits.
  */
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type CaracalAuth, CaracalAuthError, InMemoryReplayStore, type Claims } from '../src/index.js'
 import { generateSigningKey } from '../src/dev/sign-jws.js'
@@ -252,18 +255,22 @@ describe('close', () => {
   })
 
   it('a process that never closes its pooled verifier still exits', () => {
+    // The built package (package.json `imports` select dist's pool, README "Runtimes"), from a
+    // file: workers inherit execArgv, and a file worker refuses an inherited --input-type.
+    const root = new URL('..', import.meta.url)
     const script = `
-      import { CaracalAuth, InMemoryRevocationStore } from './src/index.ts'
-      import { mint, staticJwks } from './test/support/mandates.ts'
+      import { CaracalAuth, InMemoryRevocationStore } from ${JSON.stringify(new URL('dist/src/index.js', root).href)}
+      import { mint, staticJwks } from ${JSON.stringify(new URL('test/support/mandates.ts', root).href)}
       const auth = new CaracalAuth({ issuer: ${JSON.stringify(ISSUER)}, audience: ${JSON.stringify(AUDIENCE)},
         revocations: new InMemoryRevocationStore(), jwks: { keys: staticJwks }, workers: 2, now: () => ${NOW_MS} })
       const claims = await auth.verify(mint())
       console.log('verified', claims.use)
     `
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    })
+    const dir = mkdtempSync(join(tmpdir(), 'caracal-pool-exit-'))
+    const file = join(dir, 'probe.mts')
+    writeFileSync(file, script)
+    const run = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 })
+    rmSync(dir, { recursive: true, force: true })
     expect(run.stderr).toBe('')
     expect(run.stdout.trim()).toBe('verified resource')
     expect(run.status).toBe(0)

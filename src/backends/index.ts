@@ -126,7 +126,8 @@ export interface BackendSelection {
   names(): Readonly<Record<Algorithm, BackendName | 'loading' | 'unavailable'>>
 }
 
-type Chosen = Readonly<Record<Algorithm, SignatureBackend>>
+/** The backend of each algorithm, decided on first use (so the known-answer test runs only for algorithms in use). */
+type Chosen = (alg: Algorithm) => SignatureBackend
 
 class Selection implements BackendSelection {
   #chosen: Chosen | undefined
@@ -167,7 +168,7 @@ class Selection implements BackendSelection {
 
   readonly backendFor: BackendForAlgorithm = (alg) => {
     const chosen = this.#chosen
-    if (chosen !== undefined) return chosen[alg]
+    if (chosen !== undefined) return chosen(alg)
     throw this.#failure ?? new Error('the signature backends are not chosen yet (await verify or warmup)')
   }
 
@@ -175,7 +176,7 @@ class Selection implements BackendSelection {
     const chosen = this.#chosen
     const none = this.#failure === undefined ? 'loading' : 'unavailable'
     return Object.freeze(
-      Object.fromEntries(ALGORITHMS.map((a) => [a, chosen === undefined ? none : chosen[a].name])) as Record<
+      Object.fromEntries(ALGORITHMS.map((a) => [a, chosen === undefined ? none : chosen(a).name])) as Record<
         Algorithm,
         BackendName | 'loading' | 'unavailable'
       >,
@@ -202,7 +203,8 @@ function unavailable(name: BackendName, reason: string): TypeError {
 /** A forced `wasm`: the module, or the reason it did not load. */
 function forcedWasm(l: WasmLoad): Chosen {
   if (!l.ok) throw unavailable('wasm', l.reason)
-  return { ES256: registry.wasm, RS256: registry.wasm }
+  const wasm = registry.wasm
+  return () => wasm
 }
 
 /** wasm as `auto` uses it: where OpenSSL is at hand, OpenSSL does the hashing (per stage). */
@@ -269,17 +271,25 @@ function runKnownAnswer(backend: SignatureBackend, alg: Algorithm): string | und
 }
 
 /** `auto`'s pick for every algorithm, given the wasm load (settled). */
+/**
+ * `auto`'s pick, given the wasm load (settled), per algorithm on first use: the known-answer test
+ * costs milliseconds of CPU at a fresh isolate's first verification (bench/README.md "Runtime-neutral
+ * core (issue 14): Node keeps its speed"), so an algorithm no key uses never pays it.
+ */
 function chooseAuto(l: WasmLoad): Chosen {
   if (!l.ok && l.broken) throw new Error(`wasm backend: ${l.reason}`)
-  const chosen = {} as Record<Algorithm, SignatureBackend>
-  for (const alg of ALGORITHMS) {
+  if (!l.ok) warnWasmUnavailable(l.reason)
+  const chosen: Partial<Record<Algorithm, SignatureBackend>> = {}
+  return (alg) => {
+    const known = chosen[alg]
+    if (known !== undefined) return known
     for (const name of AUTO_ORDER[alg]) {
       const backend = name === 'wasm' ? (l.ok ? autoWasm() : undefined) : registry[name]
       if (backend === undefined) continue
       const failure = knownAnswerFailure(backend, alg)
       if (failure === undefined) {
         chosen[alg] = backend
-        break
+        return backend
       }
       const refused = refusals.get(name) ?? {}
       if (refused[alg] === undefined) {
@@ -289,10 +299,8 @@ function chooseAuto(l: WasmLoad): Chosen {
       }
     }
     // noble is plain JavaScript: only a runtime that breaks it leaves nothing to verify with.
-    if (chosen[alg] === undefined) throw new Error(`no signature backend passed the known-answer test for ${alg}`)
+    throw new Error(`no signature backend passed the known-answer test for ${alg}`)
   }
-  if (!l.ok) warnWasmUnavailable(l.reason)
-  return chosen
 }
 
 let warnedWasm: string | undefined
@@ -320,7 +328,7 @@ function choose(choice: BackendChoice): () => Chosen | Promise<Chosen> {
       return () => {
         const backend = registry[choice]
         if (backend === undefined) throw unavailable(choice, nodeCryptoMissing ?? 'not in this build')
-        return { ES256: backend, RS256: backend }
+        return () => backend
       }
     default:
       return () => {
