@@ -8,7 +8,7 @@ import type { BackendStatus } from './backends/index.js'
 import { backendStatuses } from './backends/index.js'
 import type { BackendName, MandateRules } from './backends/types.js'
 import type { VerifiedTokenCache } from './cache/verified-token-cache.js'
-import { CaracalAuthError, invalidToken, type CaracalErrorCode } from './errors.js'
+import { CaracalAuthError, invalidToken, isCaracalAuthError, type CaracalErrorCode } from './errors.js'
 import type { Algorithm } from './jws/algorithms.js'
 import { splitCompact, type SplitJws } from './jws/compact.js'
 import { verifySignedMandate } from './signed-mandate.js'
@@ -276,7 +276,7 @@ export class CaracalAuth {
 
   /** Counts the rejection and guarantees that only CaracalAuthError leaves `verify`. */
   #rejection(error: unknown): CaracalAuthError {
-    const e = error instanceof CaracalAuthError ? error : invalidToken('token could not be verified')
+    const e = isCaracalAuthError(error) ? error : invalidToken('token could not be verified')
     this.#rejected[e.code] = (this.#rejected[e.code] ?? 0) + 1
     return e
   }

@@ -43,8 +43,16 @@ export interface CaracalAuthErrorOptions {
   readonly cause?: unknown
 }
 
+/**
+ * Marks the class's instances across copies of this module: a bundle or an install can end up with
+ * two (two versions side by side, a dependency bundling its own), and a refusal from one copy must
+ * still be recognised by the adapters of the other, never turned into "token could not be verified".
+ */
+const BRAND: unique symbol = Symbol.for('caracal-fastmcp.CaracalAuthError') as never
+
 export class CaracalAuthError extends Error {
   override readonly name = 'CaracalAuthError'
+  readonly [BRAND] = true
   readonly code: CaracalErrorCode
   readonly description: string
   readonly hint: string
@@ -64,8 +72,12 @@ export class CaracalAuthError extends Error {
   }
 }
 
+/** True for errors of this class, from this copy of the module or another (see `BRAND`). */
 export function isCaracalAuthError(value: unknown): value is CaracalAuthError {
-  return value instanceof CaracalAuthError
+  if (value instanceof CaracalAuthError) return true
+  if (typeof value !== 'object' || value === null || (value as { [BRAND]?: unknown })[BRAND] !== true) return false
+  const code = (value as { code?: unknown }).code
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code)
 }
 
 /** Shorthand used on every invalid_token path. */

@@ -3,7 +3,7 @@
  * an RFC 6750 challenge, and a JSON-RPC error body an MCP client can read. One renderer, so the
  * fastmcp adapter and the Express middleware cannot drift apart.
  */
-import { CaracalAuthError } from '../errors.js'
+import { CaracalAuthError, isCaracalAuthError } from '../errors.js'
 
 export interface ChallengeOptions {
   /** RFC 9728 metadata URL, advertised as `resource_metadata` (MCP authorization spec). */
@@ -181,7 +181,7 @@ export function bearerToken(header: string | readonly string[] | undefined): str
 
 /** Anything a verifier threw, as a `CaracalAuthError` (the verifier promises nothing else, but adapters must never leak a 500). */
 export function asAuthError(error: unknown): CaracalAuthError {
-  return error instanceof CaracalAuthError
+  return isCaracalAuthError(error)
     ? error
     : new CaracalAuthError('invalid_token', 'token could not be verified', { cause: error })
 }
