@@ -8,7 +8,8 @@ import { renderAuthError } from '../src/index.js'
 import { CaracalAuthError, isCaracalAuthError } from '../src/errors.js'
 
 // A query string makes Vite load the module a second time: a distinct class with its own prototype.
-const other = (await import('../src/errors.js?second-copy')) as typeof import('../src/errors.js')
+const secondCopy = '../src/errors.js?second-copy'
+const other = (await import(/* @vite-ignore */ secondCopy)) as typeof import('../src/errors.js')
 
 describe('CaracalAuthError across copies of the module', () => {
   it('is recognised, and the adapters answer with its own code and description', () => {
