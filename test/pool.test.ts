@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type CaracalAuth, CaracalAuthError, InMemoryReplayStore, type Claims } from '../src/index.js'
 import { generateSigningKey } from '../src/dev/sign-jws.js'
-import { autoWorkers } from '../src/pool/index.js'
+import { autoWorkers, sharingPool } from '../src/pool/index.js'
 import { verifierPool, type VerifierPool } from '../src/pool/types.js'
 import { startJwksServer } from './support/jwks-server.js'
 import { AUDIENCE, ISSUER, NOW_MS, mint, rsKey } from './support/mandates.js'
@@ -220,6 +220,46 @@ describe('keys', () => {
       const answered = pool.internals.tokensAnswered()
       expect((await outcome(pooled.auth, fresh)) as Claims).toHaveProperty('sub')
       expect(pool.internals.tokensAnswered()).toBe(answered + 1)
+    } finally {
+      await sts.close()
+    }
+  })
+  it('a key two key sets hold is imported once; when one set drops it, that set’s tokens get its answer, the other’s the worker’s', async () => {
+    const old = generateSigningKey('ES256', 'shared-old')
+    const next = generateSigningKey('ES256', 'shared-new')
+    const sts = await startJwksServer({ keys: [old.publicJwk] })
+    try {
+      const owner = verifier({
+        issuer: sts.issuer,
+        jwks: { keys: { keys: [old.publicJwk] } },
+        workers: 1,
+        now: Date.now,
+      })
+      const pool = poolOf(owner.auth)
+      const jwks = { url: sts.jwksUrl, cooldownMs: 60_000 }
+      const rotating = sharingPool(pool, () => verifier({ issuer: sts.issuer, jwks, workers: 1, now: Date.now }))
+      await rotating.auth.warmup()
+      expect(pool.internals.workerKeys()).toBe(1)
+      const claims = { iss: sts.issuer, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600 }
+      const answered = pool.internals.tokensAnswered()
+      expect((await outcome(owner.auth, mint(claims, old))) as Claims).toHaveProperty('sub')
+      expect((await outcome(rotating.auth, mint(claims, old))) as Claims).toHaveProperty('sub')
+      expect(pool.internals.tokensAnswered()).toBe(answered + 2)
+      // A token of the rotating set waits in the worker while that set drops the key.
+      pool.internals.timeoutMs = 300
+      pool.internals.hang(0)
+      const waiting = outcome(rotating.auth, mint(claims, old))
+      sts.keys = { keys: [next.publicJwk] }
+      await rotating.auth.warmup()
+      expect(pool.internals.workerKeys()).toBe(2)
+      const unknown = { code: 'invalid_token', description: 'no usable key: unknown kid' }
+      expect(await waiting).toEqual(unknown)
+      await until(() => pool.internals.threadIds().length === 1)
+      const before = pool.internals.tokensAnswered()
+      expect((await outcome(owner.auth, mint(claims, old))) as Claims).toHaveProperty('sub')
+      expect(await outcome(rotating.auth, mint(claims, old))).toEqual(unknown)
+      expect((await outcome(rotating.auth, mint(claims, next))) as Claims).toHaveProperty('sub')
+      expect(pool.internals.tokensAnswered()).toBe(before + 2)
     } finally {
       await sts.close()
     }

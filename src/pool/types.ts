@@ -14,6 +14,9 @@ export interface VerifierPoolOptions {
 }
 
 export interface VerifierPool {
+  /** What its workers were started with. */
+  readonly backend: BackendChoice
+  readonly claimRules: ClaimRules
   /**
    * The backends, wrapped so that every key imported on the main thread is imported by every
    * worker too, under a number of its own, and dropped there when it is released here.
@@ -36,6 +39,8 @@ export interface VerifierPoolInternals {
   threadIds(): number[]
   /** Tokens the workers answered (not those sent back to the main thread for lack of a key). */
   tokensAnswered(): number
+  /** Keys the workers hold (one per distinct key, whatever number of key sets hold it). */
+  workerKeys(): number
   /** Tokens the main thread verified itself while every worker had its batches. */
   tokensHere(): number
   /** Terminates worker `i`, as a crash would end it. */

@@ -9,7 +9,9 @@
  * event loop: on 2 cores `workers: 1` then keeps both busy, paying the hand-off (~6 µs of the main
  * thread per token) only on the worker's part.
  *
- * Keys: each key the main thread imports gets a number and is imported by every worker; the
+ * Keys: each key the main thread imports gets a number and is imported by every worker (once,
+ * however many key sets hold it; a token whose own set released it meanwhile still gets the main
+ * thread's answer); the
  * import and release messages travel on the same port as the batches, so a worker has a key
  * before the first batch that uses it. An answer for a key released meanwhile is dropped, and the
  * token is verified again on the main thread (as a request arriving then would be).
@@ -19,11 +21,17 @@
  * marked `unavailable` (HTTP 503). Idle workers are unref'd: they never keep the process alive.
  */
 import { Worker } from 'node:worker_threads'
-import type { BackendForAlgorithm, MandateRules, SignatureBackend, VerifyingKey } from '../backends/types.js'
+import type {
+  BackendChoice,
+  BackendForAlgorithm,
+  MandateRules,
+  SignatureBackend,
+  VerifyingKey,
+} from '../backends/types.js'
 import { CaracalAuthError, invalidToken } from '../errors.js'
 import type { SplitJws } from '../jws/compact.js'
 import type { PublicKeyMaterial } from '../jws/public-key.js'
-import { mandateFromClaims, type VerifiedMandate } from '../policy/claims.js'
+import { type ClaimRules, mandateFromClaims, type VerifiedMandate } from '../policy/claims.js'
 import { NO_POLICY, verifySignedMandate } from '../signed-mandate.js'
 import { Fifo } from './fifo.js'
 import type { Answer, FromWorker, ToWorker, WorkerSetup } from './protocol.js'
@@ -51,11 +59,18 @@ interface Pending {
   readonly token: string
   readonly jws: SplitJws
   readonly key: VerifyingKey
-  readonly keyId: number
+  readonly handle: KeyHandle
   readonly nowSec: number
   readonly resolve: (m: VerifiedMandate | undefined) => void
   readonly reject: (e: unknown) => void
   retried: boolean
+}
+
+/** A key as one key set of the main thread holds it: `live` until that set releases it. */
+interface KeyHandle {
+  readonly id: number
+  readonly jwk: string
+  live: boolean
 }
 
 interface Batch {
@@ -92,15 +107,25 @@ export class WorkerPool implements VerifierPool {
   #nextKey = 1
   /** Keys live on the main thread, by number: what a new worker starts with. */
   readonly #live = new Map<number, PublicKeyMaterial>()
-  readonly #ids = new WeakMap<VerifyingKey, number>()
+  /** The workers' number of each key (by its JWK) and how many key sets hold it. */
+  readonly #held = new Map<string, { readonly id: number; holders: number }>()
+  readonly #handles = new WeakMap<VerifyingKey, KeyHandle>()
   /** A key dropped without `release()` (an auth never closed) is dropped by the workers too. */
-  readonly #finalizer = new FinalizationRegistry<number>((id) => this.#drop(id))
+  readonly #finalizer = new FinalizationRegistry<KeyHandle>((handle) => this.#letGo(handle))
   #shareQueued = false
   readonly #rules: MandateRules
   #closed = false
   #tokensHere = 0
   #timeoutMs = DEFAULT_TIMEOUT_MS
   #tokensAnswered = 0
+
+  get backend(): BackendChoice {
+    return this.#options.backend
+  }
+
+  get claimRules(): ClaimRules {
+    return this.#options.claimRules
+  }
 
   constructor(options: VerifierPoolOptions) {
     this.#options = options
@@ -127,9 +152,17 @@ export class WorkerPool implements VerifierPool {
       supports: (alg) => backend.supports(alg),
       importKey: (material) => {
         const inner = backend.importKey(material)
-        const id = this.#nextKey++
-        this.#live.set(id, material)
-        this.#post({ t: 'keys', add: [[id, material]], drop: [] })
+        // One import per key in the workers, however many key sets of the main thread hold it.
+        const jwk = `${material.alg} ${JSON.stringify(material.jwk)}`
+        let held = this.#held.get(jwk)
+        if (held === undefined) {
+          held = { id: this.#nextKey++, holders: 0 }
+          this.#held.set(jwk, held)
+          this.#live.set(held.id, material)
+          this.#post({ t: 'keys', add: [[held.id, material]], drop: [] })
+        }
+        held.holders++
+        const handle: KeyHandle = { id: held.id, jwk, live: true }
         // `release` holds `inner`: were it collected while the wrapper is in use, the wasm
         // backend's finalizer would free the key's table slot under it.
         const key: VerifyingKey = {
@@ -137,18 +170,25 @@ export class WorkerPool implements VerifierPool {
           release: () => {
             inner.release()
             this.#finalizer.unregister(key)
-            this.#drop(id)
+            this.#letGo(handle)
           },
         }
-        this.#ids.set(key, id)
-        this.#finalizer.register(key, id, key)
+        this.#handles.set(key, handle)
+        this.#finalizer.register(key, handle, key)
         return key
       },
     }
   }
 
-  #drop(id: number): void {
-    if (this.#live.delete(id)) this.#post({ t: 'keys', add: [], drop: [id] })
+  /** A key set released its key: its tokens get the main thread's answer now, whoever else holds it. */
+  #letGo(handle: KeyHandle): void {
+    if (!handle.live) return
+    handle.live = false
+    const held = this.#held.get(handle.jwk)!
+    if (--held.holders > 0) return
+    this.#held.delete(handle.jwk)
+    this.#live.delete(handle.id)
+    this.#post({ t: 'keys', add: [], drop: [handle.id] })
   }
 
   #post(m: ToWorker): void {
@@ -157,10 +197,10 @@ export class WorkerPool implements VerifierPool {
 
   verify(token: string, jws: SplitJws, key: VerifyingKey, nowSec: number): Promise<VerifiedMandate | undefined> {
     if (this.#closed) return Promise.reject(invalidToken('verifier is closed'))
-    const keyId = this.#ids.get(key)
-    if (keyId === undefined) return Promise.resolve(undefined)
+    const handle = this.#handles.get(key)
+    if (handle === undefined) return Promise.resolve(undefined)
     return new Promise((resolve, reject) => {
-      this.#queue.push({ token, jws, key, keyId, nowSec, resolve, reject, retried: false })
+      this.#queue.push({ token, jws, key, handle, nowSec, resolve, reject, retried: false })
       if (!this.#flushQueued) {
         this.#flushQueued = true
         // Every token submitted in this turn goes in the same batch.
@@ -205,7 +245,7 @@ export class WorkerPool implements VerifierPool {
 
   #verifyHere(p: Pending): void {
     // Released meanwhile: the caller verifies it as a request arriving now would be.
-    if (!this.#live.has(p.keyId)) {
+    if (!p.handle.live) {
       p.resolve(undefined)
       return
     }
@@ -228,7 +268,7 @@ export class WorkerPool implements VerifierPool {
     for (let i = 0; i < items.length; i++) {
       const p = items[i]!
       tokens[i] = p.token
-      keys[i] = p.keyId
+      keys[i] = p.handle.id
       now[i] = p.nowSec
     }
     if (slot.batches.size === 0) slot.worker.ref()
@@ -267,7 +307,7 @@ export class WorkerPool implements VerifierPool {
   #settle(p: Pending, a: Answer): void {
     // Released meanwhile: the main thread answers as it would now (a key it no longer holds).
     if (a[0] !== 2) this.#tokensAnswered++
-    if (a[0] === 2 || !this.#live.has(p.keyId)) p.resolve(undefined)
+    if (a[0] === 2 || !p.handle.live) p.resolve(undefined)
     else if (a[0] === 0) p.resolve(mandateFromClaims(a[1], a[2]))
     else p.reject(new CaracalAuthError(a[1], a[2], a[3] === undefined ? {} : { scope: a[3] }))
   }
@@ -350,6 +390,7 @@ export class WorkerPool implements VerifierPool {
     return {
       tokensAnswered: () => this.#tokensAnswered,
       tokensHere: () => this.#tokensHere,
+      workerKeys: () => this.#live.size,
       threadIds: () => this.#slots.filter((s) => s !== undefined && !s.ended).map((s) => s!.worker.threadId),
       crash: (i) => void this.#slots[i]?.worker.terminate(),
       hang: (i) => this.#slots[i]?.worker.postMessage({ t: 'hang' } satisfies ToWorker),
