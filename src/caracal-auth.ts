@@ -374,7 +374,7 @@ export class CaracalAuth {
   #verified(token: string, jws: SplitJws, key: VerifyingKey, nowMs: number, inline: boolean): Claims | Promise<Claims> {
     const pool = this.#engine.pool
     if (pool === undefined || inline) return this.#lastChecks(this.#verifyAndRemember(token, jws, key, nowMs))
-    return pool.verify(token, key, nowMs / 1000).then((m) => {
+    return pool.verify(token, jws, key, nowMs / 1000).then((m) => {
       // The worker lacks the key, or it was released meanwhile: answered here, as a request now would be.
       if (m === undefined) return this.#claimsOf(token, true)
       checkPolicy(m, this.#o.policy)

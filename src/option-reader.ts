@@ -166,6 +166,16 @@ export class OptionReader {
     return v
   }
 
+  /** `word` itself, or an integer from `min` to `max`. */
+  integerOr<W extends string>(name: string, word: W, fallback: number, min: number, max: number): number | W {
+    const v = this.#o[name]
+    if (v === word) return word
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)) {
+      this.fail(name, `must be ${JSON.stringify(word)} or an integer from ${min} to ${max}`)
+    }
+    return (v as number | undefined) ?? fallback
+  }
+
   /** A finite number ≥ 0. */
   nonNegativeNumber<F extends number | undefined>(name: string, fallback: F): number | F {
     return this.#number(name, fallback, (v) => v >= 0, 'must be a non-negative number')

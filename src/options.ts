@@ -80,9 +80,9 @@ export interface CaracalAuthOptions {
   readonly now?: () => number
   /**
    * Worker threads that verify cold tokens beside the main thread (README "Several cores in one
-   * process"). Default 0: everything on the calling thread.
+   * process"); `'auto'`: one per core but the main thread's. Default 0: everything on the calling thread.
    */
-  readonly workers?: number
+  readonly workers?: number | 'auto'
 }
 
 export interface ResolvedOptions {
@@ -96,7 +96,7 @@ export interface ResolvedOptions {
   readonly maxTokenLength: number
   readonly resourceMetadataUrl: string | undefined
   readonly now: () => number
-  readonly workers: number
+  readonly workers: number | 'auto'
   readonly jwks: {
     readonly url: string | undefined
     readonly keys: { readonly keys: readonly unknown[] } | undefined
@@ -247,7 +247,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     maxTokenLength: o.integer('maxTokenLength', DEFAULT_MAX_TOKEN_LENGTH, 16),
     resourceMetadataUrl,
     now,
-    workers: o.integer('workers', 0, 0, MAX_WORKERS),
+    workers: o.integerOr('workers', 'auto', 0, 0, MAX_WORKERS),
     jwks: resolveJwksOptions(o, issuer, expectedZoneId),
   }
 }

@@ -32,7 +32,7 @@ export class VerifierEngine {
     if (failure !== undefined) throw failure
     // The claim rules are the first verifier's: withPolicy cannot change them.
     this.pool =
-      o.workers > 0
+      o.workers === 'auto' || o.workers > 0
         ? createVerifierPool({ workers: o.workers, backend: o.backend, claimRules: o.claimRules })
         : undefined
     this.backendFor = this.pool?.track(this.#backends.backendFor) ?? this.#backends.backendFor

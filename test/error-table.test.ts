@@ -6,10 +6,12 @@
  * refusal row says which rule refuses it, and the type does not let a refusal row leave it out.
  */
 import { createHmac } from 'node:crypto'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { CaracalAuthError, type CaracalAuthOptions, type CaracalErrorCode, type RevocationStore } from '../src/index.js'
 import { generateSigningKey } from '../src/dev/sign-jws.js'
 import type { BackendChoice } from '../src/backends/types.js'
+import { sharingPool } from '../src/pool/index.js'
+import { verifierPool } from '../src/pool/types.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import {
   P256_N,
@@ -1944,48 +1946,37 @@ async function run(backend: BackendChoice, row: Row): Promise<Result> {
 }
 
 /**
- * Through a verification pool (`auto`, one worker; README "Several cores in one process"), one
- * verifier per set of options that is plain data, closed after its last row: rows with functions,
- * stores or a setup get a verifier of their own.
+ * Through a verification pool (`auto`, one worker; README "Several cores in one process"): each row
+ * gets a verifier of its own options (stores, clock, policy, setup), closed after the row; its pool
+ * is shared by every row of the same claim rules (`sharingPool`: a worker holds only the backend
+ * and the claim rules), so the table starts a handful of workers, not one per row.
  */
-const pooledShared = new Map<string, { v: TestVerifier; left: number }>()
-function pooledKey(row: Row): string | undefined {
-  if (row.setup !== undefined) return undefined
-  try {
-    return JSON.stringify(row.options ?? {}, (_k, x: unknown) => {
-      const plain =
-        typeof x !== 'function' &&
-        (typeof x !== 'object' || x === null || Array.isArray(x) || Object.getPrototypeOf(x) === Object.prototype)
-      if (!plain) throw new Error('not plain data')
-      return x
-    })
-  } catch {
-    return undefined
-  }
-}
-const pooledLeft = new Map<string, number>()
+const CLAIM_RULE_OPTIONS = ['issuer', 'audience', 'requiredUse', 'clockToleranceSec'] as const
+const poolOwners = new Map<string, TestVerifier>()
+afterAll(async () => {
+  for (const owner of poolOwners.values()) await owner.auth.close()
+})
 
 async function runPooled(row: Row): Promise<Result> {
-  const key = pooledKey(row)
-  let v: TestVerifier
-  if (key === undefined) {
-    v = testVerifier('auto', { ...row.options, workers: 1 })
-    row.setup?.(v)
-  } else {
-    v = pooledShared.get(key)?.v ?? testVerifier('auto', { ...row.options, workers: 1 })
-    pooledShared.set(key, { v, left: (pooledShared.get(key)?.left ?? pooledLeft.get(key)!) - 1 })
+  const rules = Object.fromEntries(
+    CLAIM_RULE_OPTIONS.flatMap((k) => (row.options?.[k] === undefined ? [] : [[k, row.options[k]]])),
+  )
+  const key = JSON.stringify(rules)
+  let owner = poolOwners.get(key)
+  if (owner === undefined) {
+    owner = testVerifier('auto', { ...rules, workers: 1 })
+    poolOwners.set(key, owner)
   }
+  const pool = owner.auth[verifierPool]!
+  const v = sharingPool(pool, () => testVerifier('auto', { ...row.options, workers: 1 }))
+  row.setup?.(v)
   try {
     return { claims: (await v.auth.verify(row.token as string)) as unknown as Record<string, unknown> }
   } catch (e) {
     expect(e).toBeInstanceOf(CaracalAuthError)
     return { error: e as CaracalAuthError }
   } finally {
-    if (key === undefined) await v.auth.close()
-    else if (pooledShared.get(key)!.left === 0) {
-      pooledShared.delete(key)
-      await v.auth.close()
-    }
+    await v.auth.close()
   }
 }
 
@@ -2115,10 +2106,6 @@ describe.each(TEST_BACKENDS)('error table on %s', (backend) => {
 })
 
 describe('error table through a verification pool (auto, workers: 1)', () => {
-  for (const r of rows) {
-    const key = pooledKey(r)
-    if (key !== undefined) pooledLeft.set(key, (pooledLeft.get(key) ?? 0) + 1)
-  }
   it.each(rows.map((r) => [r.name, r] as const))('%s', async (_name, row) => {
     assertRow(row, await runPooled(row))
   })

@@ -8,11 +8,12 @@
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type CaracalAuth, CaracalAuthError, InMemoryReplayStore, type Claims } from '../src/index.js'
 import { generateSigningKey } from '../src/dev/sign-jws.js'
+import { autoWorkers, sharingPool } from '../src/pool/index.js'
 import { verifierPool, type VerifierPool } from '../src/pool/types.js'
 import { startJwksServer } from './support/jwks-server.js'
 import { AUDIENCE, ISSUER, NOW_MS, mint, rsKey } from './support/mandates.js'
@@ -53,15 +54,17 @@ const until = async (done: () => boolean, ms = 20_000): Promise<void> => {
 }
 
 describe('the workers option', () => {
-  it.each([
-    [-1, 'must be an integer from 0 to 64'],
-    [1.5, 'must be an integer from 0 to 64'],
-    ['2', 'must be an integer from 0 to 64'],
-    [65, 'must be an integer from 0 to 64'],
-  ])('refuses %j', (workers, message) => {
+  it.each([-1, 1.5, '2', 'Auto', null, 65])('refuses %j', (workers) => {
     expect(() => testVerifier('auto', { workers: workers as number })).toThrow(
-      new TypeError(`CaracalAuth option "workers" ${message}`),
+      new TypeError('CaracalAuth option "workers" must be "auto" or an integer from 0 to 64'),
     )
+  })
+
+  it("'auto' is one worker per core but the main thread's (none on one core), at most 64", () => {
+    expect([1, 2, 4, 100].map(autoWorkers)).toEqual([0, 1, 3, 64])
+    const v = testVerifier('auto', { workers: 'auto' })
+    opened.push(v)
+    expect(v.auth[verifierPool]?.internals.threadIds().length ?? 0).toBe(autoWorkers(availableParallelism()))
   })
 
   it('is off by default and with 0: no pool, no thread', () => {
@@ -155,6 +158,37 @@ describe('a pooled verifier answers as the main thread does', () => {
   })
 })
 
+describe('the main thread’s share', () => {
+  it('while the worker holds all it may, the main thread verifies the rest: the same answers', async () => {
+    const plain = verifier()
+    const v = verifier({ workers: 1 })
+    const pool = poolOf(v.auth)
+    await v.auth.verify(mint())
+    const here = pool.internals.tokensHere()
+    // The worker blocks on its next message: the first batches wait in it, the rest is the main thread's.
+    pool.internals.hang(0)
+    const answered = pool.internals.tokensAnswered()
+    const batch = Array.from({ length: 400 }, (_, i) =>
+      i % 5 === 0 ? mint({ aud: 'resource://other' }) : i % 5 === 1 ? mint({ scope: 'a b', hop_count: 2 }) : mint(),
+    )
+    let settled = 0
+    const answers = batch.map((t) =>
+      outcome(v.auth, t).then((a) => {
+        settled++
+        return a
+      }),
+    )
+    await until(() => settled > 0)
+    expect(pool.internals.tokensHere()).toBeGreaterThan(here)
+    // Every one the main thread verified is settled while the worker is still blocked.
+    expect(settled).toBe(pool.internals.tokensHere() - here)
+    pool.internals.crash(0)
+    const got = await Promise.all(answers)
+    for (let i = 0; i < batch.length; i++) expect(got[i]).toEqual(await outcome(plain.auth, batch[i]!))
+    expect(pool.internals.tokensAnswered() - answered + pool.internals.tokensHere() - here).toBe(batch.length)
+  })
+})
+
 describe('keys', () => {
   it('a token whose key left the JWKS while it waited for a worker gets the main thread’s answer now', async () => {
     const old = generateSigningKey('ES256', 'rotating-old')
@@ -179,11 +213,53 @@ describe('keys', () => {
       const want = await outcome(plain.auth, token)
       expect(want).toEqual({ code: 'invalid_token', description: 'no usable key: unknown kid' })
       expect(await waiting).toEqual(want)
-      // The new key reaches the replacement worker, which verifies with it.
+      // The new key reaches the replacement worker, which verifies with it (until it is up, the
+      // main thread verifies what no worker can take).
+      await until(() => pool.internals.threadIds().length === 1)
       const fresh = mint(claims, next)
       const answered = pool.internals.tokensAnswered()
       expect((await outcome(pooled.auth, fresh)) as Claims).toHaveProperty('sub')
       expect(pool.internals.tokensAnswered()).toBe(answered + 1)
+    } finally {
+      await sts.close()
+    }
+  })
+  it('a key two key sets hold is imported once; when one set drops it, that set’s tokens get its answer, the other’s the worker’s', async () => {
+    const old = generateSigningKey('ES256', 'shared-old')
+    const next = generateSigningKey('ES256', 'shared-new')
+    const sts = await startJwksServer({ keys: [old.publicJwk] })
+    try {
+      const owner = verifier({
+        issuer: sts.issuer,
+        jwks: { keys: { keys: [old.publicJwk] } },
+        workers: 1,
+        now: Date.now,
+      })
+      const pool = poolOf(owner.auth)
+      const jwks = { url: sts.jwksUrl, cooldownMs: 60_000 }
+      const rotating = sharingPool(pool, () => verifier({ issuer: sts.issuer, jwks, workers: 1, now: Date.now }))
+      await rotating.auth.warmup()
+      expect(pool.internals.workerKeys()).toBe(1)
+      const claims = { iss: sts.issuer, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600 }
+      const answered = pool.internals.tokensAnswered()
+      expect((await outcome(owner.auth, mint(claims, old))) as Claims).toHaveProperty('sub')
+      expect((await outcome(rotating.auth, mint(claims, old))) as Claims).toHaveProperty('sub')
+      expect(pool.internals.tokensAnswered()).toBe(answered + 2)
+      // A token of the rotating set waits in the worker while that set drops the key.
+      pool.internals.timeoutMs = 300
+      pool.internals.hang(0)
+      const waiting = outcome(rotating.auth, mint(claims, old))
+      sts.keys = { keys: [next.publicJwk] }
+      await rotating.auth.warmup()
+      expect(pool.internals.workerKeys()).toBe(2)
+      const unknown = { code: 'invalid_token', description: 'no usable key: unknown kid' }
+      expect(await waiting).toEqual(unknown)
+      await until(() => pool.internals.threadIds().length === 1)
+      const before = pool.internals.tokensAnswered()
+      expect((await outcome(owner.auth, mint(claims, old))) as Claims).toHaveProperty('sub')
+      expect(await outcome(rotating.auth, mint(claims, old))).toEqual(unknown)
+      expect((await outcome(rotating.auth, mint(claims, next))) as Claims).toHaveProperty('sub')
+      expect(pool.internals.tokensAnswered()).toBe(before + 2)
     } finally {
       await sts.close()
     }

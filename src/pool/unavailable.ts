@@ -4,7 +4,11 @@
  */
 import type { VerifierPool, VerifierPoolOptions } from './types.js'
 
-export function createVerifierPool(_options: VerifierPoolOptions): VerifierPool {
+/** `'auto'` asks for what the runtime can give: none here. */
+export function createVerifierPool(
+  options: Omit<VerifierPoolOptions, 'workers'> & { readonly workers: number | 'auto' },
+): VerifierPool | undefined {
+  if (options.workers === 'auto') return undefined
   throw new TypeError(
     'CaracalAuth option "workers" needs node:worker_threads, used only under the node, bun and deno conditions (README "Runtimes")',
   )

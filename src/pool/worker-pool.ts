@@ -4,9 +4,14 @@
  * replay — and hands the cold work of each token (signature and claim rules, ~90% of a cold
  * ES256 verify, bench/README.md) to a worker, in batches: a message costs the main thread
  * microseconds whatever it holds, so the queue is sent as one batch whenever a worker can take
- * one (at most two batches in flight per worker: one computing, one waiting, none idle).
+ * one (at most two batches in flight per worker: one computing, one waiting, none idle). When every
+ * worker holds all it may, the main thread verifies queued tokens itself, a share per turn of the
+ * event loop: on 2 cores `workers: 1` then keeps both busy, paying the hand-off (~6 µs of the main
+ * thread per token) only on the worker's part.
  *
- * Keys: each key the main thread imports gets a number and is imported by every worker; the
+ * Keys: each key the main thread imports gets a number and is imported by every worker (once,
+ * however many key sets hold it; a token whose own set released it meanwhile still gets the main
+ * thread's answer); the
  * import and release messages travel on the same port as the batches, so a worker has a key
  * before the first batch that uses it. An answer for a key released meanwhile is dropped, and the
  * token is verified again on the main thread (as a request arriving then would be).
@@ -16,16 +21,33 @@
  * marked `unavailable` (HTTP 503). Idle workers are unref'd: they never keep the process alive.
  */
 import { Worker } from 'node:worker_threads'
-import type { BackendForAlgorithm, SignatureBackend, VerifyingKey } from '../backends/types.js'
+import type {
+  BackendChoice,
+  BackendForAlgorithm,
+  MandateRules,
+  SignatureBackend,
+  VerifyingKey,
+} from '../backends/types.js'
 import { CaracalAuthError, invalidToken } from '../errors.js'
+import type { SplitJws } from '../jws/compact.js'
 import type { PublicKeyMaterial } from '../jws/public-key.js'
-import { mandateFromClaims, type VerifiedMandate } from '../policy/claims.js'
+import { type ClaimRules, mandateFromClaims, type VerifiedMandate } from '../policy/claims.js'
+import { NO_POLICY, verifySignedMandate } from '../signed-mandate.js'
+import { Fifo } from './fifo.js'
 import type { Answer, FromWorker, ToWorker, WorkerSetup } from './protocol.js'
 import type { VerifierPool, VerifierPoolInternals, VerifierPoolOptions } from './types.js'
 
-/** Tokens per batch at most: ~10 ms of a worker's time for ES256, so one batch never holds a worker long. */
-const MAX_BATCH = 256
+/**
+ * Tokens a worker holds at most, in two batches (one computing, one waiting, none idle): ~5 ms of
+ * ES256, four main-thread shares, so that it does not run dry while the main thread verifies one;
+ * what is queued beyond it goes to the main thread. Of 64, 128 and 256, 128 verified the most on
+ * 2 cores with `workers: 1` (bench/pool-suite.ts, docs/architecture.md "Verification pool").
+ */
+const MAX_IN_FLIGHT = 128
+const MAX_BATCH = MAX_IN_FLIGHT / 2
 const BATCHES_IN_FLIGHT = 2
+/** Tokens the main thread verifies per turn of the event loop while the workers are full: ~1.3 ms of ES256. */
+const MAIN_SHARE = 32
 /** Far above any batch's time (MAX_BATCH tokens, plus a worker's start): only a hung worker reaches it. */
 const DEFAULT_TIMEOUT_MS = 10_000
 /** A worker's start: loading the module, compiling wasm, building the key tables (~0.1 s; 0.4 s under tsx). */
@@ -35,11 +57,20 @@ const RESPAWN_DELAY_MS = 1_000
 
 interface Pending {
   readonly token: string
-  readonly keyId: number
+  readonly jws: SplitJws
+  readonly key: VerifyingKey
+  readonly handle: KeyHandle
   readonly nowSec: number
   readonly resolve: (m: VerifiedMandate | undefined) => void
-  readonly reject: (e: CaracalAuthError) => void
+  readonly reject: (e: unknown) => void
   retried: boolean
+}
+
+/** A key as one key set of the main thread holds it: `live` until that set releases it. */
+interface KeyHandle {
+  readonly id: number
+  readonly jwk: string
+  live: boolean
 }
 
 interface Batch {
@@ -51,6 +82,8 @@ interface Batch {
 interface Slot {
   readonly worker: Worker
   readonly batches: Map<number, Batch>
+  /** Tokens in its batches. */
+  tokens: number
   ready: boolean
   readonly startTimer: ReturnType<typeof setTimeout>
   answered: boolean
@@ -68,21 +101,35 @@ const fromSources = (url: string): string =>
 export class WorkerPool implements VerifierPool {
   readonly #options: VerifierPoolOptions
   readonly #slots: (Slot | undefined)[] = []
-  #queue: Pending[] = []
+  readonly #queue = new Fifo<Pending>()
   #flushQueued = false
   #nextBatch = 1
   #nextKey = 1
   /** Keys live on the main thread, by number: what a new worker starts with. */
   readonly #live = new Map<number, PublicKeyMaterial>()
-  readonly #ids = new WeakMap<VerifyingKey, number>()
+  /** The workers' number of each key (by its JWK) and how many key sets hold it. */
+  readonly #held = new Map<string, { readonly id: number; holders: number }>()
+  readonly #handles = new WeakMap<VerifyingKey, KeyHandle>()
   /** A key dropped without `release()` (an auth never closed) is dropped by the workers too. */
-  readonly #finalizer = new FinalizationRegistry<number>((id) => this.#drop(id))
+  readonly #finalizer = new FinalizationRegistry<KeyHandle>((handle) => this.#letGo(handle))
+  #shareQueued = false
+  readonly #rules: MandateRules
   #closed = false
+  #tokensHere = 0
   #timeoutMs = DEFAULT_TIMEOUT_MS
   #tokensAnswered = 0
 
+  get backend(): BackendChoice {
+    return this.#options.backend
+  }
+
+  get claimRules(): ClaimRules {
+    return this.#options.claimRules
+  }
+
   constructor(options: VerifierPoolOptions) {
     this.#options = options
+    this.#rules = { claimRules: options.claimRules, policy: NO_POLICY }
     for (let i = 0; i < options.workers; i++) this.#slots.push(this.#spawn(i))
   }
 
@@ -105,9 +152,17 @@ export class WorkerPool implements VerifierPool {
       supports: (alg) => backend.supports(alg),
       importKey: (material) => {
         const inner = backend.importKey(material)
-        const id = this.#nextKey++
-        this.#live.set(id, material)
-        this.#post({ t: 'keys', add: [[id, material]], drop: [] })
+        // One import per key in the workers, however many key sets of the main thread hold it.
+        const jwk = `${material.alg} ${JSON.stringify(material.jwk)}`
+        let held = this.#held.get(jwk)
+        if (held === undefined) {
+          held = { id: this.#nextKey++, holders: 0 }
+          this.#held.set(jwk, held)
+          this.#live.set(held.id, material)
+          this.#post({ t: 'keys', add: [[held.id, material]], drop: [] })
+        }
+        held.holders++
+        const handle: KeyHandle = { id: held.id, jwk, live: true }
         // `release` holds `inner`: were it collected while the wrapper is in use, the wasm
         // backend's finalizer would free the key's table slot under it.
         const key: VerifyingKey = {
@@ -115,30 +170,37 @@ export class WorkerPool implements VerifierPool {
           release: () => {
             inner.release()
             this.#finalizer.unregister(key)
-            this.#drop(id)
+            this.#letGo(handle)
           },
         }
-        this.#ids.set(key, id)
-        this.#finalizer.register(key, id, key)
+        this.#handles.set(key, handle)
+        this.#finalizer.register(key, handle, key)
         return key
       },
     }
   }
 
-  #drop(id: number): void {
-    if (this.#live.delete(id)) this.#post({ t: 'keys', add: [], drop: [id] })
+  /** A key set released its key: its tokens get the main thread's answer now, whoever else holds it. */
+  #letGo(handle: KeyHandle): void {
+    if (!handle.live) return
+    handle.live = false
+    const held = this.#held.get(handle.jwk)!
+    if (--held.holders > 0) return
+    this.#held.delete(handle.jwk)
+    this.#live.delete(handle.id)
+    this.#post({ t: 'keys', add: [], drop: [handle.id] })
   }
 
   #post(m: ToWorker): void {
     for (const s of this.#slots) if (s !== undefined && !s.ended) s.worker.postMessage(m)
   }
 
-  verify(token: string, key: VerifyingKey, nowSec: number): Promise<VerifiedMandate | undefined> {
+  verify(token: string, jws: SplitJws, key: VerifyingKey, nowSec: number): Promise<VerifiedMandate | undefined> {
     if (this.#closed) return Promise.reject(invalidToken('verifier is closed'))
-    const keyId = this.#ids.get(key)
-    if (keyId === undefined) return Promise.resolve(undefined)
+    const handle = this.#handles.get(key)
+    if (handle === undefined) return Promise.resolve(undefined)
     return new Promise((resolve, reject) => {
-      this.#queue.push({ token, keyId, nowSec, resolve, reject, retried: false })
+      this.#queue.push({ token, jws, key, handle, nowSec, resolve, reject, retried: false })
       if (!this.#flushQueued) {
         this.#flushQueued = true
         // Every token submitted in this turn goes in the same batch.
@@ -153,17 +215,49 @@ export class WorkerPool implements VerifierPool {
   #flush(): void {
     while (this.#queue.length > 0) {
       let best: Slot | undefined
-      let free = 0
+      let open = 0
       for (const s of this.#slots) {
-        if (s === undefined || s.ended || s.batches.size >= BATCHES_IN_FLIGHT) continue
-        free += BATCHES_IN_FLIGHT - s.batches.size
-        if (best === undefined || s.batches.size < best.batches.size) best = s
+        if (s === undefined || s.ended || s.batches.size >= BATCHES_IN_FLIGHT || s.tokens >= MAX_IN_FLIGHT) continue
+        open++
+        if (best === undefined || s.tokens < best.tokens) best = s
       }
-      if (best === undefined) return
-      const n = Math.min(MAX_BATCH, Math.ceil(this.#queue.length / free))
-      this.#send(best, n === this.#queue.length ? this.#queue : this.#queue.slice(0, n))
-      this.#queue = n === this.#queue.length ? [] : this.#queue.slice(n)
+      if (best === undefined) break
+      const n = Math.min(MAX_IN_FLIGHT - best.tokens, MAX_BATCH, Math.ceil(this.#queue.length / open))
+      this.#send(best, this.#queue.take(n))
     }
+    if (this.#queue.length > 0 && !this.#shareQueued) {
+      this.#shareQueued = true
+      setImmediate(this.#share)
+    }
+  }
+
+  /**
+   * Every worker has its batches: the main thread verifies a share of the queue itself, so that
+   * with `workers: 1` on 2 cores both cores verify, and the hand-off is paid only on the worker's
+   * share. One share per turn of the event loop: between two, the workers' answers are read and
+   * their next batches sent, so they never wait on the main thread.
+   */
+  readonly #share = (): void => {
+    this.#shareQueued = false
+    for (const p of this.#queue.take(MAIN_SHARE)) this.#verifyHere(p)
+    this.#flush()
+  }
+
+  #verifyHere(p: Pending): void {
+    // Released meanwhile: the caller verifies it as a request arriving now would be.
+    if (!p.handle.live) {
+      p.resolve(undefined)
+      return
+    }
+    this.#tokensHere++
+    let m: VerifiedMandate
+    try {
+      m = verifySignedMandate(p.token, p.jws, p.key, this.#rules, p.nowSec)
+    } catch (error) {
+      p.reject(error)
+      return
+    }
+    p.resolve(m)
   }
 
   #send(slot: Slot, items: Pending[]): void {
@@ -174,10 +268,11 @@ export class WorkerPool implements VerifierPool {
     for (let i = 0; i < items.length; i++) {
       const p = items[i]!
       tokens[i] = p.token
-      keys[i] = p.keyId
+      keys[i] = p.handle.id
       now[i] = p.nowSec
     }
     if (slot.batches.size === 0) slot.worker.ref()
+    slot.tokens += items.length
     slot.batches.set(id, { items, timer: slot.ready ? this.#timer(slot) : undefined })
     slot.worker.postMessage({ t: 'batch', id, tokens, keys, now } satisfies ToWorker, [keys.buffer, now.buffer])
   }
@@ -199,6 +294,7 @@ export class WorkerPool implements VerifierPool {
     const batch = slot.batches.get(m.id)
     if (batch === undefined) return
     slot.batches.delete(m.id)
+    slot.tokens -= batch.items.length
     clearTimeout(batch.timer)
     slot.answered = true
     if (slot.batches.size === 0) slot.worker.unref()
@@ -211,7 +307,7 @@ export class WorkerPool implements VerifierPool {
   #settle(p: Pending, a: Answer): void {
     // Released meanwhile: the main thread answers as it would now (a key it no longer holds).
     if (a[0] !== 2) this.#tokensAnswered++
-    if (a[0] === 2 || !this.#live.has(p.keyId)) p.resolve(undefined)
+    if (a[0] === 2 || !p.handle.live) p.resolve(undefined)
     else if (a[0] === 0) p.resolve(mandateFromClaims(a[1], a[2]))
     else p.reject(new CaracalAuthError(a[1], a[2], a[3] === undefined ? {} : { scope: a[3] }))
   }
@@ -228,6 +324,7 @@ export class WorkerPool implements VerifierPool {
     const slot: Slot = {
       worker,
       batches: new Map(),
+      tokens: 0,
       ready: false,
       startTimer: setTimeout(() => this.#end(slot), START_TIMEOUT_MS).unref(),
       answered: false,
@@ -262,6 +359,7 @@ export class WorkerPool implements VerifierPool {
       }
     }
     slot.batches.clear()
+    slot.tokens = 0
     if (this.#closed || index < 0) return
     if (slot.answered) this.#slots[index] = this.#spawn(index)
     else {
@@ -277,9 +375,7 @@ export class WorkerPool implements VerifierPool {
 
   async close(): Promise<void> {
     this.#closed = true
-    const queued = this.#queue
-    this.#queue = []
-    for (const p of queued) p.reject(invalidToken('verifier is closed'))
+    for (const p of this.#queue.take(this.#queue.length)) p.reject(invalidToken('verifier is closed'))
     const ending: Promise<number>[] = []
     for (const s of this.#slots) {
       if (s === undefined) continue
@@ -293,6 +389,8 @@ export class WorkerPool implements VerifierPool {
     const pool = this
     return {
       tokensAnswered: () => this.#tokensAnswered,
+      tokensHere: () => this.#tokensHere,
+      workerKeys: () => this.#live.size,
       threadIds: () => this.#slots.filter((s) => s !== undefined && !s.ended).map((s) => s!.worker.threadId),
       crash: (i) => void this.#slots[i]?.worker.terminate(),
       hang: (i) => this.#slots[i]?.worker.postMessage({ t: 'hang' } satisfies ToWorker),
