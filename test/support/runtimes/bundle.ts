@@ -1,0 +1,106 @@
+/**
+ * The application bundles, built with esbuild as each platform's tooling builds them:
+ * - workerd as wrangler bundles a Worker: format esm, target es2022, the conditions `workerd`,
+ *   `worker`, `browser` (in that order), `*.wasm` imports left as module imports (wrangler's
+ *   CompiledWasm rule) and listed for the config as wasm modules; with `nodejs_compat` the `node:*`
+ *   builtins stay imports for workerd to provide, without it they cannot be resolved (a build error,
+ *   as wrangler reports it);
+ * - the browser as a web app's bundler would: platform browser, format esm, the package's
+ *   `caracal.wasm` copied beside the bundle so `new URL('./caracal.wasm', import.meta.url)` finds it;
+ * - Deno and Bun: the application's own modules in one file, every package import left for the
+ *   runtime to resolve from the app's node_modules, as it resolves a user's.
+ */
+import { copyFileSync, existsSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { build, type Plugin } from 'esbuild'
+import type { LinkedApp } from './linked-app.js'
+
+export const WORKERD_CONDITIONS = ['workerd', 'worker', 'browser']
+
+export interface WasmModule {
+  /** The module name the bundle imports (`./caracal.wasm` is imported as `caracal.wasm`). */
+  readonly name: string
+  readonly path: string
+}
+
+export interface WorkerdBundle {
+  readonly main: string
+  readonly wasmModules: readonly WasmModule[]
+}
+
+/** Every `*.wasm` import becomes an external module import by file name, recorded for the config. */
+function wasmModulesPlugin(found: WasmModule[]): Plugin {
+  return {
+    name: 'wasm-modules',
+    setup(b) {
+      b.onResolve({ filter: /\.wasm$/ }, (args) => {
+        const path = join(args.resolveDir, args.path)
+        const name = basename(path)
+        const known = found.find((m) => m.name === name)
+        if (known !== undefined && known.path !== path) return { errors: [{ text: `two wasm modules named ${name}` }] }
+        if (known === undefined) found.push({ name, path })
+        return { path: `./${name}`, external: true }
+      })
+    },
+  }
+}
+
+export async function bundleForWorkerd(
+  app: LinkedApp,
+  entry: string,
+  outName: string,
+  options: { nodejsCompat: boolean },
+): Promise<WorkerdBundle> {
+  const wasmModules: WasmModule[] = []
+  const main = join(app.dir, outName)
+  await build({
+    entryPoints: [join(app.srcDir, entry)],
+    absWorkingDir: app.dir,
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    conditions: WORKERD_CONDITIONS,
+    outfile: main,
+    external: options.nodejsCompat ? ['node:*'] : [],
+    plugins: [wasmModulesPlugin(wasmModules)],
+    logLevel: 'silent',
+  })
+  return { main, wasmModules }
+}
+
+/** `bundle.js` and `caracal.wasm` in `outDir`. */
+export async function bundleForBrowser(app: LinkedApp, entry: string, outDir: string): Promise<string> {
+  const out = join(outDir, 'bundle.js')
+  await build({
+    entryPoints: [join(app.srcDir, entry)],
+    absWorkingDir: app.dir,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    outfile: out,
+    logLevel: 'silent',
+  })
+  // Where a user finds it: in the installed package.
+  const wasm = join(app.dir, 'node_modules', 'caracal-fastmcp', 'dist', 'src', 'backends', 'caracal.wasm')
+  if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run npm run build`)
+  copyFileSync(wasm, join(dirname(out), 'caracal.wasm'))
+  return out
+}
+
+/** The app's own modules in one ESM file; `caracal-fastmcp` and every other package stay imports. */
+export async function bundleAppModules(app: LinkedApp, entry: string, outName: string): Promise<string> {
+  const out = join(app.dir, outName)
+  await build({
+    entryPoints: [join(app.srcDir, entry)],
+    absWorkingDir: app.dir,
+    bundle: true,
+    packages: 'external',
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    outfile: out,
+    logLevel: 'silent',
+  })
+  return out
+}

@@ -1,0 +1,84 @@
+/**
+ * What the suites (in Node) and the driver (in each runtime) send each other, as JSON. Types only:
+ * the driver is the application a user would write, and imports nothing of the suites.
+ */
+
+export const BACKEND_CHOICES = ['auto', 'wasm', 'noble'] as const
+export type DriverBackend = (typeof BACKEND_CHOICES)[number]
+
+/** The tokens of one run, minted in Node by the development STS. */
+export const TOKEN_NAMES = ['es256', 'rs256', 'es256Tampered', 'rs256Tampered', 'noScope'] as const
+export type TokenName = (typeof TOKEN_NAMES)[number]
+
+/** Requests the Fetch adapter answers: no Authorization header, or `Bearer <token>`. */
+export const REQUEST_NAMES = ['valid', 'missing', 'tampered', 'noScope'] as const
+export type RequestName = (typeof REQUEST_NAMES)[number]
+export const REQUEST_TOKENS: Readonly<Record<RequestName, TokenName | undefined>> = {
+  valid: 'es256',
+  missing: undefined,
+  tampered: 'es256Tampered',
+  noScope: 'noScope',
+}
+
+export interface CaseInput {
+  readonly issuer: string
+  readonly audience: string
+  readonly zoneId: string
+  readonly requiredScopes: readonly string[]
+  /** The STS's JWKS, for the verifiers given static keys. */
+  readonly jwks: { readonly keys: readonly JsonWebKey[] }
+  readonly tokens: Readonly<Record<TokenName, string>>
+}
+
+export type Verdict =
+  | { readonly ok: true; readonly sub: string; readonly jti: string }
+  | {
+      readonly ok: false
+      /** `CaracalAuthError` for the library's refusals; anything else is a defect. */
+      readonly name: string
+      readonly code: string | undefined
+      readonly description: string | undefined
+      readonly status: number | undefined
+      readonly message: string
+    }
+
+export interface VerifierRun {
+  /** Set when the constructor threw (e.g. a backend that cannot load here). */
+  readonly constructError?: string
+  readonly backend?: Readonly<Record<string, string>>
+  readonly verdicts?: Readonly<Record<TokenName, Verdict>>
+  readonly jwksFetches?: number
+  readonly jwksLastError?: string | undefined
+}
+
+export interface HttpAnswer {
+  readonly status: number
+  /** The headers an adapter sets (content-type, cache-control, www-authenticate, retry-after). */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
+export type AuthenticateOutcome =
+  | { readonly ok: true; readonly sub: string }
+  | { readonly ok: false; readonly code: string; readonly status: number; readonly answer: HttpAnswer }
+
+export interface CaseResults {
+  readonly runtime: {
+    readonly userAgent: string
+    /** Whether Node's globals are there (workerd with nodejs_compat, Deno, Bun). */
+    readonly buffer: boolean
+    readonly process: boolean
+  }
+  /** Static keys (`jwks.keys`), one verifier per backend. */
+  readonly static: Readonly<Record<DriverBackend, VerifierRun>>
+  /** Keys from the STS's JWKS endpoint on loopback, `backend: 'auto'`. */
+  readonly remote: VerifierRun
+  readonly adapter?: {
+    readonly withCaracalAuth: Readonly<Record<RequestName, HttpAnswer>>
+    readonly authenticateRequest: Readonly<Record<RequestName, AuthenticateOutcome>>
+  }
+  readonly adapterError?: string
+}
+
+/** The headers the comparison looks at: what the adapters set. */
+export const ANSWER_HEADERS = ['content-type', 'cache-control', 'www-authenticate', 'retry-after'] as const
