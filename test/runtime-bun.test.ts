@@ -36,7 +36,10 @@ describeWithRuntime(BUN, 'caracal-fastmcp in Bun', () => {
   })
 
   afterAll(async () => {
-    await server?.then((s) => s.stop(), () => {})
+    await server?.then(
+      (s) => s.stop(),
+      () => {},
+    )
     await fixture?.close()
     app?.remove()
   })

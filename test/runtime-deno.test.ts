@@ -36,7 +36,10 @@ describeWithRuntime(DENO, 'caracal-fastmcp in Deno', () => {
   })
 
   afterAll(async () => {
-    await server?.then((s) => s.stop(), () => {})
+    await server?.then(
+      (s) => s.stop(),
+      () => {},
+    )
     await fixture?.close()
     app?.remove()
   })

@@ -52,7 +52,11 @@ describeWithRuntime(WORKERD, 'caracal-fastmcp in workerd', () => {
   })
 
   afterAll(async () => {
-    for (const server of servers.values()) await server.then((s) => s.stop(), () => {})
+    for (const server of servers.values())
+      await server.then(
+        (s) => s.stop(),
+        () => {},
+      )
     await fixture?.close()
     app?.remove()
   })

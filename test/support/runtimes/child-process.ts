@@ -74,7 +74,10 @@ export function firstMatchingLine<T>(
     }
     const onExit = (code: number | null, signal: string | null) =>
       done(new Error(`${what}: exited (${code ?? signal}) before it was ready:\n${proc.output()}`))
-    const timer = setTimeout(() => done(new Error(`${what}: not ready after ${timeoutMs} ms:\n${proc.output()}`)), timeoutMs)
+    const timer = setTimeout(
+      () => done(new Error(`${what}: not ready after ${timeoutMs} ms:\n${proc.output()}`)),
+      timeoutMs,
+    )
     stream.on('data', onData)
     proc.child.once('exit', onExit)
   })

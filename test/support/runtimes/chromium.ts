@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { probeBinary } from './describe-runtime.js'
+import { probeBinary } from './runtime-binaries.js'
 
 export const CHROMIUM = probeBinary('Chromium', process.env.CHROMIUM_PATH ?? '/usr/bin/chromium')
 

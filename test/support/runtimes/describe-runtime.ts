@@ -1,39 +1,10 @@
 /**
- * Whether a runtime's binary starts here, and `describe` for the suites that need it: like the
- * Redis suites (test/support/redis.ts), a missing runtime fails under CI=true (a green CI must not
- * hide a runtime that was never tested) and is skipped, loudly, everywhere else.
+ * `describe` for the suites that need a runtime: like the Redis suites (test/support/redis.ts), a
+ * runtime that cannot start fails under CI=true (a green CI must not hide a runtime that was never
+ * tested) and is skipped, loudly, everywhere else.
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, it } from 'vitest'
-import { REPO_ROOT } from './linked-app.js'
-
-export interface RuntimeBinary {
-  /** What the suites call it: `workerd`, `Chromium`, `Deno`, `Bun`. */
-  readonly name: string
-  readonly path: string
-  /** The first line `--version` printed, when it started. */
-  readonly version: string | undefined
-  /** Why it cannot start, when it cannot. */
-  readonly problem: string | undefined
-}
-
-/** A binary of node_modules/.bin (the npm packages ship them: workerd, deno, bun). */
-export function packageBinary(name: string, command: string): RuntimeBinary {
-  return probeBinary(name, join(REPO_ROOT, 'node_modules', '.bin', command))
-}
-
-/** Runs `path --version` once; a binary that does not answer within 20 s does not start. */
-export function probeBinary(name: string, path: string): RuntimeBinary {
-  if (!existsSync(path)) return { name, path, version: undefined, problem: `${path} does not exist` }
-  try {
-    const out = execFileSync(path, ['--version'], { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] })
-    return { name, path, version: out.trim().split('\n')[0], problem: undefined }
-  } catch (error) {
-    return { name, path, version: undefined, problem: `${path} --version failed: ${(error as Error).message}` }
-  }
-}
+import type { RuntimeBinary } from './runtime-binaries.js'
 
 export function describeWithRuntime(binary: RuntimeBinary, suite: string, body: () => void): void {
   if (binary.problem === undefined) {

@@ -1,13 +1,9 @@
 /**
- * What every runtime suite needs in Node: a development STS (src/dev) that mints the mandates, a
- * loopback server that is the issuer and serves the STS's JWKS (and, for Chromium, the page), the
+ * What every runtime suite needs in Node: a development STS (src/dev) that mints the mandates, the
+ * loopback origin that is the issuer and serves the STS's JWKS (and, for Chromium, the page), the
  * tokens for the driver, and what the Node side answers for each of them — the expectation the
  * runtime's answers are compared with, field by field.
  */
-import { readFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { extname, join, normalize } from 'node:path'
 import { expect } from 'vitest'
 import { createAuthenticate } from '../../../src/adapters/fastmcp.js'
 import { CaracalAuth } from '../../../src/caracal-auth.js'
@@ -27,16 +23,11 @@ import {
   type Verdict,
   type VerifierRun,
 } from './driver/protocol.js'
+import { startLoopbackOrigin } from './loopback-origin.js'
 
 export const ZONE_ID = 'runtime-zone'
 export const AUDIENCE = 'resource://documents'
 export const REQUIRED_SCOPES = ['tool:call']
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-}
 
 export interface RuntimeFixture {
   readonly input: CaseInput
@@ -80,28 +71,9 @@ async function answerOf(response: Response): Promise<HttpAnswer> {
 
 /** `staticDir`: files the origin serves besides the JWKS (the Chromium page and its bundle). */
 export async function startRuntimeFixture(staticDir?: string): Promise<RuntimeFixture> {
-  let jwksRequests = 0
   let sts: DevSts | undefined
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
-    if (url.pathname === '/.well-known/jwks.json') {
-      jwksRequests++
-      // As a Caracal STS serves it: one keyset per zone, the zone in the query.
-      const ok = url.searchParams.get('zone_id') === ZONE_ID && sts !== undefined
-      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(ok ? sts!.jwks() : {}))
-      return
-    }
-    const file = staticDir === undefined ? undefined : join(staticDir, normalize(url.pathname).replace(/^(\.\.[/\\])+/, ''))
-    try {
-      if (file === undefined) throw new Error('no static files')
-      const body = readFileSync(file)
-      res.writeHead(200, { 'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream' }).end(body)
-    } catch {
-      res.writeHead(404).end()
-    }
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const loopback = await startLoopbackOrigin({ zoneId: ZONE_ID, jwks: () => sts?.jwks(), staticDir })
+  const origin = loopback.origin
   sts = await startDevSts({ zoneId: ZONE_ID, issuer: origin, audience: AUDIENCE })
 
   const es256 = sts.mint({}, { alg: 'ES256' })
@@ -156,13 +128,10 @@ export async function startRuntimeFixture(staticDir?: string): Promise<RuntimeFi
     answers,
     origin,
     sts,
-    jwksRequests: () => jwksRequests,
+    jwksRequests: () => loopback.jwksRequests(),
     async close() {
       await sts!.close()
-      await new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      })
+      await loopback.close()
     },
   }
 }

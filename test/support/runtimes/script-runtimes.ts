@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream'
 import { bundleAppModules } from './bundle.js'
 import { firstMatchingLine, startProcess, type RuntimeProcess } from './child-process.js'
-import { packageBinary, type RuntimeBinary } from './describe-runtime.js'
+import { packageBinary, type RuntimeBinary } from './runtime-binaries.js'
 import { REPO_ROOT, type LinkedApp } from './linked-app.js'
 
 export const DENO = packageBinary('Deno', 'deno')

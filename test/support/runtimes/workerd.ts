@@ -8,7 +8,7 @@ import { dirname, join, relative } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { WorkerdBundle } from './bundle.js'
 import { firstMatchingLine, startProcess, type RuntimeProcess } from './child-process.js'
-import { packageBinary } from './describe-runtime.js'
+import { packageBinary } from './runtime-binaries.js'
 
 export const WORKERD = packageBinary('workerd', 'workerd')
 

@@ -6,33 +6,14 @@
  * runtime lets it advance (workerd does not: there the bench reads the process's CPU time).
  */
 import { CaracalAuth, InMemoryRevocationStore } from 'caracal-fastmcp'
-
-export const BENCH_VARIANTS = ['subtle', 'wasm', 'auto', 'noble'] as const
-export type BenchVariant = (typeof BENCH_VARIANTS)[number]
-
-export interface BenchInput {
-  readonly issuer: string
-  readonly audience: string
-  readonly jwk: JsonWebKey
-  readonly tokens: readonly string[]
-}
-
-export interface PreparedBench {
-  /** Tokens each variant accepted before anything was timed (all of them, or the bench stops). */
-  readonly accepted: Readonly<Record<BenchVariant, number>>
-  readonly backend: Readonly<Record<string, Readonly<Record<string, string>>>>
-}
-
-export interface BatchResult {
-  readonly count: number
-  readonly elapsedMs: number
-}
-
-export interface ColdResult {
-  readonly verified: boolean
-  /** `performance.now()` around the first `verify` (0 where the runtime freezes the clock). */
-  readonly firstVerifyMs: number
-}
+import {
+  BENCH_VARIANTS,
+  type BatchResult,
+  type BenchInput,
+  type BenchVariant,
+  type ColdResult,
+  type PreparedBench,
+} from './protocol.js'
 
 let tokens: readonly string[] = []
 let verifiers: Partial<Record<BenchVariant, CaracalAuth>> = {}
@@ -42,7 +23,7 @@ let next = 0
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 const ascii = new TextEncoder()
 
-function base64urlBytes(text: string): Uint8Array {
+function base64urlBytes(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'))
   const bytes = new Uint8Array(binary.length)
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
@@ -87,25 +68,30 @@ async function prepare(input: BenchInput): Promise<PreparedBench> {
   const accepted = { subtle: 0, wasm: 0, auto: 0, noble: 0 }
   for (const variant of BENCH_VARIANTS) {
     // noble takes ~2 ms a check: a handful proves it accepts them.
-    for (const token of variant === 'noble' ? tokens.slice(0, 4) : tokens) if (await once(variant, token)) accepted[variant]++
+    for (const token of variant === 'noble' ? tokens.slice(0, 4) : tokens)
+      if (await once(variant, token)) accepted[variant]++
   }
   const backend: Record<string, Record<string, string>> = {}
   for (const [name, auth] of Object.entries(verifiers)) backend[name] = { ...auth.stats().backend }
   return { accepted, backend }
 }
 
-/** Sent once to a fresh isolate: its first verification, or none at all (the control). */
+/**
+ * Sent once to a fresh isolate: a verifier built and its first token verified, or nothing of the
+ * library at all (the control, so that the difference is everything a first verification costs).
+ */
 async function cold(input: BenchInput & { readonly verify: boolean }): Promise<ColdResult> {
+  if (!input.verify) return { verified: false, constructMs: 0, firstVerifyMs: 0 }
+  const start = performance.now()
   const auth = new CaracalAuth({
     issuer: input.issuer,
     audience: input.audience,
     revocations: new InMemoryRevocationStore(),
     jwks: { keys: [input.jwk] },
   })
-  if (!input.verify) return { verified: false, firstVerifyMs: 0 }
-  const start = performance.now()
+  const built = performance.now()
   await auth.verify(input.tokens[0]!)
-  return { verified: true, firstVerifyMs: performance.now() - start }
+  return { verified: true, constructMs: built - start, firstVerifyMs: performance.now() - built }
 }
 
 async function batch(body: { readonly variant: BenchVariant; readonly count: number }): Promise<BatchResult> {

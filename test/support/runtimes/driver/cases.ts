@@ -128,7 +128,10 @@ export async function runCases(input: CaseInput): Promise<CaseResults> {
   const g = globalThis as { Buffer?: unknown; process?: unknown; navigator?: { userAgent?: string } }
   const staticRuns = {} as Record<DriverBackend, VerifierRun>
   for (const backend of BACKEND_CHOICES) {
-    staticRuns[backend] = await runVerifier(input, verifierOptions(input, { backend, jwks: { keys: [...input.jwks.keys] } }))
+    staticRuns[backend] = await runVerifier(
+      input,
+      verifierOptions(input, { backend, jwks: { keys: [...input.jwks.keys] } }),
+    )
   }
   const remote = await runVerifier(input, verifierOptions(input, { backend: 'auto' }))
   let adapter: CaseResults['adapter']

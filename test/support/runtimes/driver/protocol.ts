@@ -82,3 +82,32 @@ export interface CaseResults {
 
 /** The headers the comparison looks at: what the adapters set. */
 export const ANSWER_HEADERS = ['content-type', 'cache-control', 'www-authenticate', 'retry-after'] as const
+
+/** The bench (bench/runtimes.ts): what each runtime times, on the same ES256 tokens. */
+export const BENCH_VARIANTS = ['subtle', 'wasm', 'auto', 'noble'] as const
+export type BenchVariant = (typeof BENCH_VARIANTS)[number]
+
+export interface BenchInput {
+  readonly issuer: string
+  readonly audience: string
+  readonly jwk: JsonWebKey
+  readonly tokens: readonly string[]
+}
+
+export interface PreparedBench {
+  /** Tokens each variant accepted before anything was timed (all of them, or the bench stops). */
+  readonly accepted: Readonly<Record<BenchVariant, number>>
+  readonly backend: Readonly<Record<string, Readonly<Record<string, string>>>>
+}
+
+export interface BatchResult {
+  readonly count: number
+  readonly elapsedMs: number
+}
+
+export interface ColdResult {
+  readonly verified: boolean
+  /** `performance.now()` around `new CaracalAuth` and the first `verify` (0 where the clock is frozen). */
+  readonly constructMs: number
+  readonly firstVerifyMs: number
+}
