@@ -25,9 +25,12 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM.path, args: CHROMIUM_ARGS, timeout: 30_000 })
 }
 
-/** The page that loads the bundle as a module: what a web app's index.html does. */
+/** The page that loads the bundle as a module, as a web app's index.html does (no favicon request). */
 export function writeIndexHtml(dir: string): void {
-  writeFileSync(join(dir, 'index.html'), '<!doctype html>\n<script type="module" src="./bundle.js"></script>\n')
+  writeFileSync(
+    join(dir, 'index.html'),
+    '<!doctype html>\n<link rel="icon" href="data:,">\n<script type="module" src="./bundle.js"></script>\n',
+  )
 }
 
 /** A fresh page (its own context, so its own renderer process) with the driver loaded. */
