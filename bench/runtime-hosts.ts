@@ -99,9 +99,10 @@ async function coldOfServed(start: () => Promise<Served>, input: BenchInput, ver
 
 export function workerdHost(app: LinkedApp, nodejsCompat: boolean): RuntimeHost {
   const bundle = bundleForWorkerd(app, 'worker.ts', `bench-worker-${nodejsCompat}.js`, { nodejsCompat })
+  const name = nodejsCompat ? 'compat' : 'plain'
   const start = async (): Promise<Served> => {
-    const w = await startWorkerd(await bundle, { nodejsCompat, configName: `bench-${nodejsCompat}.capnp` })
-    return { url: w.url, pid: w.process.pid, stop: () => w.stop() }
+    const w = await startWorkerd([{ name, nodejsCompat, bundle: await bundle }], `bench-${name}.capnp`)
+    return { url: w.urls[name]!, pid: w.process.pid, stop: () => w.stop() }
   }
   return {
     name: `workerd ${nodejsCompat ? 'with' : 'without'} nodejs_compat`,

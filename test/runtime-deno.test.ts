@@ -49,8 +49,8 @@ describeWithRuntime(DENO, 'caracal-fastmcp in Deno', () => {
     expect(runtime.userAgent).toMatch(/^Deno\//)
   })
 
-  it('auto, wasm and noble verify ES256 and RS256, refuse tampered mandates; remote JWKS; Fetch adapter', async () => {
-    expectCaseResults(await results, fixture)
+  it('auto (ES256 wasm, RS256 node:crypto), wasm and noble verify ES256 and RS256, refuse tampered mandates; remote JWKS; Fetch adapter', async () => {
+    expectCaseResults(await results, fixture, { auto: { ES256: 'wasm', RS256: 'node' }, node: { state: 'ready' } })
   })
 
   it('Deno.serve with withCaracalAuth answers 200 / 401 / 403 as the Node adapters', async () => {

@@ -8,6 +8,7 @@ import { expect } from 'vitest'
 import { createAuthenticate } from '../../../src/adapters/fastmcp.js'
 import { CaracalAuth } from '../../../src/caracal-auth.js'
 import { startDevSts, type DevSts } from '../../../src/dev/sts.js'
+import type { BackendName } from '../../../src/backends/types.js'
 import { InMemoryRevocationStore } from '../../../src/revocation/in-memory-store.js'
 import {
   ANSWER_HEADERS,
@@ -154,21 +155,46 @@ export function expectNodeAnswers(fixture: RuntimeFixture): void {
   expect([answers.missing.status, answers.tampered.status, answers.noScope.status]).toEqual([401, 401, 403])
 }
 
-function expectRun(run: VerifierRun, fixture: RuntimeFixture, what: string): void {
+/** What a runtime's `stats()` must say of its backends. */
+export interface ExpectedBackends {
+  /** The backend `auto` serves each algorithm with there. */
+  readonly auto: Readonly<Record<'ES256' | 'RS256', BackendName>>
+  /** node:crypto there: ready (Node's, Deno's and Bun's), or unavailable and why. */
+  readonly node: { readonly state: 'ready' } | { readonly state: 'unavailable'; readonly reason: unknown }
+}
+
+/** node:crypto outside the node, bun and deno conditions (package.json `imports`, README "Runtimes"). */
+export const NODE_CRYPTO_EXCLUDED: ExpectedBackends['node'] = {
+  state: 'unavailable',
+  reason: expect.stringContaining('only under the node, bun and deno conditions'),
+}
+
+/**
+ * The verdicts equal Node's, and `stats().backends` is what this runtime should give: wasm and
+ * noble ready, node:crypto as expected, and no backend refused by `auto`'s known-answer test (the
+ * statuses are compared whole, so a `refused` entry fails the comparison and shows its reason).
+ */
+function expectRun(run: VerifierRun, fixture: RuntimeFixture, what: string, backends: ExpectedBackends): void {
   expect(run.constructError, `${what}: the constructor threw`).toBeUndefined()
   for (const name of TOKEN_NAMES) expect(run.verdicts?.[name], `${what}: ${name}`).toEqual(fixture.verdicts[name])
+  expect(run.backends, `${what}: stats().backends`).toEqual({
+    wasm: { state: 'ready' },
+    node: backends.node,
+    noble: { state: 'ready' },
+  })
 }
 
 /** Every answer of `runCases` against Node's: the verifiers per backend, the remote JWKS, the adapter. */
-export function expectCaseResults(results: CaseResults, fixture: RuntimeFixture): void {
+export function expectCaseResults(results: CaseResults, fixture: RuntimeFixture, backends: ExpectedBackends): void {
   expectNodeAnswers(fixture)
-  for (const backend of BACKEND_CHOICES) expectRun(results.static[backend], fixture, `backend ${backend}`)
-  // A forced backend serves both algorithms; auto must take the wasm path for ES256, the point of
-  // running it here (README "Backends").
+  for (const backend of BACKEND_CHOICES) expectRun(results.static[backend], fixture, `backend ${backend}`, backends)
+  // A forced backend serves both algorithms; auto's choice is the point of running it here: ES256
+  // on the wasm path wherever it loads (README "Backends").
   expect(results.static.wasm.backend).toEqual({ ES256: 'wasm', RS256: 'wasm' })
   expect(results.static.noble.backend).toEqual({ ES256: 'noble', RS256: 'noble' })
-  expect(results.static.auto.backend?.ES256).toBe('wasm')
-  expectRun(results.remote, fixture, 'remote JWKS')
+  expect(results.static.auto.backend, 'auto').toEqual(backends.auto)
+  expectRun(results.remote, fixture, 'remote JWKS', backends)
+  expect(results.remote.backend, 'auto, remote JWKS').toEqual(backends.auto)
   expect(results.remote.jwksLastError).toBeUndefined()
   expect(results.remote.jwksFetches).toBeGreaterThanOrEqual(1)
   expect(fixture.jwksRequests()).toBeGreaterThanOrEqual(1)

@@ -1,7 +1,7 @@
 /**
- * workerd, the Cloudflare Workers runtime (the `workerd` npm package), serving one Worker bundle on
- * 127.0.0.1: a Cap'n Proto config in the app directory, the socket on a port workerd picks and
- * reports on its control descriptor, outbound fetches allowed to loopback only (the test's STS).
+ * workerd, the Cloudflare Workers runtime (the `workerd` npm package), serving Worker bundles on
+ * 127.0.0.1: a Cap'n Proto config in the app directory, one socket per Worker on a port workerd picks
+ * and reports on its control descriptor, outbound fetches allowed to loopback only (the test's STS).
  */
 import { writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
@@ -23,63 +23,84 @@ export function compatibilityFlags(nodejsCompat: boolean): readonly string[] {
   return nodejsCompat ? ['nodejs_compat'] : ['no_nodejs_compat', 'no_nodejs_compat_v2']
 }
 
+/** One Worker of the config: its bundle, its flags, and the socket that serves it. */
+export interface WorkerdWorker {
+  /** The socket's and the service's name (letters and digits). */
+  readonly name: string
+  readonly bundle: WorkerdBundle
+  readonly nodejsCompat: boolean
+}
+
 export interface RunningWorkerd {
-  readonly url: string
+  /** Per worker name, the origin of its socket. */
+  readonly urls: Readonly<Record<string, string>>
   readonly process: RuntimeProcess
   stop(): Promise<void>
 }
 
 const capnpString = (s: string) => JSON.stringify(s)
 
-export function workerdConfig(bundle: WorkerdBundle, configDir: string, nodejsCompat: boolean): string {
+/**
+ * One config for every worker, so that one workerd serves them all (one start per suite): each
+ * worker its own modules, flags and socket, all with outbound fetches to loopback only.
+ */
+export function workerdConfig(workers: readonly WorkerdWorker[], configDir: string): string {
   const embed = (path: string) => capnpString(relative(configDir, path))
-  const modules = [
-    `(name = "worker.js", esModule = embed ${embed(bundle.main)})`,
-    ...bundle.wasmModules.map((m) => `(name = ${capnpString(m.name)}, wasm = embed ${embed(m.path)})`),
-  ]
-  return `using Workerd = import "/workerd/workerd.capnp";
-
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .worker),
-    (name = "loopback", network = (allow = ["local"])),
-  ],
-  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],
-);
-
-const worker :Workerd.Worker = (
+  const worker = (w: WorkerdWorker) => {
+    const modules = [
+      `(name = "worker.js", esModule = embed ${embed(w.bundle.main)})`,
+      ...w.bundle.wasmModules.map((m) => `(name = ${capnpString(m.name)}, wasm = embed ${embed(m.path)})`),
+    ]
+    return `const ${w.name} :Workerd.Worker = (
   modules = [
     ${modules.join(',\n    ')},
   ],
   compatibilityDate = ${capnpString(COMPATIBILITY_DATE)},
-  compatibilityFlags = [${compatibilityFlags(nodejsCompat).map(capnpString).join(', ')}],
+  compatibilityFlags = [${compatibilityFlags(w.nodejsCompat).map(capnpString).join(', ')}],
   globalOutbound = "loopback",
 );
 `
+  }
+  return `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    ${workers.map((w) => `(name = ${capnpString(w.name)}, worker = .${w.name}),`).join('\n    ')}
+    (name = "loopback", network = (allow = ["local"])),
+  ],
+  sockets = [
+    ${workers.map((w) => `(name = ${capnpString(w.name)}, address = "127.0.0.1:0", http = (), service = ${capnpString(w.name)}),`).join('\n    ')}
+  ],
+);
+
+${workers.map(worker).join('\n')}`
 }
 
-export async function startWorkerd(
-  bundle: WorkerdBundle,
-  options: { nodejsCompat: boolean; configName?: string },
-): Promise<RunningWorkerd> {
-  const configDir = dirname(bundle.main)
-  const config = join(configDir, options.configName ?? `workerd-${options.nodejsCompat ? 'compat' : 'plain'}.capnp`)
-  writeFileSync(config, workerdConfig(bundle, configDir, options.nodejsCompat))
+/** workerd serving `workers`, each on a port workerd picks and reports on its control descriptor. */
+export async function startWorkerd(workers: readonly WorkerdWorker[], configName: string): Promise<RunningWorkerd> {
+  for (const w of workers)
+    if (!/^[a-z][a-zA-Z0-9]*$/.test(w.name)) throw new Error(`workerd: bad worker name ${w.name}`)
+  const configDir = dirname(workers[0]!.bundle.main)
+  const config = join(configDir, configName)
+  writeFileSync(config, workerdConfig(workers, configDir))
   const proc = startProcess(WORKERD.path, ['serve', config, '--control-fd=3'], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   })
   try {
-    const port = await firstMatchingLine(
+    const urls: Record<string, string> = {}
+    await firstMatchingLine(
       proc,
       proc.child.stdio[3] as Readable,
       (line) => {
         const event = JSON.parse(line) as { event?: string; socket?: string; port?: number }
-        return event.event === 'listen' && event.socket === 'http' ? event.port : undefined
+        if (event.event === 'listen' && event.socket !== undefined)
+          urls[event.socket] = `http://127.0.0.1:${event.port}`
+        return workers.every((w) => w.name in urls) ? true : undefined
       },
       20_000,
       'workerd',
     )
-    return { url: `http://127.0.0.1:${port}`, process: proc, stop: () => proc.stop() }
+    return { urls, process: proc, stop: () => proc.stop() }
   } catch (error) {
     await proc.stop()
     throw error

@@ -68,6 +68,7 @@ async function runVerifier(input: CaseInput, options: CaracalAuthOptions): Promi
     const stats = auth.stats()
     return {
       backend: { ...stats.backend },
+      backends: JSON.parse(JSON.stringify(stats.backends)) as VerifierRun['backends'],
       verdicts,
       jwksFetches: stats.jwks.fetches,
       jwksLastError: stats.jwks.lastError,

@@ -46,9 +46,18 @@ export interface VerifierRun {
   /** Set when the constructor threw (e.g. a backend that cannot load here). */
   readonly constructError?: string
   readonly backend?: Readonly<Record<string, string>>
+  /** `stats().backends` after the run: each backend's state, and what `auto`'s known-answer test refused. */
+  readonly backends?: Readonly<Record<string, BackendStatusReport>>
   readonly verdicts?: Readonly<Record<TokenName, Verdict>>
   readonly jwksFetches?: number
   readonly jwksLastError?: string | undefined
+}
+
+/** One entry of `stats().backends`, as JSON. */
+export interface BackendStatusReport {
+  readonly state: string
+  readonly reason?: string
+  readonly refused?: Readonly<Record<string, string>>
 }
 
 export interface HttpAnswer {
