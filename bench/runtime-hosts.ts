@@ -6,10 +6,14 @@
  * Timing: Chromium, Deno and Bun time their batches with `performance.now()`. workerd freezes its
  * clock while a request computes (a Spectre mitigation), so a batch there is the CPU time of the
  * workerd process across the request (every thread, /proc/<pid>/task/<tid>/schedstat, ns) minus
- * that of an empty batch. Cold start everywhere: the CPU of the process that runs the isolate
- * (workerd, deno, bun, or the page's renderer) across the first request, from after the isolate
- * has loaded and settled to 150 ms after the answer, so work it hands to background threads
- * (compilation) counts too — once for a request that verifies and once for one that does not.
+ * that of an empty batch. Cold start everywhere: CPU across a fresh isolate's first request, from
+ * after the isolate has loaded and settled to 150 ms after the answer, twice: the whole process
+ * that runs it (workerd, deno, bun: every thread from /proc; Chromium: the page's renderer as CDP
+ * counts it, in 10 ms steps), so work handed to background threads (compilation) counts too; and
+ * the request's own thread (the busiest thread; Chromium: the renderer's main thread). The isolate runs the cold entry (driver/cold.ts), which has imported
+ * nothing of the library yet; its one request does nothing, imports `caracal-fastmcp`, or imports
+ * it and verifies a first token (`ColdStage`). workerd compiles the bundle's wasm module when it
+ * loads the Worker, before any request, as it does in production: that is not in the window.
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -17,12 +21,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Browser, CDPSession, Page } from 'playwright-core'
 import { bundleForBrowser, bundleForWorkerd } from '../test/support/runtimes/bundle.js'
 import { launchChromium, openDriverPage, writeIndexHtml } from '../test/support/runtimes/chromium.js'
-import { processCpuNs } from '../test/support/runtimes/child-process.js'
+import { busiestThreadNs, processCpuNs, threadCpuNs } from '../test/support/runtimes/child-process.js'
 import type {
   BatchResult,
   BenchInput,
   BenchVariant,
+  ColdInput,
   ColdResult,
+  ColdStage,
   PreparedBench,
 } from '../test/support/runtimes/driver/protocol.js'
 import type { LinkedApp } from '../test/support/runtimes/linked-app.js'
@@ -41,16 +47,22 @@ export interface Instance {
 }
 
 export interface ColdSample {
-  /** CPU of the isolate's process across its first request, in ms. */
+  /** CPU of the isolate's process across its first request, every thread, in ms. */
   readonly cpuMs: number
+  /**
+   * CPU of the thread that ran the request, in ms: the busiest thread of the process (workerd,
+   * Deno, Bun), or the main thread of the page's renderer (Chromium's own count). What the isolate
+   * itself spent, without the compiler and garbage-collector threads it handed work to.
+   */
+  readonly threadMs: number
   readonly result: ColdResult
 }
 
 export interface RuntimeHost {
   readonly name: string
   start(): Promise<Instance>
-  /** A fresh isolate answering its first request: `verify` or the control. */
-  cold(input: BenchInput, verify: boolean): Promise<ColdSample>
+  /** A fresh isolate of the cold entry answering its first request, which does `stage`. */
+  cold(input: BenchInput, stage: ColdStage): Promise<ColdSample>
   close(): Promise<void>
 }
 
@@ -84,49 +96,59 @@ function servedInstance(served: Served, clock: 'wall' | 'process cpu'): Instance
   }
 }
 
-async function coldOfServed(start: () => Promise<Served>, input: BenchInput, verify: boolean): Promise<ColdSample> {
+const sum = (threads: ReadonlyMap<string, number>) => [...threads.values()].reduce((a, b) => a + b, 0)
+
+async function coldOfServed(start: () => Promise<Served>, input: BenchInput, stage: ColdStage): Promise<ColdSample> {
   const served = await start()
   try {
     await sleep(SETTLE_MS)
-    const before = processCpuNs(served.pid)
-    const result = await post<ColdResult>(`${served.url}/bench/cold`, { ...input, verify })
+    const before = threadCpuNs(served.pid)
+    const result = await post<ColdResult>(`${served.url}/bench/cold`, { ...input, stage } satisfies ColdInput)
     await sleep(AFTER_MS)
-    return { cpuMs: (processCpuNs(served.pid) - before) / 1e6, result }
+    const after = threadCpuNs(served.pid)
+    return { cpuMs: (sum(after) - sum(before)) / 1e6, threadMs: busiestThreadNs(before, after) / 1e6, result }
   } finally {
     await served.stop()
   }
 }
 
 export function workerdHost(app: LinkedApp, nodejsCompat: boolean): RuntimeHost {
-  const bundle = bundleForWorkerd(app, 'worker.ts', `bench-worker-${nodejsCompat}.js`, { nodejsCompat })
   const name = nodejsCompat ? 'compat' : 'plain'
-  const start = async (): Promise<Served> => {
-    const w = await startWorkerd([{ name, nodejsCompat, bundle: await bundle }], `bench-${name}.capnp`)
-    return { url: w.urls[name]!, pid: w.process.pid, stop: () => w.stop() }
+  const starter = (entry: string, kind: string) => {
+    const bundle = bundleForWorkerd(app, entry, `bench-${kind}-${name}.js`, { nodejsCompat })
+    return async (): Promise<Served> => {
+      const w = await startWorkerd([{ name, nodejsCompat, bundle: await bundle }], `bench-${kind}-${name}.capnp`)
+      return { url: w.urls[name]!, pid: w.process.pid, stop: () => w.stop() }
+    }
   }
+  const start = starter('worker.ts', 'steady')
+  const startCold = starter('cold-worker.ts', 'cold')
   return {
     name: `workerd ${nodejsCompat ? 'with' : 'without'} nodejs_compat`,
     start: async () => servedInstance(await start(), 'process cpu'),
-    cold: (input, verify) => coldOfServed(start, input, verify),
+    cold: (input, stage) => coldOfServed(startCold, input, stage),
     close: async () => {},
   }
 }
 
 export function scriptHost(app: LinkedApp, runtime: 'Deno' | 'Bun'): RuntimeHost {
-  const start = async (): Promise<Served> => {
-    const s = await (runtime === 'Deno' ? startDenoServer(app) : startBunServer(app))
+  const starter = (entry: string) => async (): Promise<Served> => {
+    const s = await (runtime === 'Deno' ? startDenoServer(app, entry) : startBunServer(app, entry))
     return { url: s.url, pid: s.process.pid, stop: () => s.stop() }
   }
+  const start = starter(runtime === 'Deno' ? 'deno.ts' : 'bun.ts')
+  const startCold = starter(runtime === 'Deno' ? 'cold-deno.ts' : 'cold-bun.ts')
   return {
     name: runtime,
     start: async () => servedInstance(await start(), 'wall'),
-    cold: (input, verify) => coldOfServed(start, input, verify),
+    cold: (input, stage) => coldOfServed(startCold, input, stage),
     close: async () => {},
   }
 }
 
 interface DriverGlobal {
   benchRoute(name: string, body: unknown): Promise<unknown>
+  coldRoute(input: ColdInput): Promise<ColdResult>
 }
 declare const caracalDriver: DriverGlobal
 
@@ -137,19 +159,33 @@ function route<T>(page: Page, name: string, body: unknown): Promise<T> {
   ) as Promise<T>
 }
 
-async function rendererPids(cdp: CDPSession): Promise<Set<number>> {
-  const info = (await cdp.send('SystemInfo.getProcessInfo')) as { processInfo: { type: string; id: number }[] }
-  return new Set(info.processInfo.filter((p) => p.type === 'renderer').map((p) => p.id))
+/**
+ * CPU of the page's renderer as Chromium counts it (CDP `Performance.getMetrics`, seconds): its main
+ * thread (`ThreadTime`), which runs the page's scripts, and the whole process (`ProcessTime`). The
+ * page's renderer cannot be told apart by pid: a new page takes the spare renderer started earlier,
+ * and other renderers run beside it.
+ */
+async function rendererCpu(session: CDPSession): Promise<{ thread: number; process: number }> {
+  const { metrics } = (await session.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] }
+  const value = (name: string) => {
+    const m = metrics.find((x) => x.name === name)
+    if (m === undefined) throw new Error(`Chromium reports no ${name} metric`)
+    return m.value * 1000
+  }
+  return { thread: value('ThreadTime'), process: value('ProcessTime') }
 }
 
 export async function chromiumHost(app: LinkedApp): Promise<RuntimeHost> {
   const www = join(app.dir, 'bench-www')
-  mkdirSync(www, { recursive: true })
+  // The cold entry's page: /cold/index.html, its own bundle and caracal.wasm beside it.
+  const coldWww = join(www, 'cold')
+  mkdirSync(coldWww, { recursive: true })
   writeIndexHtml(www)
+  writeIndexHtml(coldWww)
   await bundleForBrowser(app, 'browser.ts', www)
+  await bundleForBrowser(app, 'cold-browser.ts', coldWww)
   const origin = await startLoopbackOrigin({ zoneId: 'bench', jwks: () => undefined, staticDir: www })
   const browser: Browser = await launchChromium()
-  const cdp = await browser.newBrowserCDPSession()
   return {
     name: 'Chromium',
     async start() {
@@ -160,18 +196,20 @@ export async function chromiumHost(app: LinkedApp): Promise<RuntimeHost> {
         stop: () => page.context().close(),
       }
     },
-    async cold(input, verify) {
-      const known = await rendererPids(cdp)
-      const { page } = await openDriverPage(browser, origin.origin)
+    async cold(input, stage) {
+      const { page } = await openDriverPage(browser, origin.origin, '/cold')
       try {
-        const mine = [...(await rendererPids(cdp))].filter((pid) => !known.has(pid))
-        if (mine.length === 0) throw new Error('no renderer process of its own for the fresh page')
+        const session = await page.context().newCDPSession(page)
+        await session.send('Performance.enable')
         await sleep(SETTLE_MS)
-        const cpu = () => mine.reduce((sum, pid) => sum + processCpuNs(pid), 0)
-        const before = cpu()
-        const result = await route<ColdResult>(page, 'cold', { ...input, verify })
+        const before = await rendererCpu(session)
+        const result = await page.evaluate((body) => caracalDriver.coldRoute(body), {
+          ...input,
+          stage,
+        } satisfies ColdInput)
         await sleep(AFTER_MS)
-        return { cpuMs: (cpu() - before) / 1e6, result }
+        const after = await rendererCpu(session)
+        return { cpuMs: after.process - before.process, threadMs: after.thread - before.thread, result }
       } finally {
         await page.context().close()
       }

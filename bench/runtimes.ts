@@ -4,24 +4,40 @@
  * noble backends (no cache: every call checks the signature) against the runtime's own
  * `crypto.subtle.verify` (plus the base64url decoding and `JSON.parse` of the payload, and no claim
  * checks: the floor any verifier on WebCrypto pays), in rounds that alternate the variants; then the
- * CPU that the first verification costs a fresh isolate (bench/runtime-hosts.ts says how each is
- * measured). Prints each row's ratio to crypto.subtle and the targets of bench/README.md "Runtimes";
- * writes bench/runtimes-results.json.
+ * CPU a fresh isolate's first request costs when it does nothing, only imports the library, or
+ * imports it and verifies a first token (bench/runtime-hosts.ts says how each is measured). Prints
+ * each row's ratio to crypto.subtle and the targets of bench/README.md "Runtimes"; writes
+ * bench/runtimes-results.json, which `npm run bench:readme` turns into that section's tables.
  *
  * BENCH_TIME_MS (default 1500): time per variant and runtime, over 5 rounds. BENCH_COLD_SAMPLES
  * (default 7): fresh isolates per kind of first request. BENCH_RUNTIMES: a comma-separated subset of
- * `workerd,workerd-compat,chromium,deno,bun`.
+ * `workerd,workerd-compat,chromium,deno,bun` (a subset is written as a partial run).
  */
 import { writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { startDevSts } from '../src/dev/sts.js'
 import { CHROMIUM } from '../test/support/runtimes/chromium.js'
-import { BENCH_VARIANTS, type BenchInput, type BenchVariant } from '../test/support/runtimes/driver/protocol.js'
+import {
+  BENCH_VARIANTS,
+  COLD_STAGES,
+  type BenchInput,
+  type BenchVariant,
+} from '../test/support/runtimes/driver/protocol.js'
 import { linkedApp } from '../test/support/runtimes/linked-app.js'
 import type { RuntimeBinary } from '../test/support/runtimes/runtime-binaries.js'
 import { BUN, DENO } from '../test/support/runtimes/script-runtimes.js'
 import { WORKERD } from '../test/support/runtimes/workerd.js'
 import { chromiumHost, scriptHost, workerdHost, type RuntimeHost } from './runtime-hosts.js'
+import {
+  FIRST_VERIFICATION_CPU_MS,
+  median,
+  SPEEDUP_TARGET,
+  summarizeCold,
+  type ColdCosts,
+  type ColdSamples,
+  type RuntimeResult,
+  type RuntimesResults,
+} from './runtimes-results.js'
 
 const ROUNDS = 5
 const timeMs = Number(process.env.BENCH_TIME_MS ?? 1500)
@@ -33,37 +49,6 @@ const LABELS: Record<BenchVariant, string> = {
   wasm: 'CaracalAuth.verify (wasm)',
   auto: 'CaracalAuth.verify (auto)',
   noble: 'CaracalAuth.verify (noble)',
-}
-
-/** What bench/README.md "Runtimes" asks of each: wasm over the runtime's WebCrypto, and the cold start. */
-const SPEEDUP_TARGET: Record<string, number> = {
-  workerd: 1.5,
-  'workerd-compat': 1.5,
-  chromium: 2,
-}
-const FIRST_VERIFICATION_CPU_MS = 15
-
-interface RuntimeResult {
-  readonly key: string
-  readonly name: string
-  readonly version: string | undefined
-  readonly skipped?: string
-  readonly backends?: Record<string, Record<string, string>>
-  readonly opsPerSec?: Record<BenchVariant, number>
-  /** wasm ÷ subtle in each round (same round, same tokens). */
-  readonly roundRatios?: number[]
-  readonly cold?: {
-    readonly verifyingCpuMs: number[]
-    readonly controlCpuMs: number[]
-    readonly constructMs: number[]
-    readonly firstVerifyMs: number[]
-  }
-}
-
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length === 0 ? Number.NaN : s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
 async function benchRuntime(
@@ -102,26 +87,29 @@ async function benchRuntime(
   } finally {
     await instance.stop()
   }
-  const cold = {
-    verifyingCpuMs: [] as number[],
-    controlCpuMs: [] as number[],
-    constructMs: [] as number[],
-    firstVerifyMs: [] as number[],
+  const cold: ColdSamples = {
+    cpuMs: { none: [], import: [], verify: [] },
+    threadMs: { none: [], import: [], verify: [] },
+    importMs: [],
+    constructMs: [],
+    firstVerifyMs: [],
   }
-  for (let i = 0; i < coldSamples * 2; i++) {
-    const verify = i % 2 === 0
-    const sample = await host.cold(input, verify)
-    if (verify) {
-      cold.verifyingCpuMs.push(sample.cpuMs)
+  // The stages alternate, so that a change in the machine's load falls on all three alike.
+  for (let i = 0; i < coldSamples * COLD_STAGES.length; i++) {
+    const stage = COLD_STAGES[i % COLD_STAGES.length]!
+    const sample = await host.cold(input, stage)
+    cold.cpuMs[stage].push(sample.cpuMs)
+    cold.threadMs[stage].push(sample.threadMs)
+    if (stage === 'verify') {
+      cold.importMs.push(sample.result.importMs)
       cold.constructMs.push(sample.result.constructMs)
       cold.firstVerifyMs.push(sample.result.firstVerifyMs)
-    } else {
-      cold.controlCpuMs.push(sample.cpuMs)
     }
   }
-  return { backends, opsPerSec: best, roundRatios, cold }
+  return { backends, opsPerSec: best, roundRatios, cold, coldSummary: summarizeCold(cold) }
 }
 
+const loadStart = loadavg()
 const sts = await startDevSts({ algorithms: ['ES256'] })
 const input: BenchInput = {
   issuer: sts.issuer,
@@ -179,27 +167,46 @@ for (const r of results) {
   }
   console.log(`  wasm ÷ subtle per round: ${r.roundRatios!.map((x) => x.toFixed(2)).join(' · ')}`)
   const c = r.cold!
-  const diff = median(c.verifyingCpuMs) - median(c.controlCpuMs)
-  console.log(
-    `  first request CPU, median of ${c.verifyingCpuMs.length}: verifying ${fmt(median(c.verifyingCpuMs))} ms, ` +
-      `not verifying ${fmt(median(c.controlCpuMs))} ms → first verification ${fmt(diff)} ms` +
-      (r.key.startsWith('workerd')
-        ? ''
-        : `; performance.now(): new CaracalAuth ${fmt(median(c.constructMs))} ms, first verify ${fmt(median(c.firstVerifyMs))} ms`),
-  )
+  const k = r.coldSummary!
+  const line = (what: string, ms: ColdSamples['cpuMs'], k: ColdCosts) =>
+    console.log(
+      `  first request CPU (${what}), median of ${ms.verify.length}: nothing ${fmt(median(ms.none))} ms, ` +
+        `import ${fmt(median(ms.import))} ms, import + verify ${fmt(median(ms.verify))} ms → module evaluation ` +
+        `${fmt(k.moduleEvaluationMs)} ms, first verification ${fmt(k.firstVerificationMs)} ms, both ${fmt(k.firstRequestMs)} ms`,
+    )
+  line('process', c.cpuMs, k.process)
+  line(r.key === 'chromium' ? 'main thread' : 'busiest thread', c.threadMs, k.thread)
+  if (!r.key.startsWith('workerd'))
+    console.log(
+      `  performance.now(): import ${fmt(median(c.importMs))} ms, new CaracalAuth ${fmt(median(c.constructMs))} ms, first verify ${fmt(median(c.firstVerifyMs))} ms`,
+    )
   const speedup = median(r.roundRatios!)
   const wanted = SPEEDUP_TARGET[r.key]
   if (wanted !== undefined)
     targets.push(
       `  ${speedup >= wanted ? 'met ' : 'MISS'} ${r.key}: wasm ≥ ${wanted}× crypto.subtle: ${speedup.toFixed(2)}× (median round)`,
     )
+  const t = k.thread
   targets.push(
-    `  ${diff <= FIRST_VERIFICATION_CPU_MS ? 'met ' : 'MISS'} ${r.key}: first verification ≤ ${FIRST_VERIFICATION_CPU_MS} ms CPU: ${fmt(diff)} ms`,
+    `  ${t.firstVerificationMs <= FIRST_VERIFICATION_CPU_MS ? 'met ' : 'MISS'} ${r.key}: first verification ≤ ${FIRST_VERIFICATION_CPU_MS} ms CPU ` +
+      `(request's thread): ${fmt(t.firstVerificationMs)} ms (${fmt(t.firstRequestMs)} ms with module evaluation; ` +
+      `whole process ${fmt(k.process.firstVerificationMs)} / ${fmt(k.process.firstRequestMs)} ms)`,
   )
 }
 console.log(`\ntargets\n${targets.join('\n')}`)
 
-writeFileSync(
-  new URL('../../bench/runtimes-results.json', import.meta.url),
-  JSON.stringify({ cpu, date: new Date().toISOString(), timeMs, coldSamples, results }, null, 2),
+const written: RuntimesResults = {
+  cpu,
+  cores: cpus().length,
+  date: new Date().toISOString(),
+  node: process.version,
+  timeMs,
+  coldSamples,
+  loadavg: { start: loadStart, end: loadavg() },
+  partial: only !== undefined,
+  results,
+}
+console.log(
+  `load average: ${loadStart.map((x) => x.toFixed(2)).join(' / ')} at the start, ${written.loadavg.end.map((x) => x.toFixed(2)).join(' / ')} at the end`,
 )
+writeFileSync(new URL('../../bench/runtimes-results.json', import.meta.url), `${JSON.stringify(written, null, 2)}\n`)

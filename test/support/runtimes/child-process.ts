@@ -90,12 +90,30 @@ export function firstMatchingLine<T>(
  */
 export function processCpuNs(pid: number): number {
   let total = 0
+  for (const ns of threadCpuNs(pid).values()) total += ns
+  return total
+}
+
+/** CPU time of each live thread of process `pid`, in ns, by thread id (the main thread's is the pid). */
+export function threadCpuNs(pid: number): Map<string, number> {
+  const threads = new Map<string, number>()
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+      threads.set(tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]))
     } catch {
       // the thread ended between the listing and the read
     }
   }
-  return total
+  return threads
+}
+
+/**
+ * The most CPU one thread spent between two readings of `threadCpuNs`, in ns: the thread that ran
+ * the request (the isolate's), without the compiler threads it handed work to. A thread born
+ * between the readings counts from zero.
+ */
+export function busiestThreadNs(before: Map<string, number>, after: Map<string, number>): number {
+  let most = 0
+  for (const [tid, ns] of after) most = Math.max(most, ns - (before.get(tid) ?? 0))
+  return most
 }

@@ -33,8 +33,12 @@ export function writeIndexHtml(dir: string): void {
   )
 }
 
-/** A fresh page (its own context, so its own renderer process) with the driver loaded. */
-export async function openDriverPage(browser: Browser, origin: string): Promise<{ page: Page; errors: string[] }> {
+/** A fresh page (its own context, so its own renderer process) with the driver loaded from `dir` of the origin. */
+export async function openDriverPage(
+  browser: Browser,
+  origin: string,
+  dir = '',
+): Promise<{ page: Page; errors: string[] }> {
   const context = await browser.newContext()
   const page = await context.newPage()
   const errors: string[] = []
@@ -42,7 +46,7 @@ export async function openDriverPage(browser: Browser, origin: string): Promise<
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text())
   })
-  await page.goto(`${origin}/index.html`)
+  await page.goto(`${origin}${dir}/index.html`)
   try {
     await page.waitForFunction(() => 'caracalDriver' in globalThis, undefined, { timeout: 15_000 })
   } catch (error) {

@@ -58,12 +58,13 @@ async function startScript(binary: RuntimeBinary, args: string[], app: LinkedApp
   }
 }
 
-export async function startDenoServer(app: LinkedApp): Promise<RunningScript> {
-  const main = await bundleAppModules(app, 'deno.ts', 'deno-main.js')
+/** `entry`: the driver's module to run (`deno.ts`, or the bench's `cold-deno.ts`). */
+export async function startDenoServer(app: LinkedApp, entry = 'deno.ts'): Promise<RunningScript> {
+  const main = await bundleAppModules(app, entry, entry.replace(/\.ts$/, '-main.js'))
   return startScript(DENO, denoArgs(app, main), app)
 }
 
-export async function startBunServer(app: LinkedApp): Promise<RunningScript> {
-  const main = await bundleAppModules(app, 'bun.ts', 'bun-main.js')
+export async function startBunServer(app: LinkedApp, entry = 'bun.ts'): Promise<RunningScript> {
+  const main = await bundleAppModules(app, entry, entry.replace(/\.ts$/, '-main.js'))
   return startScript(BUN, ['run', main], app)
 }

@@ -3,17 +3,11 @@
  * `CaracalAuth.verify` per backend (no cache, so every call checks the signature) against the
  * runtime's own `crypto.subtle.verify` plus the decoding and `JSON.parse` any verifier needs — no
  * claim checks at all, the floor. Batches return their time from `performance.now()` where the
- * runtime lets it advance (workerd does not: there the bench reads the process's CPU time).
+ * runtime lets it advance (workerd does not: there the bench reads the process's CPU time). The
+ * cold start is cold.ts's, in entries of its own.
  */
 import { CaracalAuth, InMemoryRevocationStore } from 'caracal-fastmcp'
-import {
-  BENCH_VARIANTS,
-  type BatchResult,
-  type BenchInput,
-  type BenchVariant,
-  type ColdResult,
-  type PreparedBench,
-} from './protocol.js'
+import { BENCH_VARIANTS, type BatchResult, type BenchInput, type BenchVariant, type PreparedBench } from './protocol.js'
 
 let tokens: readonly string[] = []
 let verifiers: Partial<Record<BenchVariant, CaracalAuth>> = {}
@@ -76,24 +70,6 @@ async function prepare(input: BenchInput): Promise<PreparedBench> {
   return { accepted, backend }
 }
 
-/**
- * Sent once to a fresh isolate: a verifier built and its first token verified, or nothing of the
- * library at all (the control, so that the difference is everything a first verification costs).
- */
-async function cold(input: BenchInput & { readonly verify: boolean }): Promise<ColdResult> {
-  if (!input.verify) return { verified: false, constructMs: 0, firstVerifyMs: 0 }
-  const start = performance.now()
-  const auth = new CaracalAuth({
-    issuer: input.issuer,
-    audience: input.audience,
-    revocations: new InMemoryRevocationStore(),
-    jwks: { keys: [input.jwk] },
-  })
-  const built = performance.now()
-  await auth.verify(input.tokens[0]!)
-  return { verified: true, constructMs: built - start, firstVerifyMs: performance.now() - built }
-}
-
 async function batch(body: { readonly variant: BenchVariant; readonly count: number }): Promise<BatchResult> {
   const start = performance.now()
   for (let i = 0; i < body.count; i++) {
@@ -103,9 +79,8 @@ async function batch(body: { readonly variant: BenchVariant; readonly count: num
   return { count: body.count, elapsedMs: performance.now() - start }
 }
 
-export async function benchRoute(name: string, body: unknown): Promise<PreparedBench | BatchResult | ColdResult> {
+export async function benchRoute(name: string, body: unknown): Promise<PreparedBench | BatchResult> {
   if (name === 'prepare') return prepare(body as BenchInput)
   if (name === 'batch') return batch(body as { variant: BenchVariant; count: number })
-  if (name === 'cold') return cold(body as BenchInput & { verify: boolean })
   throw new Error(`no bench route ${name}`)
 }

@@ -114,9 +114,18 @@ export interface BatchResult {
   readonly elapsedMs: number
 }
 
+/** What a fresh isolate's one request does (test/support/runtimes/driver/cold.ts). */
+export const COLD_STAGES = ['none', 'import', 'verify'] as const
+export type ColdStage = (typeof COLD_STAGES)[number]
+
+export interface ColdInput extends BenchInput {
+  readonly stage: ColdStage
+}
+
 export interface ColdResult {
-  readonly verified: boolean
-  /** `performance.now()` around `new CaracalAuth` and the first `verify` (0 where the clock is frozen). */
+  readonly stage: ColdStage
+  /** `performance.now()` around the import, `new CaracalAuth` and the first `verify` (0 where the clock is frozen). */
+  readonly importMs: number
   readonly constructMs: number
   readonly firstVerifyMs: number
 }
