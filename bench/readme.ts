@@ -1,14 +1,16 @@
 /**
  * `npm run bench:readme`: bench/README.md regenerated from bench/results.json and the hand-written
  * bench/README.template.md, whose `<!-- bench:NAME -->` lines are replaced by tables generated
- * here (run, targets, e2e, memory, micro, charts), plus the charts in bench/charts/. Nothing in the
- * tables is typed by hand: every number and every met/missed comes from the results file. The
- * Markdown is laid out by Biome, as the rest of the repository's is.
+ * here (run, targets, e2e, memory, micro, charts; runtimes from bench/runtimes-results.json, which
+ * `npm run bench:runtimes` writes), plus the charts in bench/charts/. Nothing in the tables is
+ * typed by hand: every number and every met/missed comes from the results files. The Markdown is
+ * laid out by Biome, as the rest of the repository's is.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { runtimesBlock } from './readme-runtimes.js'
 import type { BenchResults } from './run.js'
 import type { E2eServerResult } from './e2e-suite.js'
 import type { BenchRow } from './rows.js'
@@ -198,6 +200,7 @@ export function writeReadme(resultsFile = here('results.json')): string[] {
       .join('\n\n'),
     memory: memoryBlock(results),
     micro: microBlock(results),
+    runtimes: runtimesBlock(here('runtimes-results.json'), table),
   }
   const template = readFileSync(here('README.template.md'), 'utf8')
   const readme = template.replace(/^<!-- bench:([a-z0-9-]+) -->$/gm, (_line, name: string) => {
