@@ -125,17 +125,18 @@ export interface AuthorizationSource {
 export function authorizationHeader(req: AuthorizationSource | undefined): string | readonly string[] | undefined {
   if (req === undefined) return undefined
   const raw = req.rawHeaders
-  if (raw !== undefined) {
-    let seen = false
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!
-      if (name.length === 13 && name.toLowerCase() === 'authorization') {
-        if (seen) throw new CaracalAuthError('missing_token', MORE_THAN_ONE_AUTHORIZATION)
-        seen = true
-      }
+  if (raw === undefined) return req.headers.authorization
+  // The value comes from the scan too: Node builds `req.headers` lazily, on first read, and a
+  // gateway that reads nothing else would pay for the whole object on every request.
+  let value: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+      if (value !== undefined) throw new CaracalAuthError('missing_token', MORE_THAN_ONE_AUTHORIZATION)
+      value = raw[i + 1] ?? ''
     }
   }
-  return req.headers.authorization
+  return value
 }
 
 /** What the Fetch adapter reads of a `Request`'s `Headers`. */
