@@ -171,6 +171,21 @@ describeWithRedis('single-use mandates on Redis', () => {
     expect(pipelines).toHaveBeenCalledTimes(1)
   })
 
+  it('calls from separate callbacks of one loop turn (node:http gives each request its own) share one pipeline', async () => {
+    const client = redisClient()
+    const store = new RedisReplayStore(client, { keyPrefix: prefix() })
+    await store.firstUse('connect', 60_000) // the client connected: later flushes send at once
+    const pipelines = vi.spyOn(client, 'pipeline')
+    // Each callback drains its microtasks before the next runs, as each socket's request does.
+    const answers = await new Promise<Promise<boolean>[]>((resolve) => {
+      const calls: Promise<boolean>[] = []
+      for (let i = 0; i < 8; i++) setImmediate(() => calls.push(store.firstUse(`callback-${i}`, 60_000)))
+      setImmediate(() => resolve(calls))
+    })
+    expect(await Promise.all(answers)).toEqual(answers.map(() => true))
+    expect(pipelines).toHaveBeenCalledTimes(1)
+  })
+
   it('with Redis down, 503 (token_replayed, unavailable); with failOpen: true, accepted with one coded warning', async () => {
     const deadPort = await freePort()
     const closed = authWith(new RedisReplayStore(redisClient(deadPort), { timeoutMs: 500 }))
