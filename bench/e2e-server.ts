@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net'
 import type { Redis } from 'ioredis'
 import { CaracalAuth, InMemoryRevocationStore, type CaracalAuthOptions, type ReplayStore } from '../src/index.js'
 import { asAuthError, authorizationHeader, bearerToken, renderAuthError } from '../src/adapters/http-error.js'
-import { wasmMemoryBytes } from '../src/backends/wasm.js'
+import { sendToParent, wasmBytesOrNull } from './child-side.js'
 import { AUDIENCE, ISSUER, REQUIRED_SCOPES, ZONE } from './fixtures.js'
 import type { PeerKey } from './peers.js'
 import type { ServerConfig, ServerFinal, ServerMessage, ToServer } from './e2e-protocol.js'
@@ -20,20 +20,7 @@ type Verify = (token: string) => unknown
 
 let stop: (() => Promise<ServerFinal>) | undefined
 
-function send(message: ServerMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (process.send === undefined) resolve()
-    else process.send(message, undefined, {}, () => resolve())
-  })
-}
-
-function wasmBytes(): number | null {
-  try {
-    return wasmMemoryBytes()
-  } catch {
-    return null
-  }
-}
+const send = (message: ServerMessage): Promise<void> => sendToParent(message)
 
 /** The variant's CaracalAuth, or undefined for the peers and for no auth. */
 function caracalFor(config: ServerConfig, replay: ReplayStore | undefined): CaracalAuth | undefined {
@@ -205,7 +192,7 @@ async function start(config: ServerConfig): Promise<() => Promise<ServerFinal>> 
       heapUsed: m.heapUsed,
       heapTotal: m.heapTotal,
       heapAfterGc: gc === undefined ? m.heapUsed : process.memoryUsage().heapUsed,
-      wasm: wasmBytes(),
+      wasm: wasmBytesOrNull(),
       verifyUs: verifyCalls === 0 ? null : (verifyMs * 1000) / verifyCalls,
       verifyCalls,
     }

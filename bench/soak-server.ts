@@ -12,7 +12,7 @@ import { FastMCP } from 'fastmcp'
 import { Redis } from 'ioredis'
 import { CaracalAuth, type CaracalSession } from '../src/index.js'
 import { FAIL_FAST_REDIS_OPTIONS, RedisRevocationConsumer, RedisRevocationStore } from '../src/redis.js'
-import { wasmMemoryBytes } from '../src/backends/wasm.js'
+import { sendToParent, wasmBytesOrNull } from './child-side.js'
 import { quietLogger } from '../src/demo/documents.js'
 import { startHttpStream } from '../src/demo/listen.js'
 import type { MemorySample, ServerConfig, ServerMessage, ToServer } from './soak-protocol.js'
@@ -23,20 +23,7 @@ const MAX_LOGGED_REJECTIONS = 500
 let stop: (() => Promise<void>) | undefined
 let checkpoint: (() => void) | undefined
 
-function send(message: ServerMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (process.send === undefined) resolve()
-    else process.send(message, undefined, {}, () => resolve())
-  })
-}
-
-function wasmBytes(): number | null {
-  try {
-    return wasmMemoryBytes()
-  } catch {
-    return null
-  }
-}
+const send = (message: ServerMessage): Promise<void> => sendToParent(message)
 
 async function start(config: ServerConfig): Promise<() => Promise<void>> {
   const redis = new Redis(config.redisUrl, { connectTimeout: 2000, ...FAIL_FAST_REDIS_OPTIONS })
@@ -108,7 +95,7 @@ async function start(config: ServerConfig): Promise<() => Promise<void>> {
 
   const sample = (afterGc = false): void => {
     const m = process.memoryUsage()
-    const s: MemorySample = { t: Date.now(), heapUsed: m.heapUsed, rss: m.rss, wasm: wasmBytes(), afterGc }
+    const s: MemorySample = { t: Date.now(), heapUsed: m.heapUsed, rss: m.rss, wasm: wasmBytesOrNull(), afterGc }
     void send({ type: 'memory', sample: s })
   }
   const sampler = setInterval(() => sample(), 1000)
