@@ -5,12 +5,16 @@
  * the warning shim's guarded `globalThis.process` (src/platform/warning.ts) and lru-cache's
  * `typeof process` guard. On Node, the same entry points do select the Node modules.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { build, type BuildOptions, type Metafile } from 'esbuild'
 import { beforeAll, describe, expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+/** The built module as the browser build carries it (src/backends/wasm-source.browser.ts). */
+const INLINE_WASM = existsSync(`${root}/dist/src/backends/caracal.wasm`)
+  ? readFileSync(`${root}/dist/src/backends/caracal.wasm`).toString('base64url')
+  : ''
 
 /** The two ways the issue's runtimes are bundled (interfaces agreed with the runtime tests). */
 const TARGETS: Record<string, BuildOptions> = {
@@ -75,8 +79,11 @@ describe('bundles of the runtime-neutral entry points', () => {
           expect(inputs).toContain('dist/src/backends/wasm-source.workerd.js')
         }
         if (runtime === 'browser' && name === 'caracal-fastmcp') {
-          expect(inputs).toContain('dist/src/backends/wasm-source.js')
-          expect(code).toContain('new URL("./caracal.wasm",import.meta.url)')
+          // The module inside the bundle: no asset to copy, no fetch of caracal.wasm.
+          expect(inputs).toContain('dist/src/backends/wasm-source.browser.js')
+          expect(inputs).not.toContain('dist/src/backends/wasm-source.js')
+          expect(code).toContain(INLINE_WASM.slice(0, 64))
+          expect(code).not.toContain('caracal.wasm",import.meta.url')
         }
       })
     }

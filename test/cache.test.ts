@@ -2,7 +2,9 @@
  * The verified-token cache (README "What is checked") with the injectable clock: what a hit skips (signature, claim
  * parsing) and what it never skips (byte identity, exp, policy, revocation).
  */
+import { LRUCache } from 'lru-cache'
 import { describe, expect, it } from 'vitest'
+import { type CachedMandate, VerifiedTokenCache } from '../src/cache/verified-token-cache.js'
 import { generateSigningKey } from '../src/dev/sign-jws.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import { b64u, headerSegment, signSegments, splitToken } from './support/compact-tokens.js'
@@ -208,5 +210,57 @@ describe.each(TEST_BACKENDS)('verified-token cache on %s', (backend) => {
     await auth.close()
     expect((await rejection(auth.verify(token))).code).toBe('invalid_token')
     expect(auth.stats().cache.size).toBe(0)
+  })
+})
+
+describe('verified-token cache capacity', () => {
+  // The cache starts small and grows (lru-cache allocates its capacity up front): a user who set
+  // cache.max must see exactly the entries and evictions of one LRU of that size all along.
+  const token = (i: number) => `header.payload.${String(i).padStart(40, '0')}`
+  const entries = new Map<number, Omit<CachedMandate, 'token'>>()
+  const entry = (i: number) => {
+    const known = entries.get(i)
+    if (known !== undefined) return known
+    const e = { mandate: { i } } as unknown as Omit<CachedMandate, 'token'>
+    entries.set(i, e)
+    return e
+  }
+
+  it('keeps recency across a growth: the least recently used still goes first once full', () => {
+    const cache = new VerifiedTokenCache(300)
+    for (let i = 0; i < 256; i++) cache.set(token(i), entry(i)) // the first capacity, full
+    expect(cache.get(token(0))).toBeDefined() // now the most recent
+    for (let i = 256; i < 310; i++) cache.set(token(i), entry(i)) // grows at 256, then 10 past max
+    expect(cache.size).toBe(300)
+    expect(cache.get(token(0))).toBeDefined()
+    for (let i = 1; i <= 10; i++) expect(cache.get(token(i)), `entry ${i}`).toBeUndefined()
+    for (const i of [11, 255, 256, 309]) expect(cache.get(token(i)), `entry ${i}`).toBeDefined()
+  })
+
+  it.each([1, 200, 256, 257, 3000, 20_000])('holds what one LRU of max %i holds, through every growth', (max) => {
+    const cache = new VerifiedTokenCache(max)
+    const reference = new LRUCache<string, number>({ max })
+    let seed = 7
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed
+    }
+    const universe = Math.max(8, Math.round(max * 1.5))
+    for (let step = 0; step < 20_000; step++) {
+      const i = next() % universe
+      const op = next() % 10
+      if (op < 5) {
+        cache.set(token(i), entry(i))
+        reference.set(token(i), i)
+      } else if (op < 9) {
+        expect(cache.get(token(i))?.mandate).toBe(reference.get(token(i)) === undefined ? undefined : entry(i).mandate)
+      } else {
+        cache.delete(token(i))
+        reference.delete(token(i))
+      }
+      expect(cache.size).toBe(reference.size)
+    }
+    for (let i = 0; i < universe; i++)
+      expect(cache.get(token(i)) !== undefined, `entry ${i}`).toBe(reference.peek(token(i)) !== undefined)
   })
 })

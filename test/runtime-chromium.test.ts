@@ -1,6 +1,6 @@
 /**
  * Headless Chromium (Debian's `chromium` through playwright-core): the application bundled for the
- * browser (platform browser, `caracal.wasm` beside the bundle) and loaded by a page served from the
+ * browser (platform browser; no `caracal.wasm` served: the browser build carries it inline) and loaded by a page served from the
  * issuer's loopback origin. Every backend accepts valid ES256 and RS256 mandates and refuses
  * tampered ones exactly as Node does, the STS's JWKS is fetched with the page's `fetch`, and the
  * Fetch adapter answers `Request`s as the Node adapters do.

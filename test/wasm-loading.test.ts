@@ -111,6 +111,47 @@ describe('initWasm', () => {
   })
 })
 
+describe("the browser build's own load (the module inline in the bundle)", () => {
+  it.each([
+    ['the library decoder (engines without Uint8Array.fromBase64)', false],
+    ['Uint8Array.fromBase64', true],
+  ])('decodes with %s, compiles, and wasm verifies ES256 and refuses a tampered token', async (_how, native) => {
+    const real = (Uint8Array as unknown as { fromBase64?: unknown }).fromBase64
+    let nativeCalls = 0
+    // Node 20 has no fromBase64: stand one in (over Buffer) to take the native branch.
+    const stand = (text: string, options: { alphabet: string }) => {
+      nativeCalls++
+      expect(options).toEqual({ alphabet: 'base64url' })
+      return new Uint8Array(Buffer.from(text, 'base64url'))
+    }
+    Object.defineProperty(Uint8Array, 'fromBase64', { value: native ? stand : undefined, configurable: true })
+    try {
+      vi.resetModules()
+      vi.doMock('#wasm-source', () => import('../src/backends/wasm-source.browser.js'))
+      const lib = await import('../src/index.js')
+      const auth = new lib.CaracalAuth({
+        issuer,
+        audience,
+        revocations: new lib.InMemoryRevocationStore(),
+        backend: 'wasm',
+        jwks: { keys: [es.publicJwk] },
+      })
+      const token = mint(es)
+      expect((await auth.verify(token)).sub).toBe('u')
+      const tampered = `${token.slice(0, -2)}${token.endsWith('AA') ? 'AQ' : 'AA'}`
+      await expect(auth.verify(tampered)).rejects.toMatchObject({
+        code: 'invalid_token',
+        description: 'signature verification failed',
+      })
+      expect(auth.stats().backends.wasm).toEqual({ state: 'ready' })
+      expect(nativeCalls).toBe(native ? 1 : 0)
+      await auth.close()
+    } finally {
+      Object.defineProperty(Uint8Array, 'fromBase64', { value: real, configurable: true })
+    }
+  })
+})
+
 describe('an automatic load under way (browsers)', () => {
   it('verify and auto wait for it, then wasm serves ES256', async () => {
     let arrive!: (response: Response) => void

@@ -1,6 +1,7 @@
 /**
- * `#wasm-source` in browsers and under the default condition (package.json `imports`, README
- * "Runtimes"): the module is fetched from beside this file. The literal `new URL('./caracal.wasm',
+ * `#wasm-source` under the default condition, for runtimes no other condition names (package.json
+ * `imports`, README "Runtimes"; browsers take the inline module of wasm-source.browser.ts): the
+ * module is fetched from beside this file. The literal `new URL('./caracal.wasm',
  * import.meta.url)` is the form bundlers (Vite, webpack, Parcel) recognise and copy the file for.
  * Where that does not hold, `initWasm(source)` gives the module explicitly.
  */
@@ -9,8 +10,8 @@
 export type AutomaticWasm =
   /** At once: compiled and instantiated synchronously on first use (Node reads the file; workerd imports it). */
   | { readonly kind: 'now'; readonly source: WebAssembly.Module | Uint8Array<ArrayBuffer>; readonly hint: string }
-  /** Later: `verify` and `auto` wait for it (README "Runtimes"). */
-  | { readonly kind: 'later'; readonly source: Promise<Response>; readonly hint: string }
+  /** Later: `verify` and `auto` wait for it (README "Runtimes"); browsers give the inline bytes, compiled asynchronously. */
+  | { readonly kind: 'later'; readonly source: Promise<Response | Uint8Array>; readonly hint: string }
   /** Not at all, and why; `broken`: a defect of the build or the install, an error wherever wasm is asked for. */
   | { readonly kind: 'none'; readonly reason: string; readonly broken: boolean }
 

@@ -5,13 +5,12 @@
  *   CompiledWasm rule) and listed for the config as wasm modules; with `nodejs_compat` the `node:*`
  *   builtins stay imports for workerd to provide, without it they cannot be resolved (a build error,
  *   as wrangler reports it);
- * - the browser as a web app's bundler would: platform browser, format esm, the package's
- *   `caracal.wasm` copied beside the bundle so `new URL('./caracal.wasm', import.meta.url)` finds it;
+ * - the browser as a web app's bundler would: platform browser, format esm, nothing copied beside
+ *   the bundle (the `browser` condition carries caracal.wasm inline, so no asset is served);
  * - Deno and Bun: the application's own modules in one file, every package import left for the
  *   runtime to resolve from the app's node_modules, as it resolves a user's.
  */
-import { copyFileSync, existsSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { basename, join } from 'node:path'
 import { build, type Plugin } from 'esbuild'
 import type { LinkedApp } from './linked-app.js'
 
@@ -68,7 +67,7 @@ export async function bundleForWorkerd(
   return { main, wasmModules }
 }
 
-/** `bundle.js` and `caracal.wasm` in `outDir`. */
+/** `bundle.js` in `outDir`, and nothing else: the browser build carries caracal.wasm inline, so the page serves no wasm file. */
 export async function bundleForBrowser(app: LinkedApp, entry: string, outDir: string): Promise<string> {
   const out = join(outDir, 'bundle.js')
   await build({
@@ -81,10 +80,6 @@ export async function bundleForBrowser(app: LinkedApp, entry: string, outDir: st
     outfile: out,
     logLevel: 'silent',
   })
-  // Where a user finds it: in the installed package.
-  const wasm = join(app.dir, 'node_modules', 'caracal-fastmcp', 'dist', 'src', 'backends', 'caracal.wasm')
-  if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run npm run build`)
-  copyFileSync(wasm, join(dirname(out), 'caracal.wasm'))
   return out
 }
 
