@@ -37,6 +37,11 @@ export interface CaracalAuthStats {
     readonly rejected: Readonly<Partial<Record<CaracalErrorCode, number>>>
   }
   readonly jwks: JwksStats
+  /**
+   * Cold tokens checked back to back at the end of a turn of the event loop (README "Cold tokens
+   * under load"): whether that is on now, and the turns and tokens so far (shared by `withPolicy`).
+   */
+  readonly coldBatches: { readonly gathering: boolean; readonly turns: number; readonly tokens: number }
 }
 
 /**
@@ -301,6 +306,7 @@ export class CaracalAuth {
       },
       verifications: { accepted: this.#accepted, rejected: { ...this.#rejected } },
       jwks: this.#jwks.stats(),
+      coldBatches: this.#engine.coldBatch.stats,
     }
   }
 
@@ -373,7 +379,15 @@ export class CaracalAuth {
    */
   #verified(token: string, jws: SplitJws, key: VerifyingKey, nowMs: number, inline: boolean): Claims | Promise<Claims> {
     const pool = this.#engine.pool
-    if (pool === undefined || inline) return this.#lastChecks(this.#verifyAndRemember(token, jws, key, nowMs))
+    if (inline) return this.#lastChecks(this.#verifyAndRemember(token, jws, key, nowMs))
+    if (pool === undefined) {
+      return this.#engine.coldBatch.run(() => {
+        // Closed, or the key left its set, while the token waited for its turn: the answer a request now gets.
+        if (this.#closed || this.#engine.closed || this.#jwks.lookup(jws.header.alg, jws.header.kid).key !== key)
+          return this.#claimsOf(token, true)
+        return this.#lastChecks(this.#verifyAndRemember(token, jws, key, nowMs))
+      })
+    }
     return pool.verify(token, jws, key, nowMs / 1000).then((m) => {
       // The worker lacks the key, or it was released meanwhile: answered here, as a request now would be.
       if (m === undefined) return this.#claimsOf(token, true)

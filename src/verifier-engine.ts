@@ -8,6 +8,7 @@
 import { selectBackends, type BackendSelection } from './backends/index.js'
 import type { BackendForAlgorithm, BackendName } from './backends/types.js'
 import { VerifiedTokenCache } from './cache/verified-token-cache.js'
+import { ColdBatch } from './cold-batch.js'
 import type { Algorithm } from './jws/algorithms.js'
 import { JwksSource } from './jwks/remote-jwks.js'
 import type { ResolvedOptions } from './options.js'
@@ -18,6 +19,8 @@ export class VerifierEngine {
   readonly backendFor: BackendForAlgorithm
   /** With the `workers` option: the threads cold tokens are verified on (README "Several cores in one process"). */
   readonly pool: VerifierPool | undefined
+  /** Cold tokens of one turn, checked back to back (src/cold-batch.ts); not with a pool, which batches its own. */
+  readonly coldBatch = new ColdBatch()
   readonly #backends: BackendSelection
   readonly #sources = new Map<string, JwksSource>()
   readonly #caches = new Map<string, VerifiedTokenCache>()
