@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import type { Redis } from 'ioredis'
 import { CaracalAuth, InMemoryRevocationStore } from '../src/index.js'
-import { connectRedis, deleteNamespace } from './bench-redis.js'
+import { type BenchRedis, connectRedis, deleteNamespace, startBenchRedis } from './bench-redis.js'
 import { allowedCpus, Child, childCommand, pinning } from './children.js'
 import { AUDIENCE, ISSUER } from './fixtures.js'
 import {
@@ -178,14 +178,20 @@ export async function e2eSuite(options: E2eOptions): Promise<E2eResults> {
   const pinned = pinning()
   const all = allowedCpus()
   const ticksPerSec = clockTicks()
-  const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
   const namespace = `bench-e2e:${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
   const children: Child[] = []
   let redis: Redis | undefined
+  let own: BenchRedis | undefined
+  let redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
   try {
     const unavailable = new Map<string, string>()
     if (wanted.some((v) => v.needs === 'redis')) {
       try {
+        if (options.redisUrl === undefined && process.env.REDIS_URL === undefined) {
+          own = await startBenchRedis(pinned?.loader)
+          if (own !== undefined) redisUrl = own.url
+        }
+        log(`e2e: Redis for single use: ${own?.where ?? redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`)
         redis = await connectRedis(redisUrl)
       } catch (error) {
         unavailable.set('redis', error instanceof Error ? error.message : String(error))
@@ -301,6 +307,7 @@ export async function e2eSuite(options: E2eOptions): Promise<E2eResults> {
       await deleteNamespace(redis, namespace).catch(() => {})
       redis.disconnect()
     }
+    own?.stop()
   }
 }
 
