@@ -20,15 +20,7 @@ import {
 import { RedisReplayStore } from '../src/redis.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import { AUDIENCE, ISSUER, NOW_MS, NOW_SEC, mint, staticJwks } from './support/mandates.js'
-import {
-  closeClients,
-  connectedClient,
-  describeWithRedis,
-  describeWithRedisServer,
-  freePort,
-  redisClient,
-  startPrivateRedis,
-} from './support/redis.js'
+import { closeClients, connectedClient, describeWithRedis, freePort, redisClient } from './support/redis.js'
 
 function authWith(replay: ReplayStore, extra: Partial<CaracalAuthOptions> = {}, now = () => NOW_MS): CaracalAuth {
   return new CaracalAuth({
@@ -168,24 +160,22 @@ describeWithRedis('single-use mandates on Redis', () => {
     await admin.del(`seen:jti:${jti}`)
   })
 
-  it('sends the calls of one turn in one script call: one command for a burst of concurrent verifications', async () => {
+  it('sends the calls of one turn in one pipeline: one write for a burst of concurrent verifications', async () => {
     const client = redisClient()
     const auth = authWith(new RedisReplayStore(client, { keyPrefix: prefix() }))
     const tokens = Array.from({ length: 50 }, (_, i) => mint({ jti: `burst-${i}` }))
     for (const t of tokens) await auth.verify(t).catch(() => {}) // warms the cache: hits are synchronous
-    const scripts = vi.spyOn(client, 'evalsha')
     const pipelines = vi.spyOn(client, 'pipeline')
     const again = await Promise.all(tokens.map((t) => refusal(auth.verify(t))))
     expect(again.map((e) => e?.code)).toEqual(tokens.map(() => 'token_replayed'))
-    expect(scripts).toHaveBeenCalledTimes(1)
-    expect(pipelines).not.toHaveBeenCalled()
+    expect(pipelines).toHaveBeenCalledTimes(1)
   })
 
-  it('calls from separate callbacks of one loop turn (node:http gives each request its own) share one command', async () => {
+  it('calls from separate callbacks of one loop turn (node:http gives each request its own) share one pipeline', async () => {
     const client = redisClient()
     const store = new RedisReplayStore(client, { keyPrefix: prefix() })
     await store.firstUse('connect', 60_000) // the client connected: later flushes send at once
-    const scripts = vi.spyOn(client, 'evalsha')
+    const pipelines = vi.spyOn(client, 'pipeline')
     // Each callback drains its microtasks before the next runs, as each socket's request does.
     const answers = await new Promise<Promise<boolean>[]>((resolve) => {
       const calls: Promise<boolean>[] = []
@@ -193,30 +183,7 @@ describeWithRedis('single-use mandates on Redis', () => {
       setImmediate(() => resolve(calls))
     })
     expect(await Promise.all(answers)).toEqual(answers.map(() => true))
-    expect(scripts).toHaveBeenCalledTimes(1)
-  })
-
-  it('a Redis that lost the script (SCRIPT FLUSH, a restart) gets it again with EVAL, with the same answers', async () => {
-    const client = redisClient()
-    const keyPrefix = prefix()
-    const store = new RedisReplayStore(client, { keyPrefix })
-    expect(await store.firstUse('before-flush', 60_000)).toBe(true)
-    const admin = await connectedClient()
-    await admin.script('FLUSH')
-    const evals = vi.spyOn(client, 'eval')
-    const batch = await Promise.all([
-      store.firstUse('before-flush', 60_000),
-      store.firstUse('after-flush', 60_000),
-      store.firstUse('after-flush', 60_000),
-    ])
-    expect(batch).toEqual([false, true, false])
-    expect(evals).toHaveBeenCalledTimes(1)
-    expect(await store.firstUse('then', 60_000)).toBe(true)
-    expect(evals).toHaveBeenCalledTimes(1) // cached again: EVALSHA
-    expect(await admin.get(`${keyPrefix}after-flush`)).toBe('1')
-    const pttl = await admin.pttl(`${keyPrefix}after-flush`)
-    expect(pttl).toBeGreaterThan(58_000)
-    expect(pttl).toBeLessThanOrEqual(60_000)
+    expect(pipelines).toHaveBeenCalledTimes(1)
   })
 
   it('with Redis down, 503 (token_replayed, unavailable); with failOpen: true, accepted with one coded warning', async () => {
@@ -241,30 +208,5 @@ describeWithRedis('single-use mandates on Redis', () => {
       'RedisReplayStore option "failOpen"',
     )
     expect(() => new RedisReplayStore(redis, { unknown: 1 } as never)).toThrow('RedisReplayStore option "unknown"')
-  })
-})
-
-describeWithRedisServer('single use on a Redis that refuses scripts', () => {
-  afterAll(() => closeClients())
-
-  it('falls back to one pipeline of SETs per turn for good, with the same answers and keys', async () => {
-    const redis = await startPrivateRedis()
-    try {
-      const admin = await connectedClient(redis.port)
-      // An ACL that leaves the default user everything but scripting (a managed Redis may do this).
-      await admin.call('ACL', 'SETUSER', 'default', '-@scripting')
-      const client = redisClient(redis.port)
-      const store = new RedisReplayStore(client, { keyPrefix: 'seen:jti:' })
-      const scripts = vi.spyOn(client, 'evalsha')
-      const pipelines = vi.spyOn(client, 'pipeline')
-      expect(await Promise.all([store.firstUse('a', 60_000), store.firstUse('a', 60_000)])).toEqual([true, false])
-      expect(await Promise.all([store.firstUse('a', 60_000), store.firstUse('b', 60_000)])).toEqual([false, true])
-      expect(scripts).toHaveBeenCalledTimes(1) // refused once, not asked again
-      expect(pipelines).toHaveBeenCalledTimes(2)
-      expect(await admin.get('seen:jti:b')).toBe('1')
-      expect(await admin.pttl('seen:jti:b')).toBeGreaterThan(58_000)
-    } finally {
-      await redis.stop()
-    }
   })
 })

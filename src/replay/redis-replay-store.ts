@@ -2,19 +2,12 @@
  * Single-use mandates across gateway instances, as Caracal's own gateway records them: one key
  * `seen:jti:<jti>` per presented resource mandate, `SET … NX PX <ms until exp>` — the first SET
  * wins, every later presentation on any instance sharing the Redis finds the key. Calls made in the
- * same turn of the event loop go out together, so a gateway at full load pays no extra round trip.
- * The batch closes in `setImmediate`, not a microtask: node:http runs each socket's request in a
- * callback of its own and drains the microtasks after each, so a microtask batch held one command.
- *
- * On one Redis (not a Cluster) the batch is one EVALSHA of a script doing those SETs, not a
- * pipeline of one SET per mandate: the keys, values and expiries are the same, and the client's
- * work per mandate (a command object, its promise, its reply) is paid once per batch — measured
- * with ioredis, ~14–18 µs of client CPU per mandate in a pipeline of 12 against ~7–10 µs in the
- * script (bench/README.md "Single use with Redis"). A Redis that refuses scripts (an ACL without
- * EVALSHA/EVAL, a proxy without scripting) gets the pipeline from then on. A Cluster gets one SET
- * per key: its pipeline must keep to one slot.
+ * same turn of the event loop go out in one pipeline (one write, one read), so a gateway at full
+ * load pays the one command per request and no extra round trip. The batch closes in `setImmediate`,
+ * not a microtask: node:http runs each socket's request in a callback of its own and drains the
+ * microtasks after each, so a microtask batch held one command. Measured (bench/README.md, the
+ * section "Single use with Redis"): single use cost ~11–14% of the cold gateway's req/s, against ~42% before.
  */
-import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { errorMessage, whenReady, type RedisClient } from '../revocation/redis-connection.js'
 import { RedisOptionReader, argumentsOf } from '../revocation/redis-options.js'
@@ -42,14 +35,6 @@ export type RedisReplayStoreSettings = Omit<RedisReplayStoreOptions, 'redis'>
 
 const OPTIONS = ['redis', 'failOpen', 'keyPrefix', 'timeoutMs'] as const
 
-/** `SET key 1 PX ttl NX` for every key (ttl in ARGV, same order); 1 where it was set (first use), 0 where the key was there. */
-const FIRST_USES_SCRIPT =
-  "local out = {} for i = 1, #KEYS do out[i] = redis.call('SET', KEYS[i], '1', 'PX', ARGV[i], 'NX') and 1 or 0 end return out"
-const FIRST_USES_SHA = createHash('sha1').update(FIRST_USES_SCRIPT).digest('hex')
-
-/** Errors that say this Redis takes no script (as opposed to a failure of this one call). */
-const NO_SCRIPTING = /NOPERM|unknown command|unsupported|scripting is disabled/i
-
 interface Pending {
   readonly key: string
   readonly ttlMs: number
@@ -64,8 +49,6 @@ export class RedisReplayStore implements ReplayStore {
   readonly #timeoutMs: number
   #queue: Pending[] = []
   #warned = false
-  /** False once this Redis refused the script: pipelines from then on. */
-  #scripts = true
 
   /** The Caracal-style wiring: the client first, then the options. */
   constructor(redis: RedisClient, options?: RedisReplayStoreSettings)
@@ -121,37 +104,13 @@ export class RedisReplayStore implements ReplayStore {
       }
       return
     }
-    this.#settle(batch, this.#scripts ? this.#viaScript(batch) : this.#viaPipeline(batch), timeoutMs)
-  }
-
-  #viaPipeline(batch: readonly Pending[]): Promise<unknown[]> {
     const pipeline = this.#redis.pipeline()
     for (const p of batch) pipeline.set(p.key, '1', 'PX', pxTtl(p.ttlMs), 'NX')
-    return pipeline.exec().then((all) => {
+    const replies = pipeline.exec().then((all) => {
       if (all === null) throw new Error('pipeline aborted')
       return all.map(([error, reply]) => (error === null ? reply : error))
     })
-  }
-
-  /** The batch in one script call, its replies as a pipeline's (`OK` or null per key). */
-  async #viaScript(batch: readonly Pending[]): Promise<unknown[]> {
-    const args = [...batch.map((p) => p.key), ...batch.map((p) => pxTtl(p.ttlMs))]
-    let reply: unknown
-    try {
-      try {
-        reply = await this.#redis.evalsha(FIRST_USES_SHA, batch.length, ...args)
-      } catch (error) {
-        // The script is not in this Redis's cache yet (or any more: a restart, SCRIPT FLUSH).
-        if (!errorMessage(error).startsWith('NOSCRIPT')) throw error
-        reply = await this.#redis.eval(FIRST_USES_SCRIPT, batch.length, ...args)
-      }
-    } catch (error) {
-      if (!NO_SCRIPTING.test(errorMessage(error))) throw error
-      this.#scripts = false
-      return this.#viaPipeline(batch)
-    }
-    if (!Array.isArray(reply) || reply.length !== batch.length) throw new Error('unexpected script reply')
-    return reply.map((r) => (r === 1 ? 'OK' : r === 0 ? null : new Error('unexpected script reply')))
+    this.#settle(batch, replies, timeoutMs)
   }
 
   /** `OK`: first use; null: the key was there. Anything else, an error or no answer in time: a failure. */
