@@ -15,6 +15,7 @@ const NODE_IMPORTS: Record<string, string> = {
   '#node-crypto': 'src/backends/node-crypto.node.ts',
   '#wasm-source': 'src/backends/wasm-source.node.ts',
   '#verifier-pool': 'src/pool/index.ts',
+  '#end-of-turn': 'src/platform/end-of-turn.node.ts',
 }
 
 export default defineConfig({

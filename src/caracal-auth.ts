@@ -382,10 +382,17 @@ export class CaracalAuth {
     if (inline) return this.#lastChecks(this.#verifyAndRemember(token, jws, key, nowMs))
     if (pool === undefined) {
       return this.#engine.coldBatch.run(() => {
-        // Closed, or the key left its set, while the token waited for its turn: the answer a request now gets.
-        if (this.#closed || this.#engine.closed || this.#jwks.lookup(jws.header.alg, jws.header.kid).key !== key)
+        // Closed, or the key left its set, or the same token verified earlier in this batch, while it
+        // waited for its turn: the answer a request now gets (a hit gives that token's one claims object).
+        if (
+          this.#closed ||
+          this.#engine.closed ||
+          this.#jwks.lookup(jws.header.alg, jws.header.kid).key !== key ||
+          this.#cache?.get(token) !== undefined
+        )
           return this.#claimsOf(token, true)
-        return this.#lastChecks(this.#verifyAndRemember(token, jws, key, nowMs))
+        // The clock of the moment it is checked: a token must not outlive its exp by a wait.
+        return this.#lastChecks(this.#verifyAndRemember(token, jws, key, this.#o.now()))
       })
     }
     return pool.verify(token, jws, key, nowMs / 1000).then((m) => {

@@ -14,9 +14,7 @@
  * held a single token, it goes off again. Answers never change, only when they are given.
  */
 
-/** Captured at load: a test that fakes timers later must not leave a verification waiting forever. */
-const schedule: ((callback: () => void) => unknown) | undefined =
-  typeof globalThis.setImmediate === 'function' ? globalThis.setImmediate.bind(globalThis) : undefined
+import { endOfTurn as schedule } from '#end-of-turn'
 
 /** While off, one cold token in this many waits for the end of its turn to see whether others come. */
 export const PROBE_EVERY = 64

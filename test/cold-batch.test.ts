@@ -72,6 +72,17 @@ describe('ColdBatch', () => {
     await expect(good).resolves.toBe('fine')
   })
 
+  it('timers faked before the library loaded do not hold a waiting token either', async () => {
+    vi.useFakeTimers()
+    vi.resetModules()
+    const fresh = await import('../src/cold-batch.js')
+    const batch = new fresh.ColdBatch()
+    for (let i = 1; i < PROBE_EVERY; i++) batch.run(() => i)
+    const waiting = batch.run(() => 'done')
+    expect(waiting).toBeInstanceOf(Promise)
+    await expect(waiting).resolves.toBe('done') // no vi.advanceTimers: the real end of the turn
+  })
+
   it('timers faked after the library loaded do not hold a waiting token', async () => {
     const batch = new ColdBatch()
     for (let i = 1; i < PROBE_EVERY; i++) batch.run(() => i)
@@ -106,6 +117,30 @@ describe.each(TEST_BACKENDS)('cold tokens gathered per turn, on %s', (backend) =
     })
     // The first PROBE_EVERY - 1 at once; the probe and the 40 after it in two turns (PER_TURN, then 9).
     expect(auth.stats().coldBatches).toEqual({ gathering: true, turns: 2, tokens: 41 })
+    await auth.close()
+  })
+
+  it('the same cold token twice in one turn: one check, and both get its one claims object (a hit)', async () => {
+    const { auth } = testVerifier(backend)
+    for (let i = 1; i < PROBE_EVERY; i++) await auth.verify(mint())
+    const token = mint({ sub: 'twice' })
+    const [a, b] = await Promise.all([auth.verify(token), auth.verify(token)])
+    expect(a).toMatchObject({ sub: 'twice' })
+    expect(b).toBe(a)
+    expect(auth.stats().cache).toMatchObject({ hits: 1 })
+    await auth.close()
+  })
+
+  it('a token that expires while it waits for the turn is refused as expired: the clock is read when it is checked', async () => {
+    const { auth, clock } = testVerifier(backend, { cache: false })
+    for (let i = 1; i < PROBE_EVERY; i++) await auth.verify(mint())
+    const short = mint({ exp: NOW_SEC + 1 })
+    const waiting = [auth.verify(mint()), auth.verify(short)]
+    clock.advance(5_000)
+    await expect(waiting[0]).resolves.toBeDefined()
+    const e = await rejection(waiting[1]!)
+    expect(e.code).toBe('invalid_token')
+    expect(e.description).toBe('token expired')
     await auth.close()
   })
 
