@@ -352,7 +352,8 @@ export class CaracalAuth {
           this.#cache!.delete(token)
           throw error
         }
-        this.#hits++
+        // A token coming back (from the pool, or from a cold batch that found it cached) was counted as a miss.
+        if (!inline) this.#hits++
         checkPolicy(m, this.#o.policy)
         return this.#lastChecks(m)
       }
