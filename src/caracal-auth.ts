@@ -382,9 +382,10 @@ export class CaracalAuth {
     const pool = this.#engine.pool
     if (inline) return this.#lastChecks(this.#verifyAndRemember(token, jws, key, nowMs))
     if (pool === undefined) {
-      return this.#engine.coldBatch.run(() => {
+      return this.#engine.coldBatch.run((waited) => {
         // Closed, or the key left its set, or the same token verified earlier in this batch, while it
         // waited for its turn: the answer a request now gets (a hit gives that token's one claims object).
+        if (!waited) return this.#lastChecks(this.#verifyAndRemember(token, jws, key, nowMs))
         if (
           this.#closed ||
           this.#engine.closed ||

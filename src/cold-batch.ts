@@ -24,7 +24,7 @@ export const LONELY_TURNS = 4
 export const PER_TURN = 32
 
 interface Waiting<T> {
-  readonly work: () => T | Promise<T>
+  readonly work: (waited: boolean) => T | Promise<T>
   readonly resolve: (value: T | Promise<T>) => void
   readonly reject: (error: unknown) => void
 }
@@ -38,11 +38,11 @@ export class ColdBatch {
   #turns = 0
   #gathered = 0
 
-  /** `work()` now, or once this turn's other cold tokens have arrived. */
-  run<T>(work: () => T | Promise<T>): T | Promise<T> {
-    if (schedule === undefined) return work()
+  /** `work(false)` now, or `work(true)` once this turn's other cold tokens have arrived. */
+  run<T>(work: (waited: boolean) => T | Promise<T>): T | Promise<T> {
+    if (schedule === undefined) return work(false)
     if (this.#queue.length === 0) {
-      if (!this.#on && ++this.#sinceProbe < PROBE_EVERY) return work()
+      if (!this.#on && ++this.#sinceProbe < PROBE_EVERY) return work(false)
       this.#sinceProbe = 0
       schedule(this.#flush)
     }
@@ -70,7 +70,7 @@ export class ColdBatch {
     }
     for (const w of now) {
       try {
-        w.resolve(w.work())
+        w.resolve(w.work(true))
       } catch (error) {
         w.reject(error)
       }
