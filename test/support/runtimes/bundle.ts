@@ -11,7 +11,7 @@
  *   runtime to resolve from the app's node_modules, as it resolves a user's.
  */
 import { basename, join } from 'node:path'
-import { build, type Plugin } from 'esbuild'
+import { build, type BuildOptions, type Plugin } from 'esbuild'
 import type { LinkedApp } from './linked-app.js'
 
 export const WORKERD_CONDITIONS = ['workerd', 'worker', 'browser']
@@ -44,6 +44,21 @@ function wasmModulesPlugin(found: WasmModule[]): Plugin {
   }
 }
 
+/** One entry of the app bundled into `outfile` as ESM for ES2022, with what the platform adds; `outfile` back. */
+async function buildApp(app: LinkedApp, entry: string, outfile: string, platform: BuildOptions): Promise<string> {
+  await build({
+    entryPoints: [join(app.srcDir, entry)],
+    absWorkingDir: app.dir,
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    outfile,
+    logLevel: 'silent',
+    ...platform,
+  })
+  return outfile
+}
+
 export async function bundleForWorkerd(
   app: LinkedApp,
   entry: string,
@@ -51,51 +66,20 @@ export async function bundleForWorkerd(
   options: { nodejsCompat: boolean },
 ): Promise<WorkerdBundle> {
   const wasmModules: WasmModule[] = []
-  const main = join(app.dir, outName)
-  await build({
-    entryPoints: [join(app.srcDir, entry)],
-    absWorkingDir: app.dir,
-    bundle: true,
-    format: 'esm',
-    target: 'es2022',
+  const main = await buildApp(app, entry, join(app.dir, outName), {
     conditions: WORKERD_CONDITIONS,
-    outfile: main,
     external: options.nodejsCompat ? ['node:*'] : [],
     plugins: [wasmModulesPlugin(wasmModules)],
-    logLevel: 'silent',
   })
   return { main, wasmModules }
 }
 
 /** `bundle.js` in `outDir`, and nothing else: the browser build carries caracal.wasm inline, so the page serves no wasm file. */
 export async function bundleForBrowser(app: LinkedApp, entry: string, outDir: string): Promise<string> {
-  const out = join(outDir, 'bundle.js')
-  await build({
-    entryPoints: [join(app.srcDir, entry)],
-    absWorkingDir: app.dir,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    outfile: out,
-    logLevel: 'silent',
-  })
-  return out
+  return buildApp(app, entry, join(outDir, 'bundle.js'), { platform: 'browser' })
 }
 
 /** The app's own modules in one ESM file; `caracal-fastmcp` and every other package stay imports. */
 export async function bundleAppModules(app: LinkedApp, entry: string, outName: string): Promise<string> {
-  const out = join(app.dir, outName)
-  await build({
-    entryPoints: [join(app.srcDir, entry)],
-    absWorkingDir: app.dir,
-    bundle: true,
-    packages: 'external',
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    outfile: out,
-    logLevel: 'silent',
-  })
-  return out
+  return buildApp(app, entry, join(app.dir, outName), { packages: 'external', platform: 'neutral' })
 }
