@@ -20,7 +20,22 @@ import {
 import { RedisReplayStore } from '../src/redis.js'
 import { TEST_BACKENDS } from './support/backends.js'
 import { AUDIENCE, ISSUER, NOW_MS, NOW_SEC, mint, staticJwks } from './support/mandates.js'
-import { closeClients, connectedClient, describeWithRedis, freePort, redisClient } from './support/redis.js'
+import {
+  closeClients,
+  connectedClient,
+  countCommands,
+  describeWithRedis,
+  describeWithRedisServer,
+  eventually,
+  freePort,
+  redisClient,
+  startPrivateRedis,
+} from './support/redis.js'
+import { startShardingProxy } from './support/sharding-proxy.js'
+
+/** The store's probe of a new connection is over (its clean-up, the last step, went out). */
+const probed = (sent: { readonly names: readonly string[] }) =>
+  eventually(() => sent.names.includes('del'), 5_000, 'the replay store to probe its connection')
 
 function authWith(replay: ReplayStore, extra: Partial<CaracalAuthOptions> = {}, now = () => NOW_MS): CaracalAuth {
   return new CaracalAuth({
@@ -160,22 +175,32 @@ describeWithRedis('single-use mandates on Redis', () => {
     await admin.del(`seen:jti:${jti}`)
   })
 
-  it('sends the calls of one turn in one pipeline: one write for a burst of concurrent verifications', async () => {
+  it('sends the calls of one turn as one command: a pipeline until the connection passed the probe, then one script call', async () => {
     const client = redisClient()
+    const sent = countCommands(client)
     const auth = authWith(new RedisReplayStore(client, { keyPrefix: prefix() }))
     const tokens = Array.from({ length: 50 }, (_, i) => mint({ jti: `burst-${i}` }))
-    for (const t of tokens) await auth.verify(t).catch(() => {}) // warms the cache: hits are synchronous
-    const pipelines = vi.spyOn(client, 'pipeline')
+    await auth.verify(tokens[0]!)
+    await probed(sent)
+    for (const t of tokens.slice(1)) await auth.verify(t).catch(() => {}) // warms the cache: hits are synchronous
+    const before = sent.count
     const again = await Promise.all(tokens.map((t) => refusal(auth.verify(t))))
     expect(again.map((e) => e?.code)).toEqual(tokens.map(() => 'token_replayed'))
-    expect(pipelines).toHaveBeenCalledTimes(1)
+    expect(sent.names.slice(before)).toEqual(['evalsha'])
+    const fresh = await Promise.all(Array.from({ length: 20 }, (_, i) => auth.verify(mint({ jti: `fresh-${i}` }))))
+    expect(fresh).toHaveLength(20)
+    // Twenty cold tokens may be checked over two turns (CaracalAuth's cold batches): a call a turn.
+    expect(new Set(sent.names.slice(before + 1))).toEqual(new Set(['evalsha']))
+    expect(sent.names.length - before - 1).toBeLessThanOrEqual(2)
   })
 
-  it('calls from separate callbacks of one loop turn (node:http gives each request its own) share one pipeline', async () => {
+  it('calls from separate callbacks of one loop turn (node:http gives each request its own) share one command', async () => {
     const client = redisClient()
+    const sent = countCommands(client)
     const store = new RedisReplayStore(client, { keyPrefix: prefix() })
     await store.firstUse('connect', 60_000) // the client connected: later flushes send at once
-    const pipelines = vi.spyOn(client, 'pipeline')
+    await probed(sent)
+    const before = sent.count
     // Each callback drains its microtasks before the next runs, as each socket's request does.
     const answers = await new Promise<Promise<boolean>[]>((resolve) => {
       const calls: Promise<boolean>[] = []
@@ -183,7 +208,7 @@ describeWithRedis('single-use mandates on Redis', () => {
       setImmediate(() => resolve(calls))
     })
     expect(await Promise.all(answers)).toEqual(answers.map(() => true))
-    expect(pipelines).toHaveBeenCalledTimes(1)
+    expect(sent.names.slice(before)).toEqual(['evalsha'])
   })
 
   it('with Redis down, 503 (token_replayed, unavailable); with failOpen: true, accepted with one coded warning', async () => {
@@ -208,5 +233,56 @@ describeWithRedis('single-use mandates on Redis', () => {
       'RedisReplayStore option "failOpen"',
     )
     expect(() => new RedisReplayStore(redis, { unknown: 1 } as never)).toThrow('RedisReplayStore option "unknown"')
+  })
+})
+
+describeWithRedisServer('single-use mandates behind a sharding proxy, and scripts Redis forgot', () => {
+  afterAll(() => closeClients())
+
+  it('a proxy that routes a script by its first key fails the probe: batches stay pipelines, and a replay is refused on every instance', async () => {
+    const shards = [await startPrivateRedis(), await startPrivateRedis()]
+    const proxy = await startShardingProxy(shards.map((s) => s.port))
+    try {
+      const clients = [redisClient(proxy.port), redisClient(proxy.port)]
+      const sent = countCommands(clients[0]!)
+      const [a, b] = clients.map((c) => authWith(new RedisReplayStore(c, { keyPrefix: 'seen:jti:' })))
+      await a!.verify(mint({ jti: 'opening' }))
+      await probed(sent)
+      const before = sent.count
+      const tokens = Array.from({ length: 40 }, (_, i) => mint({ jti: `sharded-${i}` }))
+      await Promise.all(tokens.map((t) => a!.verify(t)))
+      expect(sent.names.slice(before).filter((n) => n.startsWith('eval'))).toEqual([])
+      // Every jti is on the shard its key hashes to, where any other presentation looks for it.
+      const direct = await Promise.all(shards.map((s) => connectedClient(s.port)))
+      for (let i = 0; i < tokens.length; i++) {
+        const key = `seen:jti:sharded-${i}`
+        expect(await direct[proxy.shardOf(key)]!.exists(key)).toBe(1)
+      }
+      const replays = await Promise.all(tokens.map((t) => refusal(b!.verify(t))))
+      expect(replays.map((e) => e?.code)).toEqual(tokens.map(() => 'token_replayed'))
+    } finally {
+      await proxy.close()
+      for (const s of shards) await s.stop()
+    }
+  })
+
+  it('after SCRIPT FLUSH (or a failover to a server without the script) the next batch sends it whole and is answered', async () => {
+    const server = await startPrivateRedis()
+    try {
+      const client = redisClient(server.port)
+      const sent = countCommands(client)
+      const auth = authWith(new RedisReplayStore(client))
+      await auth.verify(mint({ jti: 'before-flush' }))
+      await probed(sent)
+      await (await connectedClient(server.port)).script('FLUSH')
+      const before = sent.count
+      const tokens = Array.from({ length: 5 }, (_, i) => mint({ jti: `after-flush-${i}` }))
+      await Promise.all(tokens.map((t) => auth.verify(t)))
+      expect(sent.names.slice(before)).toEqual(['evalsha', 'eval'])
+      const replays = await Promise.all(tokens.map((t) => refusal(auth.verify(t))))
+      expect(replays.map((e) => e?.code)).toEqual(tokens.map(() => 'token_replayed'))
+    } finally {
+      await server.stop()
+    }
   })
 })

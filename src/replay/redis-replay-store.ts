@@ -2,12 +2,14 @@
  * Single-use mandates across gateway instances, as Caracal's own gateway records them: one key
  * `seen:jti:<jti>` per presented resource mandate, `SET … NX PX <ms until exp>` — the first SET
  * wins, every later presentation on any instance sharing the Redis finds the key. Calls made in the
- * same turn of the event loop go out in one pipeline (one write, one read), so a gateway at full
- * load pays the one command per request and no extra round trip. The batch closes in `setImmediate`,
- * not a microtask: node:http runs each socket's request in a callback of its own and drains the
- * microtasks after each, so a microtask batch held one command. Measured (bench/README.md, the
- * section "Single use with Redis"): single use cost ~11–14% of the cold gateway's req/s, against ~42% before.
+ * same turn of the event loop go out together, in `setImmediate`, not a microtask: node:http runs
+ * each socket's request in a callback of its own and drains the microtasks after each, so a
+ * microtask batch held one command. Together means one script call doing each key's SET NX PX on a
+ * connection shown to reach one Redis (`#probe`), a pipeline of SETs elsewhere: ioredis spends
+ * several µs of CPU on each command, the script's keys cost it a fraction of that. Measured in
+ * bench/README.md, section "Single use with Redis".
  */
+import { createHash, randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { errorMessage, whenReady, type RedisClient } from '../revocation/redis-connection.js'
 import { RedisOptionReader, argumentsOf } from '../revocation/redis-options.js'
@@ -15,6 +17,46 @@ import { pxTtl } from '../revocation/redis-wire.js'
 import type { ReplayStore } from './types.js'
 
 export const REPLAY_KEY_PREFIX = 'seen:jti:'
+
+/**
+ * SET NX PX per key, for a batch in one call: 1 first use, 0 the key was there, or that key's
+ * error. KEYS are the keys, ARGV[i] the PX of KEYS[i]. A key's failure (OOM, say) leaves the others
+ * answered, as in a pipeline.
+ */
+const FIRST_USE_SCRIPT = `local answers = {}
+for i, key in ipairs(KEYS) do
+  local reply = redis.pcall('SET', key, '1', 'PX', ARGV[i], 'NX')
+  if reply == false then answers[i] = 0
+  elseif type(reply) == 'table' and reply.ok then answers[i] = 1
+  elseif type(reply) == 'table' and reply.err then answers[i] = reply.err
+  else answers[i] = 'unexpected SET reply' end
+end
+return answers`
+const FIRST_USE_SHA1 = createHash('sha1').update(FIRST_USE_SCRIPT).digest('hex')
+
+const PROBE_KEYS = 32
+const PROBE_TTL_MS = 10_000
+
+/** A key's answer: `OK` (first use), null (seen before), or its error. */
+type Answer = 'OK' | null | Error
+
+function setReplies(reply: unknown): Answer[] {
+  return [reply === 'OK' || reply === null ? reply : new Error('unexpected SET reply')]
+}
+
+function pipelineReplies(all: [Error | null, unknown][] | null): Answer[] {
+  if (all === null) throw new Error('pipeline aborted')
+  return all.map(
+    ([error, reply]) => error ?? (reply === 'OK' || reply === null ? reply : new Error('unexpected SET reply')),
+  )
+}
+
+function scriptReplies(all: unknown): Answer[] {
+  if (!Array.isArray(all)) throw new Error('unexpected script reply')
+  return all.map((a: unknown) =>
+    a === 1 ? 'OK' : a === 0 ? null : new Error(typeof a === 'string' ? a : 'unexpected SET reply'),
+  )
+}
 
 export interface RedisReplayStoreOptions {
   /** An ioredis client (or Cluster); stays yours. May also be given as the first argument. */
@@ -48,6 +90,9 @@ export class RedisReplayStore implements ReplayStore {
   readonly #keyPrefix: string
   readonly #timeoutMs: number
   #queue: Pending[] = []
+  /** The connection (ioredis's socket) the probe last ran on, and the one it passed on. */
+  #probed: unknown
+  #scripted: unknown
   #warned = false
 
   /** The Caracal-style wiring: the client first, then the options. */
@@ -66,16 +111,17 @@ export class RedisReplayStore implements ReplayStore {
     if (typeof jti !== 'string' || jti === '') return Promise.reject(new TypeError('jti must be a non-empty string'))
     if (!(Number.isFinite(ttlMs) && ttlMs > 0)) return Promise.reject(new TypeError('ttlMs must be a positive number'))
     const answer = new Promise<boolean>((resolve, reject) => {
-      if (this.#queue.length === 0) setImmediate(() => this.#flush())
+      if (this.#queue.length === 0) setImmediate(this.#flushTurn)
       this.#queue.push({ key: this.#keyPrefix + jti, ttlMs, resolve, reject })
     })
     return this.#failOpen ? answer.catch((error: unknown) => this.#openOnFailure(error)) : answer
   }
 
+  readonly #flushTurn = (): void => this.#flush()
+
   /**
-   * Sends what this turn queued: one pipeline on one Redis; one command per key on a Cluster. A
-   * client still connecting is waited for (up to `timeoutMs`): a fail-fast client would refuse the
-   * commands, and a queueing one would hold them without a deadline.
+   * Sends what this turn queued. A client still connecting is waited for (up to `timeoutMs`): a
+   * fail-fast client would refuse the commands, and a queueing one would hold them without a deadline.
    */
   #flush(): void {
     const batch = this.#queue
@@ -91,52 +137,101 @@ export class RedisReplayStore implements ReplayStore {
     })
   }
 
+  /**
+   * One command per key on a Cluster (a pipeline must keep to one slot; its own auto-pipelining
+   * batches per node). On one Redis, one script call for the batch once the connection has shown
+   * that a script sees every key (#probe); a pipeline until then, and for good where it has not.
+   */
   #send(batch: readonly Pending[], timeoutMs: number): void {
-    // A Cluster pipeline must keep to one slot; its own auto-pipelining batches per node instead.
     if ((this.#redis as { isCluster?: boolean }).isCluster === true) {
       for (const p of batch) {
         const reply = this.#redis.set(p.key, '1', 'PX', pxTtl(p.ttlMs), 'NX')
-        this.#settle(
-          [p],
-          reply.then((r) => [r]),
-          timeoutMs,
-        )
+        this.#settle([p], reply.then(setReplies), timeoutMs)
       }
       return
     }
+    const stream = (this.#redis as { stream?: unknown }).stream
+    if (batch.length > 1 && this.#scripted === stream) {
+      this.#settle(batch, this.#runScript(batch), timeoutMs)
+      return
+    }
+    if (this.#probed !== stream) void this.#probe(stream)
     const pipeline = this.#redis.pipeline()
     for (const p of batch) pipeline.set(p.key, '1', 'PX', pxTtl(p.ttlMs), 'NX')
-    const replies = pipeline.exec().then((all) => {
-      if (all === null) throw new Error('pipeline aborted')
-      return all.map(([error, reply]) => (error === null ? reply : error))
-    })
-    this.#settle(batch, replies, timeoutMs)
+    this.#settle(batch, pipeline.exec().then(pipelineReplies), timeoutMs)
   }
 
-  /** `OK`: first use; null: the key was there. Anything else, an error or no answer in time: a failure. */
-  #settle(batch: readonly Pending[], replies: Promise<unknown[]>, timeoutMs: number): void {
-    // The late answer of a command that lost the race must not become an unhandled rejection.
-    replies.catch(() => undefined)
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      const message = `Redis did not answer within ${this.#timeoutMs} ms`
-      timer = setTimeout(() => reject(new Error(message)), Math.max(0, timeoutMs))
-    })
-    Promise.race([replies, deadline])
-      .then(
-        (answers) =>
-          batch.forEach((p, i) => {
-            const reply = answers[i]
-            if (reply === 'OK') p.resolve(true)
-            else if (reply === null) p.resolve(false)
-            else p.reject(reply instanceof Error ? reply : new Error('unexpected SET reply'))
-          }),
-        (error: unknown) => {
-          const failure = error instanceof Error ? error : new Error(errorMessage(error))
-          for (const p of batch) p.reject(failure)
-        },
-      )
-      .finally(() => clearTimeout(timer))
+  #runScript(batch: readonly Pending[]): Promise<Answer[]> {
+    const args: (string | number)[] = []
+    for (const p of batch) args.push(p.key)
+    for (const p of batch) args.push(pxTtl(p.ttlMs))
+    return this.#redis
+      .evalsha(FIRST_USE_SHA1, batch.length, ...args)
+      .catch((error: unknown) => {
+        // The script cache is per server and may be flushed (SCRIPT FLUSH, a failover): send it whole.
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error
+        return this.#redis.eval(FIRST_USE_SCRIPT, batch.length, ...args)
+      })
+      .then(scriptReplies)
+  }
+
+  /**
+   * Whether one script call sees every key it names on this connection: true of a Redis, false
+   * behind a proxy that shards keys and routes a script by its first key (twemproxy, Envoy's) —
+   * there a script would record most jtis on the wrong shard, where no other presentation looks.
+   * So it is tested, not assumed: PROBE_KEYS keys set one command each (routed as any key is), then
+   * the script over all of them must find every one already there. On a sharded proxy the chance
+   * that all land on the first key's shard is at most 2^-(PROBE_KEYS-1). Done again on every new
+   * connection (a reconnect, a failover may reach another server); anything unexpected, an error
+   * or a timeout, and this connection keeps to pipelines.
+   */
+  async #probe(stream: unknown): Promise<void> {
+    this.#probed = stream
+    const keys = Array.from({ length: PROBE_KEYS }, (_, i) => `${this.#keyPrefix}caracal-probe:${randomUUID()}:${i}`)
+    try {
+      const set = this.#redis.pipeline()
+      for (const key of keys) set.set(key, '1', 'PX', PROBE_TTL_MS)
+      const written = pipelineReplies(await set.exec())
+      if (!written.every((a) => a === 'OK')) return
+      const seen = await this.#runScript(keys.map((key) => ({ key, ttlMs: PROBE_TTL_MS, resolve() {}, reject() {} })))
+      if (seen.every((a) => a === null) && (this.#redis as { stream?: unknown }).stream === stream)
+        this.#scripted = stream
+    } catch {
+      // Scripts refused (EVALSHA disabled, unknown to a proxy, CROSSSLOT) or Redis failing: pipelines.
+    } finally {
+      const del = this.#redis.pipeline()
+      for (const key of keys) del.del(key)
+      del.exec().catch(() => undefined)
+    }
+  }
+
+  /**
+   * Each answer: `OK` first use; null the key was there; an Error for that key. A failure of the
+   * whole, or no answer in time, fails every call of the batch.
+   */
+  #settle(batch: readonly Pending[], replies: Promise<Answer[]>, timeoutMs: number): void {
+    let done = false
+    const fail = (error: unknown): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      const failure = error instanceof Error ? error : new Error(errorMessage(error))
+      for (const p of batch) p.reject(failure)
+    }
+    const message = `Redis did not answer within ${this.#timeoutMs} ms`
+    const timer = setTimeout(() => fail(new Error(message)), Math.max(0, timeoutMs))
+    replies.then((answers) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      for (let i = 0; i < batch.length; i++) {
+        const p = batch[i]!
+        const answer = answers[i]
+        if (answer === 'OK') p.resolve(true)
+        else if (answer === null) p.resolve(false)
+        else p.reject(answer instanceof Error ? answer : new Error('unexpected SET reply'))
+      }
+    }, fail)
   }
 
   #openOnFailure(error: unknown): boolean {
