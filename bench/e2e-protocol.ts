@@ -40,6 +40,12 @@ export const VARIANTS: readonly Variant[] = [
     needs: 'redis',
   },
   {
+    id: 'caracal-cold-replay-script',
+    label: 'CaracalAuth cold, single use (RedisReplayStore, scriptBatches)',
+    tokens: 'cold',
+    needs: 'redis',
+  },
+  {
     id: 'caracal-cold-pool2',
     label: 'CaracalAuth cold, workers: 2 (server unpinned)',
     tokens: 'cold',
@@ -55,7 +61,7 @@ export interface ServerConfig {
   readonly server: ServerKind
   readonly variant: string
   readonly publicJwk: JsonWebKey & { kid: string; alg: 'ES256' }
-  /** For `caracal-cold-replay`: Redis, and the key prefix of this server's replay store (deleted by the suite). */
+  /** For the single-use variants: Redis, and the key prefix of this server's replay store (deleted by the suite). */
   readonly redisUrl?: string
   readonly replayPrefix?: string
   /** Time every verify call with `performance.now()` and report the mean (issue 13 item 2: in-server against the loop figure). */

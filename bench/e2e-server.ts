@@ -141,7 +141,7 @@ async function listenFastmcp(authenticate: Authenticate | undefined): Promise<{
 async function start(config: ServerConfig): Promise<() => Promise<ServerFinal>> {
   let redis: Redis | undefined
   let replay: ReplayStore | undefined
-  if (config.variant === 'caracal-cold-replay') {
+  if (config.variant.startsWith('caracal-cold-replay')) {
     const [{ Redis }, { FAIL_FAST_REDIS_OPTIONS, RedisReplayStore }] = await Promise.all([
       import('ioredis'),
       import('../src/redis.js'),
@@ -150,7 +150,10 @@ async function start(config: ServerConfig): Promise<() => Promise<ServerFinal>> 
     redis.on('error', (error: unknown) => {
       console.error(`e2e-server: redis: ${error instanceof Error ? error.message : String(error)}`)
     })
-    replay = new RedisReplayStore(redis, { keyPrefix: config.replayPrefix! })
+    replay = new RedisReplayStore(redis, {
+      keyPrefix: config.replayPrefix!,
+      scriptBatches: config.variant === 'caracal-cold-replay-script',
+    })
   }
   const auth = caracalFor(config, replay)
   if (auth !== undefined) await auth.warmup()

@@ -243,7 +243,7 @@ export async function e2eSuite(options: E2eOptions): Promise<E2eResults> {
           variant: v.id,
           publicJwk: hello.publicJwk,
           timeVerify: options.timeVerify === true,
-          ...(v.needs === 'redis' ? { redisUrl, replayPrefix: `${namespace}:${server}:${round}:jti:` } : {}),
+          ...(v.needs === 'redis' ? { redisUrl, replayPrefix: `${namespace}:${server}:${round}:${v.id}:jti:` } : {}),
         }
         child.send({ type: 'start', config })
         const ready = await child.next<Extract<ServerMessage, { type: 'ready' }>>('ready', 60_000)

@@ -220,6 +220,15 @@ export function evaluateTargets(rows: readonly BenchRow[], e2e: E2eResults | und
     '≥',
     0.85,
   )
+  e2eTarget(
+    'gateway',
+    'caracal-cold-replay-script',
+    'caracal-cold',
+    'reqPerSec',
+    'gateway hop: single use (RedisReplayStore, scriptBatches) ≥ 0.85× cold req/s (costs ≤ 15%)',
+    '≥',
+    0.85,
+  )
   const valid = e2e?.servers.flatMap((s) => s.variants) ?? []
   const bad = valid.reduce((n, v) => n + v.non2xx + v.errors, 0)
   push({

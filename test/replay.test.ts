@@ -175,10 +175,27 @@ describeWithRedis('single-use mandates on Redis', () => {
     await admin.del(`seen:jti:${jti}`)
   })
 
-  it('sends the calls of one turn as one command: a pipeline until the connection passed the probe, then one script call', async () => {
+  it('sends the calls of one turn as one pipeline by default, and never a script', async () => {
     const client = redisClient()
     const sent = countCommands(client)
     const auth = authWith(new RedisReplayStore(client, { keyPrefix: prefix() }))
+    const tokens = Array.from({ length: 30 }, (_, i) => mint({ jti: `piped-${i}` }))
+    await auth.verify(tokens[0]!)
+    for (let round = 0; round < 2; round++) {
+      const before = sent.count
+      const answers = await Promise.all(tokens.map((t) => refusal(auth.verify(t))))
+      expect(answers.map((e) => e?.code)).toEqual(
+        tokens.map((_, i) => (round === 0 && i > 0 ? undefined : 'token_replayed')),
+      )
+      expect(new Set(sent.names.slice(before))).toEqual(new Set(['set']))
+    }
+    expect(sent.names.filter((n) => n.startsWith('eval'))).toEqual([])
+  })
+
+  it('with scriptBatches, one script call per turn once the connection passed the probe (a pipeline until then)', async () => {
+    const client = redisClient()
+    const sent = countCommands(client)
+    const auth = authWith(new RedisReplayStore(client, { keyPrefix: prefix(), scriptBatches: true }))
     const tokens = Array.from({ length: 50 }, (_, i) => mint({ jti: `burst-${i}` }))
     await auth.verify(tokens[0]!)
     await probed(sent)
@@ -197,7 +214,7 @@ describeWithRedis('single-use mandates on Redis', () => {
   it('calls from separate callbacks of one loop turn (node:http gives each request its own) share one command', async () => {
     const client = redisClient()
     const sent = countCommands(client)
-    const store = new RedisReplayStore(client, { keyPrefix: prefix() })
+    const store = new RedisReplayStore(client, { keyPrefix: prefix(), scriptBatches: true })
     await store.firstUse('connect', 60_000) // the client connected: later flushes send at once
     await probed(sent)
     const before = sent.count
@@ -233,6 +250,9 @@ describeWithRedis('single-use mandates on Redis', () => {
       'RedisReplayStore option "failOpen"',
     )
     expect(() => new RedisReplayStore(redis, { unknown: 1 } as never)).toThrow('RedisReplayStore option "unknown"')
+    expect(() => new RedisReplayStore(redis, { scriptBatches: 1 as unknown as boolean })).toThrow(
+      'RedisReplayStore option "scriptBatches"',
+    )
   })
 })
 
@@ -245,7 +265,8 @@ describeWithRedisServer('single-use mandates behind a sharding proxy, and script
     try {
       const clients = [redisClient(proxy.port), redisClient(proxy.port)]
       const sent = countCommands(clients[0]!)
-      const [a, b] = clients.map((c) => authWith(new RedisReplayStore(c, { keyPrefix: 'seen:jti:' })))
+      // scriptBatches is the user's word that this is one Redis: here it is wrong, and the probe says so.
+      const [a, b] = clients.map((c) => authWith(new RedisReplayStore(c, { scriptBatches: true })))
       await a!.verify(mint({ jti: 'opening' }))
       await probed(sent)
       const before = sent.count
@@ -271,7 +292,7 @@ describeWithRedisServer('single-use mandates behind a sharding proxy, and script
     try {
       const client = redisClient(server.port)
       const sent = countCommands(client)
-      const auth = authWith(new RedisReplayStore(client))
+      const auth = authWith(new RedisReplayStore(client, { scriptBatches: true }))
       await auth.verify(mint({ jti: 'before-flush' }))
       await probed(sent)
       await (await connectedClient(server.port)).script('FLUSH')
@@ -279,6 +300,13 @@ describeWithRedisServer('single-use mandates behind a sharding proxy, and script
       const tokens = Array.from({ length: 5 }, (_, i) => mint({ jti: `after-flush-${i}` }))
       await Promise.all(tokens.map((t) => auth.verify(t)))
       expect(sent.names.slice(before)).toEqual(['evalsha', 'eval'])
+      // Scripts refused from now on (an ACL, say): that batch fails closed, the next go as pipelines.
+      await (await connectedClient(server.port)).acl('SETUSER', 'default', '-evalsha', '-eval')
+      const refused = await Promise.all([1, 2].map((i) => refusal(auth.verify(mint({ jti: `refused-${i}` })))))
+      expect(refused.map((e) => e?.unavailable)).toEqual([true, true])
+      const piped = sent.count
+      await Promise.all([1, 2].map((i) => auth.verify(mint({ jti: `piped-${i}` }))))
+      expect(sent.names.slice(piped)).toEqual(['set', 'set'])
       const replays = await Promise.all(tokens.map((t) => refusal(auth.verify(t))))
       expect(replays.map((e) => e?.code)).toEqual(tokens.map(() => 'token_replayed'))
     } finally {

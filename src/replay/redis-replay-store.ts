@@ -4,10 +4,11 @@
  * wins, every later presentation on any instance sharing the Redis finds the key. Calls made in the
  * same turn of the event loop go out together, in `setImmediate`, not a microtask: node:http runs
  * each socket's request in a callback of its own and drains the microtasks after each, so a
- * microtask batch held one command. Together means one script call doing each key's SET NX PX on a
- * connection shown to reach one Redis (`#probe`), a pipeline of SETs elsewhere: ioredis spends
- * several µs of CPU on each command, the script's keys cost it a fraction of that. Measured in
- * bench/README.md, section "Single use with Redis".
+ * microtask batch held one command. Together means a pipeline of SETs, each key routed on its own;
+ * with `scriptBatches` (the user's word that the client reaches one Redis), one script call doing
+ * each key's SET NX PX on a connection that also passed `#probe`: ioredis spends several µs of CPU
+ * on each command, the script's keys cost it a fraction of that. Measured in bench/README.md,
+ * section "Single use with Redis".
  */
 import { createHash, randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -51,6 +52,10 @@ function pipelineReplies(all: [Error | null, unknown][] | null): Answer[] {
   )
 }
 
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT')
+}
+
 function scriptReplies(all: unknown): Answer[] {
   if (!Array.isArray(all)) throw new Error('unexpected script reply')
   return all.map((a: unknown) =>
@@ -71,11 +76,19 @@ export interface RedisReplayStoreOptions {
   readonly keyPrefix?: string
   /** Longest wait for Redis's answer before it counts as a failure. Default 1000 ms. */
   readonly timeoutMs?: number
+  /**
+   * Default false: each turn's keys go as one pipeline of `SET`s, each key routed on its own. True
+   * declares that the client reaches one Redis server (directly or through Sentinel; never a
+   * sharding proxy such as twemproxy or Envoy's): each turn's keys then go as one script call,
+   * which costs ioredis a fraction of the CPU per key, on every connection that also passes the
+   * probe (README "Single-use mandates"). Ignored on an ioredis `Cluster` (one command per key).
+   */
+  readonly scriptBatches?: boolean
 }
 
 export type RedisReplayStoreSettings = Omit<RedisReplayStoreOptions, 'redis'>
 
-const OPTIONS = ['redis', 'failOpen', 'keyPrefix', 'timeoutMs'] as const
+const OPTIONS = ['redis', 'failOpen', 'keyPrefix', 'timeoutMs', 'scriptBatches'] as const
 
 interface Pending {
   readonly key: string
@@ -91,8 +104,9 @@ export class RedisReplayStore implements ReplayStore {
   readonly #timeoutMs: number
   #queue: Pending[] = []
   /** The connection (ioredis's socket) the probe last ran on, and the one it passed on. */
-  #probed: unknown
-  #scripted: unknown
+  #probed: object | null = null
+  #scripted: object | null = null
+  readonly #scriptBatches: boolean
   #warned = false
 
   /** The Caracal-style wiring: the client first, then the options. */
@@ -105,19 +119,30 @@ export class RedisReplayStore implements ReplayStore {
     this.#failOpen = o.boolean('failOpen', false)
     this.#keyPrefix = o.string('keyPrefix', REPLAY_KEY_PREFIX, true)
     this.#timeoutMs = o.integer('timeoutMs', 1_000, 1)
+    this.#scriptBatches = o.boolean('scriptBatches', false)
   }
 
   firstUse(jti: string, ttlMs: number): Promise<boolean> {
     if (typeof jti !== 'string' || jti === '') return Promise.reject(new TypeError('jti must be a non-empty string'))
     if (!(Number.isFinite(ttlMs) && ttlMs > 0)) return Promise.reject(new TypeError('ttlMs must be a positive number'))
     const answer = new Promise<boolean>((resolve, reject) => {
-      if (this.#queue.length === 0) setImmediate(this.#flushTurn)
+      if (this.#queue.length === 0) queueMicrotask(this.#afterCallback)
       this.#queue.push({ key: this.#keyPrefix + jti, ttlMs, resolve, reject })
     })
     return this.#failOpen ? answer.catch((error: unknown) => this.#openOnFailure(error)) : answer
   }
 
   readonly #flushTurn = (): void => this.#flush()
+
+  /**
+   * A burst of calls from one callback (CaracalAuth's cold batch checks its tokens back to back)
+   * goes out at once; a lone call waits for the end of the turn, gathering the calls of the other
+   * callbacks (node:http gives each request its own).
+   */
+  readonly #afterCallback = (): void => {
+    if (this.#queue.length > 1) this.#flush()
+    else setImmediate(this.#flushTurn)
+  }
 
   /**
    * Sends what this turn queued. A client still connecting is waited for (up to `timeoutMs`): a
@@ -139,7 +164,7 @@ export class RedisReplayStore implements ReplayStore {
 
   /**
    * One command per key on a Cluster (a pipeline must keep to one slot; its own auto-pipelining
-   * batches per node). On one Redis, one script call for the batch once the connection has shown
+   * batches per node). With `scriptBatches`, one script call for the batch once the connection has shown
    * that a script sees every key (#probe); a pipeline until then, and for good where it has not.
    */
   #send(batch: readonly Pending[], timeoutMs: number): void {
@@ -150,51 +175,78 @@ export class RedisReplayStore implements ReplayStore {
       }
       return
     }
-    const stream = (this.#redis as { stream?: unknown }).stream
-    if (batch.length > 1 && this.#scripted === stream) {
-      this.#settle(batch, this.#runScript(batch), timeoutMs)
-      return
+    const stream = this.#stream()
+    if (this.#scriptBatches && stream !== null) {
+      if (batch.length > 1 && this.#scripted === stream) {
+        this.#settle(batch, this.#runScript(batch, stream), timeoutMs)
+        return
+      }
+      if (this.#probed !== stream) void this.#probe(stream)
     }
-    if (this.#probed !== stream) void this.#probe(stream)
-    const pipeline = this.#redis.pipeline()
-    for (const p of batch) pipeline.set(p.key, '1', 'PX', pxTtl(p.ttlMs), 'NX')
-    this.#settle(batch, pipeline.exec().then(pipelineReplies), timeoutMs)
+    this.#settle(batch, this.#pipeline(batch), timeoutMs)
   }
 
-  #runScript(batch: readonly Pending[]): Promise<Answer[]> {
+  /** ioredis's socket: a new one for every connection (a reconnect, a failover). */
+  #stream(): object | null {
+    const stream: unknown = (this.#redis as { stream?: unknown }).stream
+    return typeof stream === 'object' && stream !== null ? stream : null
+  }
+
+  #pipeline(batch: readonly Pending[]): Promise<Answer[]> {
+    const pipeline = this.#redis.pipeline()
+    for (const p of batch) pipeline.set(p.key, '1', 'PX', pxTtl(p.ttlMs), 'NX')
+    return pipeline.exec().then(pipelineReplies)
+  }
+
+  /**
+   * The script over `batch`, on the probed connection `stream` only: when ioredis has moved to
+   * another by the time EVALSHA failed, the batch goes as a pipeline instead.
+   */
+  #runScript(batch: readonly Pending[], stream: object): Promise<Answer[]> {
     const args: (string | number)[] = []
     for (const p of batch) args.push(p.key)
     for (const p of batch) args.push(pxTtl(p.ttlMs))
-    return this.#redis
-      .evalsha(FIRST_USE_SHA1, batch.length, ...args)
-      .catch((error: unknown) => {
-        // The script cache is per server and may be flushed (SCRIPT FLUSH, a failover): send it whole.
-        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error
-        return this.#redis.eval(FIRST_USE_SCRIPT, batch.length, ...args)
-      })
-      .then(scriptReplies)
+    return this.#redis.evalsha(FIRST_USE_SHA1, batch.length, ...args).then(scriptReplies, (error: unknown) => {
+      if (this.#stream() !== stream) return this.#pipeline(batch)
+      // The script cache is per server and may be flushed (SCRIPT FLUSH, a failover): send it whole.
+      if (isNoScript(error)) return this.#redis.eval(FIRST_USE_SCRIPT, batch.length, ...args).then(scriptReplies)
+      // Scripts refused since the probe (an ACL, say): this connection keeps to pipelines.
+      if (this.#scripted === stream) this.#scripted = null
+      throw error
+    })
   }
 
   /**
    * Whether one script call sees every key it names on this connection: true of a Redis, false
    * behind a proxy that shards keys and routes a script by its first key (twemproxy, Envoy's) —
    * there a script would record most jtis on the wrong shard, where no other presentation looks.
-   * So it is tested, not assumed: PROBE_KEYS keys set one command each (routed as any key is), then
+   * So the user's word is tested too: PROBE_KEYS keys set one command each (routed as any key is), then
    * the script over all of them must find every one already there. On a sharded proxy the chance
    * that all land on the first key's shard is at most 2^-(PROBE_KEYS-1). Done again on every new
    * connection (a reconnect, a failover may reach another server); anything unexpected, an error
-   * or a timeout, and this connection keeps to pipelines.
+   * or a timeout, and this connection keeps to pipelines. What it cannot see is a proxy's shards
+   * changing under a connection that passed (an ejected twemproxy host coming back): hence the
+   * script only on the user's word.
    */
-  async #probe(stream: unknown): Promise<void> {
+  async #probe(stream: object): Promise<void> {
     this.#probed = stream
-    const keys = Array.from({ length: PROBE_KEYS }, (_, i) => `${this.#keyPrefix}caracal-probe:${randomUUID()}:${i}`)
+    // Shaped as jti keys are (the prefix, then a UUID): a proxy's hash tag that would gather these
+    // on one shard gathers real keys too.
+    const keys = Array.from({ length: PROBE_KEYS }, () => this.#keyPrefix + randomUUID())
     try {
       const set = this.#redis.pipeline()
       for (const key of keys) set.set(key, '1', 'PX', PROBE_TTL_MS)
       const written = pipelineReplies(await set.exec())
       if (!written.every((a) => a === 'OK')) return
-      const seen = await this.#runScript(keys.map((key) => ({ key, ttlMs: PROBE_TTL_MS, resolve() {}, reject() {} })))
-      if (seen.every((a) => a === null) && (this.#redis as { stream?: unknown }).stream === stream)
+      const args = [...keys, ...keys.map(() => PROBE_TTL_MS)]
+      const seen = await this.#redis
+        .evalsha(FIRST_USE_SHA1, keys.length, ...args)
+        .catch((error: unknown) => {
+          if (!isNoScript(error)) throw error
+          return this.#redis.eval(FIRST_USE_SCRIPT, keys.length, ...args)
+        })
+        .then(scriptReplies)
+      if (seen.length === keys.length && seen.every((a) => a === null) && this.#stream() === stream)
         this.#scripted = stream
     } catch {
       // Scripts refused (EVALSHA disabled, unknown to a proxy, CROSSSLOT) or Redis failing: pipelines.
