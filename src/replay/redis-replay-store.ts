@@ -200,14 +200,15 @@ export class RedisReplayStore implements ReplayStore {
 
   /**
    * The script over `batch`, on the probed connection `stream` only: when ioredis has moved to
-   * another by the time EVALSHA failed, the batch goes as a pipeline instead.
+   * another by the time EVALSHA failed, the batch fails (it may have run before the connection
+   * dropped; sent again, its first uses would read as replays), as a timeout does.
    */
   #runScript(batch: readonly Pending[], stream: object): Promise<Answer[]> {
     const args: (string | number)[] = []
     for (const p of batch) args.push(p.key)
     for (const p of batch) args.push(pxTtl(p.ttlMs))
     return this.#redis.evalsha(FIRST_USE_SHA1, batch.length, ...args).then(scriptReplies, (error: unknown) => {
-      if (this.#stream() !== stream) return this.#pipeline(batch)
+      if (this.#stream() !== stream) throw error
       // The script cache is per server and may be flushed (SCRIPT FLUSH, a failover): send it whole.
       if (isNoScript(error)) return this.#redis.eval(FIRST_USE_SCRIPT, batch.length, ...args).then(scriptReplies)
       // Scripts refused since the probe (an ACL, say): this connection keeps to pipelines.
