@@ -2,9 +2,9 @@
  * Single-use mandates across gateway instances, as Caracal's own gateway records them: one key
  * `seen:jti:<jti>` per presented resource mandate, `SET … NX PX <ms until exp>` — the first SET
  * wins, every later presentation on any instance sharing the Redis finds the key. Calls made in the
- * same turn of the event loop go out together, in `setImmediate`, not a microtask: node:http runs
- * each socket's request in a callback of its own and drains the microtasks after each, so a
- * microtask batch held one command. Together means a pipeline of SETs, each key routed on its own;
+ * same turn of the event loop go out together: a burst from one callback at its end, a lone call
+ * at the end of the turn (`setImmediate`), since node:http runs each socket's request in a callback
+ * of its own and drains the microtasks after each. Together means a pipeline of SETs, each key routed on its own;
  * with `scriptBatches` (the user's word that the client reaches one Redis), one script call doing
  * each key's SET NX PX on a connection that also passed `#probe`: ioredis spends several µs of CPU
  * on each command, the script's keys cost it a fraction of that. Measured in bench/README.md,
@@ -178,7 +178,16 @@ export class RedisReplayStore implements ReplayStore {
     const stream = this.#stream()
     if (this.#scriptBatches && stream !== null) {
       if (batch.length > 1 && this.#scripted === stream) {
-        this.#settle(batch, this.#runScript(batch, stream), timeoutMs)
+        const keys = batch.map((p) => p.key)
+        this.#settle(
+          batch,
+          this.#runScript(
+            keys,
+            batch.map((p) => pxTtl(p.ttlMs)),
+            stream,
+          ),
+          timeoutMs,
+        )
         return
       }
       if (this.#probed !== stream) void this.#probe(stream)
@@ -199,18 +208,16 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   /**
-   * The script over `batch`, on the probed connection `stream` only: when ioredis has moved to
-   * another by the time EVALSHA failed, the batch fails (it may have run before the connection
-   * dropped; sent again, its first uses would read as replays), as a timeout does.
+   * The script over `keys` (PX `ttls`), meant for connection `stream`: when ioredis has moved to
+   * another by the time EVALSHA failed, it fails (it may have run before the connection dropped;
+   * sent again, its first uses would read as replays), as a timeout does.
    */
-  #runScript(batch: readonly Pending[], stream: object): Promise<Answer[]> {
-    const args: (string | number)[] = []
-    for (const p of batch) args.push(p.key)
-    for (const p of batch) args.push(pxTtl(p.ttlMs))
-    return this.#redis.evalsha(FIRST_USE_SHA1, batch.length, ...args).then(scriptReplies, (error: unknown) => {
+  #runScript(keys: readonly string[], ttls: readonly number[], stream: object): Promise<Answer[]> {
+    const args = [...keys, ...ttls]
+    return this.#redis.evalsha(FIRST_USE_SHA1, keys.length, ...args).then(scriptReplies, (error: unknown) => {
       if (this.#stream() !== stream) throw error
       // The script cache is per server and may be flushed (SCRIPT FLUSH, a failover): send it whole.
-      if (isNoScript(error)) return this.#redis.eval(FIRST_USE_SCRIPT, batch.length, ...args).then(scriptReplies)
+      if (isNoScript(error)) return this.#redis.eval(FIRST_USE_SCRIPT, keys.length, ...args).then(scriptReplies)
       // Scripts refused since the probe (an ACL, say): this connection keeps to pipelines.
       if (this.#scripted === stream) this.#scripted = null
       throw error
@@ -239,14 +246,11 @@ export class RedisReplayStore implements ReplayStore {
       for (const key of keys) set.set(key, '1', 'PX', PROBE_TTL_MS)
       const written = pipelineReplies(await set.exec())
       if (!written.every((a) => a === 'OK')) return
-      const args = [...keys, ...keys.map(() => PROBE_TTL_MS)]
-      const seen = await this.#redis
-        .evalsha(FIRST_USE_SHA1, keys.length, ...args)
-        .catch((error: unknown) => {
-          if (!isNoScript(error)) throw error
-          return this.#redis.eval(FIRST_USE_SCRIPT, keys.length, ...args)
-        })
-        .then(scriptReplies)
+      const seen = await this.#runScript(
+        keys,
+        keys.map(() => PROBE_TTL_MS),
+        stream,
+      )
       if (seen.length === keys.length && seen.every((a) => a === null) && this.#stream() === stream)
         this.#scripted = stream
     } catch {
