@@ -12,12 +12,16 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { endOfTurn } from '#end-of-turn'
 import { errorMessage, whenReady, type RedisClient } from '../revocation/redis-connection.js'
 import { RedisOptionReader, argumentsOf } from '../revocation/redis-options.js'
 import { pxTtl } from '../revocation/redis-wire.js'
 import type { ReplayStore } from './types.js'
 
 export const REPLAY_KEY_PREFIX = 'seen:jti:'
+
+/** The end of the turn as cold batches take it (src/platform/end-of-turn.node.ts): fake timers do not hold it. */
+const atEndOfTurn: (callback: () => void) => unknown = endOfTurn ?? setImmediate
 
 /**
  * SET NX PX per key, for a batch in one call: 1 first use, 0 the key was there, or that key's
@@ -141,7 +145,7 @@ export class RedisReplayStore implements ReplayStore {
    */
   readonly #afterCallback = (): void => {
     if (this.#queue.length > 1) this.#flush()
-    else setImmediate(this.#flushTurn)
+    else atEndOfTurn(this.#flushTurn)
   }
 
   /**
