@@ -62,7 +62,7 @@ async function load(job: LoadJob): Promise<void> {
   // Stop a few connections' worth early: a request set up after stop() must still carry a new token.
   const limit = job.tokens === 'cold' ? tokens.length - 4 * job.connections : Number.POSITIVE_INFINITY
   let exhausted = false
-  const run = (durationSec: number) =>
+  const run = (durationSec: number, perSecond?: number[]) =>
     new Promise<autocannon.Result>((resolve, reject) => {
       let stopped = false
       const instance: autocannon.Instance = autocannon(
@@ -94,8 +94,16 @@ async function load(job: LoadJob): Promise<void> {
         },
         (error, result) => (error === null || error === undefined ? resolve(result) : reject(error)),
       )
+      if (perSecond !== undefined) {
+        const started = performance.now()
+        instance.on('response', () => {
+          const second = Math.floor((performance.now() - started) / 1000)
+          if (second < durationSec) perSecond[second] = (perSecond[second] ?? 0) + 1
+        })
+      }
     })
-  if (job.warmupSec > 0) await run(job.warmupSec)
+  const warmupPerSec: number[] = Array.from({ length: Math.floor(job.warmupSec) }, () => 0)
+  if (job.warmupSec > 0) await run(job.warmupSec, warmupPerSec)
   await send({ type: 'warm' })
   await next('go')
   const t0 = performance.now()
@@ -112,6 +120,7 @@ async function load(job: LoadJob): Promise<void> {
     errors: r.errors,
     timeouts: r.timeouts,
     exhausted,
+    warmupPerSec,
   }
   await send({ type: 'result', result })
 }

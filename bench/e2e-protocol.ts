@@ -109,6 +109,8 @@ export interface LoadResult {
   readonly timeouts: number
   /** The cold pool ran out before the window ended: the window was cut short there. */
   readonly exhausted: boolean
+  /** Responses in each whole second of the warm-up: where the server's warm-up curve flattens. */
+  readonly warmupPerSec: readonly number[]
 }
 
 export type LoaderMessage =

@@ -42,7 +42,8 @@ function runBlock(r: BenchResults): string {
       r.e2e.pinned === null
         ? 'End to end: **not pinned** (fewer than two CPUs, or no `taskset`): server and load generator shared the cores.'
         : `End to end: each server on CPU ${r.e2e.pinned.server}, autocannon on CPU ${r.e2e.pinned.loader}; ` +
-            `${r.e2e.connections} connections, ${r.e2e.warmupSec} s warm-up and ${r.e2e.durationSec} s measured per variant and round.`,
+            `${r.e2e.connections} connections; per variant and round, ` +
+            `${r.e2e.servers.map((s) => `${s.server} ${s.warmupSec} s warm-up and ${s.durationSec} s measured`).join(', ')}.`,
     )
   const warn =
     r.run.mode === 'full'
@@ -181,6 +182,28 @@ function charts(r: BenchResults): Record<string, string> {
 }
 
 /** Writes bench/README.md and bench/charts/*.svg from the results; returns the files written. */
+/** Each server's warm-up curve: req/s in each second of the warm-up, then in the measured window (medians over rounds). */
+function warmupBlock(r: BenchResults): string {
+  if (r.e2e === undefined) return '_The end-to-end suite did not run._'
+  return r.e2e.servers
+    .map((s) => {
+      const ran = s.variants.filter((v) => v.median !== undefined)
+      const seconds = Math.max(0, ...ran.map((v) => v.median!.warmupPerSec.length))
+      const head = ['variant', ...Array.from({ length: seconds }, (_, i) => `s ${i + 1}`), 'measured']
+      const rows = ran.map((v) => [
+        v.label,
+        ...Array.from({ length: seconds }, (_, i) => {
+          const n = v.median!.warmupPerSec[i]
+          return n === undefined ? '—' : int(n)
+        }),
+        int(v.median!.reqPerSec),
+      ])
+      const right = Array.from({ length: seconds + 1 }, (_, i) => i + 1)
+      return `**${s.server}**, req/s in each second of the warm-up (medians over rounds):\n\n${table(head, rows, right)}`
+    })
+    .join('\n\n')
+}
+
 export function writeReadme(resultsFile = here('results.json')): string[] {
   const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as BenchResults
   const svg = charts(results)
@@ -195,6 +218,7 @@ export function writeReadme(resultsFile = here('results.json')): string[] {
     run: runBlock(results),
     targets: targetsBlock(results),
     e2e: e2eBlock(results),
+    warmup: warmupBlock(results),
     charts: Object.keys(svg)
       .map((name) => `![${name.replace(/\.svg$/, '').replace(/-/g, ' ')}](charts/${name})`)
       .join('\n\n'),

@@ -32,13 +32,13 @@ function e2e(rounds: number, non2xx = 0): E2eResults {
   return {
     pinned: { server: 0, loader: 1 },
     connections: 16,
-    warmupSec: 1,
-    durationSec: 3,
     coldTokens: 1000,
     servers: [
       {
         server: 'gateway',
         rounds,
+        warmupSec: 1,
+        durationSec: 3,
         variants: [
           variant('caracal-cold', { jose: { reqPerSec: 2.6, cpuPerReq: 0.5 } }, non2xx),
           variant('caracal-warm', { none: { reqPerSec: 0.96, cpuPerReq: 1 } }),
