@@ -31,7 +31,17 @@ export interface CaracalAuthStats {
   readonly backend: Readonly<Record<Algorithm, BackendName | 'loading' | 'unavailable'>>
   /** Every backend of this runtime: ready, loading or unavailable (and why), and what `auto` refused (README "Backends"). */
   readonly backends: Readonly<Record<BackendName, BackendStatus>>
-  readonly cache: { readonly enabled: boolean; readonly hits: number; readonly misses: number; readonly size: number }
+  readonly cache: {
+    readonly enabled: boolean
+    readonly hits: number
+    readonly misses: number
+    readonly size: number
+    /**
+     * When a verified token is stored: `first` verification, or `second` while the traffic brings
+     * almost no token back (tokens minted per request; README "The verified-token cache").
+     */
+    readonly admission: 'first' | 'second'
+  }
   readonly verifications: {
     readonly accepted: number
     readonly rejected: Readonly<Partial<Record<CaracalErrorCode, number>>>
@@ -303,6 +313,7 @@ export class CaracalAuth {
         hits: this.#hits,
         misses: this.#misses,
         size: this.#cache?.size ?? 0,
+        admission: this.#cache?.secondSight === true ? 'second' : 'first',
       },
       verifications: { accepted: this.#accepted, rejected: { ...this.#rejected } },
       jwks: this.#jwks.stats(),

@@ -178,7 +178,7 @@ describe.each(TEST_BACKENDS)('verified-token cache on %s', (backend) => {
     const token = mint({ sid: 'sid-nc' })
     await auth.verify(token)
     await auth.verify(token)
-    expect(auth.stats().cache).toEqual({ enabled: false, hits: 0, misses: 0, size: 0 })
+    expect(auth.stats().cache).toEqual({ enabled: false, hits: 0, misses: 0, size: 0, admission: 'first' })
     revocations.markRevoked('sid-nc')
     expect((await rejection(auth.verify(token))).code).toBe('session_revoked')
     expect(auth.stats().verifications).toMatchObject({ accepted: 2, rejected: { session_revoked: 1 } })
@@ -262,5 +262,85 @@ describe('verified-token cache capacity', () => {
     }
     for (let i = 0; i < universe; i++)
       expect(cache.get(token(i)) !== undefined, `entry ${i}`).toBe(reference.peek(token(i)) !== undefined)
+  })
+})
+
+describe('verified-token cache admission', () => {
+  // What the cache does with traffic of tokens that never come back (Caracal mints one per request):
+  // past a window of 1024 stores that found almost none of them again, a token is stored on its
+  // second verification, and once tokens come back it goes back to storing them on the first.
+  const token = (i: number) => `header.payload.${String(i).padStart(40, '0')}`
+  const entry = { mandate: {} } as unknown as Omit<CachedMandate, 'token'>
+  // What CaracalAuth does with a presented token: a hit, or a verification and then a store.
+  const present = (cache: VerifiedTokenCache, i: number) => {
+    if (cache.get(token(i)) === undefined) cache.set(token(i), entry)
+  }
+  const coldWindow = (cache: VerifiedTokenCache, from: number) => {
+    for (let i = from; i < from + 1024; i++) present(cache, i)
+  }
+
+  it('stores every token at once while tokens come back', () => {
+    const cache = new VerifiedTokenCache(10_000)
+    for (let i = 0; i < 3000; i++) {
+      cache.set(token(i), entry)
+      expect(cache.get(token(i)), `token ${i}`).toBeDefined()
+    }
+    expect(cache.secondSight).toBe(false)
+    expect(cache.size).toBe(3000)
+  })
+
+  it('after a window in which no token came back, stores a token on its second verification only', () => {
+    const cache = new VerifiedTokenCache(10_000)
+    coldWindow(cache, 0)
+    expect(cache.size).toBe(1023) // the window's last store opens the second-sight mode
+    expect(cache.secondSight).toBe(true)
+    cache.set(token(5000), entry)
+    expect(cache.get(token(5000))).toBeUndefined()
+    expect(cache.size).toBe(1023)
+    cache.set(token(5000), entry) // verified a second time: stored
+    expect(cache.get(token(5000))).toBeDefined()
+    expect(cache.size).toBe(1024)
+  })
+
+  it('goes back to storing on the first verification once a window sees tokens come back', () => {
+    const cache = new VerifiedTokenCache(10_000)
+    coldWindow(cache, 0)
+    expect(cache.secondSight).toBe(true)
+    // Each token verified twice (a gateway checking two routes' policies): every one comes back.
+    for (let i = 2000; i < 2000 + 1024; i++) {
+      present(cache, i)
+      present(cache, i)
+    }
+    expect(cache.secondSight).toBe(false)
+    present(cache, 9000)
+    expect(cache.get(token(9000))).toBeDefined()
+    // and stays there while they keep coming back
+    for (let i = 10_000; i < 10_000 + 3000; i++) {
+      present(cache, i)
+      present(cache, i)
+    }
+    expect(cache.secondSight).toBe(false)
+  })
+
+  it('clear() starts over: stores on the first verification', () => {
+    const cache = new VerifiedTokenCache(10_000)
+    coldWindow(cache, 0)
+    cache.clear()
+    expect(cache.secondSight).toBe(false)
+    cache.set(token(1), entry)
+    expect(cache.get(token(1))).toBeDefined()
+  })
+
+  it('CaracalAuth under per-request minting: stats() say so, a token then hits from its third presentation', async () => {
+    const { auth } = testVerifier('auto')
+    const tokens = Array.from({ length: 1100 }, (_, i) => mint({ jti: `cold-${i}` }))
+    for (const t of tokens) await auth.verify(t)
+    expect(auth.stats().cache).toMatchObject({ admission: 'second', hits: 0, misses: 1100, size: 1023 })
+    const again = mint({ jti: 'comes-back' })
+    const first = await auth.verify(again)
+    await expect(auth.verify(again)).resolves.toEqual(first)
+    await expect(auth.verify(again)).resolves.toEqual(first)
+    // Two signature checks, then a hit: the same answer each time.
+    expect(auth.stats().cache).toMatchObject({ hits: 1, misses: 1102, size: 1024 })
   })
 })

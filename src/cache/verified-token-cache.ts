@@ -13,6 +13,16 @@
  * rule; a key collision (two tokens sharing 192 bits of signature tail) can only cost a miss.
  * Two genuine tokens with one `jti` are two entries: indexing by `jti` as well cost ~0.25 µs per
  * insert (measured) and protects nothing, since a hit needs the identical token anyway.
+ *
+ * Admission adapts to the traffic. Where tokens come back, each is stored when first verified.
+ * Where they do not — Caracal mints a mandate per request, and its replay rule refuses a second
+ * presentation of a resource mandate — storing each one only churns the heap: every entry lives
+ * long enough to be promoted out of V8's young generation and then dies there, which cost a cold
+ * verification 15–20% of its time (bench/README.md "Cold traffic and the cache"). So every
+ * WINDOW stores the cache looks at how many verifications found their token again (hits, and
+ * tokens verified a second time): fewer than COMEBACKS and, until a window shows them coming back,
+ * a token is stored on its second verification. A token presented again then costs one more
+ * signature check; the answer is the same either way.
  */
 import { LRUCache } from 'lru-cache'
 import type { VerifyingKey } from '../backends/types.js'
@@ -44,9 +54,27 @@ const keyOf = (token: string): string => token.slice(-KEY_CHARS)
 const FIRST_CAPACITY = 256
 const GROWTH = 8
 
+/** Stores between two looks at the traffic. */
+const WINDOW = 1024
+/** Fewer tokens found again than this in a window (under 1 in 64): traffic of tokens presented once. */
+const COMEBACKS = 16
+
+/** The signature's last characters folded to a small integer: a Set of them holds no heap objects. */
+function tailOf(token: string): number {
+  let h = 0
+  for (let i = Math.max(0, token.length - 6); i < token.length; i++) h = (h * 61 + token.charCodeAt(i)) & 0x3fffffff
+  return h
+}
+
 export class VerifiedTokenCache {
   readonly #max: number
   #entries: LRUCache<string, CachedMandate>
+  /** Storing on the second verification only (the window before found almost no token again). */
+  #secondSight = false
+  /** In second-sight mode: tails of tokens verified once and not stored. A collision only stores a token early. */
+  readonly #once = new Set<number>()
+  #stores = 0
+  #comebacks = 0
 
   constructor(max: number) {
     this.#max = max
@@ -69,10 +97,27 @@ export class VerifiedTokenCache {
 
   get(token: string): CachedMandate | undefined {
     const entry = this.#entries.get(keyOf(token))
-    return entry !== undefined && entry.token === token ? entry : undefined
+    if (entry === undefined || entry.token !== token) return undefined
+    this.#comebacks++
+    return entry
+  }
+
+  /** Whether stores go on the second verification; for stats(). */
+  get secondSight(): boolean {
+    return this.#secondSight
   }
 
   set(token: string, entry: Omit<CachedMandate, 'token'>): void {
+    if (++this.#stores >= WINDOW) this.#review()
+    if (this.#secondSight) {
+      const tail = tailOf(token)
+      if (this.#once.delete(tail)) this.#comebacks++
+      else {
+        if (this.#once.size >= this.#max) this.#once.clear()
+        this.#once.add(tail)
+        return
+      }
+    }
     const key = keyOf(token)
     this.#growFor(key)
     this.#entries.set(key, { token, ...entry })
@@ -83,7 +128,21 @@ export class VerifiedTokenCache {
     if (this.#entries.peek(key)?.token === token) this.#entries.delete(key)
   }
 
+  #review(): void {
+    const secondSight = this.#comebacks < COMEBACKS
+    if (secondSight !== this.#secondSight) {
+      this.#secondSight = secondSight
+      this.#once.clear()
+    }
+    this.#stores = 0
+    this.#comebacks = 0
+  }
+
   clear(): void {
     this.#entries.clear()
+    this.#once.clear()
+    this.#secondSight = false
+    this.#stores = 0
+    this.#comebacks = 0
   }
 }
