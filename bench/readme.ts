@@ -37,13 +37,15 @@ function runBlock(r: BenchResults): string {
       `Node ${m.node}, OpenSSL ${m.openssl}, V8 ${m.v8}, ${m.platform}; load average ${m.loadavg.join(' / ')} at the start` +
       `${m.commit === null ? '' : `; commit \`${m.commit}\``}.`,
   ]
+  // Results written before 2026-12-02 carry one warm-up and window for both servers.
+  const legacy = (r.e2e ?? {}) as { warmupSec?: number; durationSec?: number }
   if (r.e2e !== undefined)
     lines.push(
       r.e2e.pinned === null
         ? 'End to end: **not pinned** (fewer than two CPUs, or no `taskset`): server and load generator shared the cores.'
         : `End to end: each server on CPU ${r.e2e.pinned.server}, autocannon on CPU ${r.e2e.pinned.loader}; ` +
             `${r.e2e.connections} connections; per variant and round, ` +
-            `${r.e2e.servers.map((s) => `${s.server} ${s.warmupSec} s warm-up and ${s.durationSec} s measured`).join(', ')}.`,
+            `${r.e2e.servers.map((s) => `${s.server} ${s.warmupSec ?? legacy.warmupSec} s warm-up and ${s.durationSec ?? legacy.durationSec} s measured`).join(', ')}.`,
     )
   const warn =
     r.run.mode === 'full'
@@ -187,7 +189,9 @@ function warmupBlock(r: BenchResults): string {
   if (r.e2e === undefined) return '_The end-to-end suite did not run._'
   return r.e2e.servers
     .map((s) => {
-      const ran = s.variants.filter((v) => v.median !== undefined)
+      const ran = s.variants.filter((v) => v.median?.warmupPerSec !== undefined)
+      if (ran.length === 0)
+        return `**${s.server}**: _this run did not record its warm-up (results written before 2026-12-02)._`
       const seconds = Math.max(0, ...ran.map((v) => v.median!.warmupPerSec.length))
       const head = ['variant', ...Array.from({ length: seconds }, (_, i) => `s ${i + 1}`), 'measured']
       const rows = ran.map((v) => [
